@@ -1,0 +1,34 @@
+"""The exchange's application factory: configuration, database, API and error handlers. Nothing else."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from flask import Flask
+
+from common import config as pdx_config
+from common import db
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Create the exchange app; ``config`` overrides PDX_* environment settings (keys with or without prefix)."""
+    app = Flask(__name__)
+    settings = pdx_config.load_settings(config)
+    instance_dir = settings["INSTANCE_DIR"] or app.instance_path
+    settings["INSTANCE_DIR"] = instance_dir
+    os.makedirs(instance_dir, exist_ok=True)
+    if settings["DATABASE_URL"] is None:
+        settings["DATABASE_URL"] = pdx_config.sqlite_url(instance_dir)
+    app.config.update({f"PDX_{name}": value for name, value in settings.items()})
+    app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    db.init_app(app, settings["DATABASE_URL"], echo=settings["SQL_ECHO"])
+
+    from exchange import api, problems
+
+    problems.register(app)
+    api.init_app(app)
+    return app

@@ -1,0 +1,157 @@
+"""The ``pdx`` command: server administration (init, db, serve, demo) plus the API commands in ``commands``."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from client import commands, keys
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """pdx — privacy-preserving public data exchange (公共数据授权运营)."""
+
+
+def _app():
+    from app import create_app
+
+    return create_app()
+
+
+def _upgrade(app) -> str:
+    import migrations
+    from common.db import get_database
+
+    with app.app_context():
+        engine = get_database().engine
+        migrations.upgrade(engine)
+        return engine.url.render_as_string(hide_password=True)
+
+
+@main.group()
+def db() -> None:
+    """Database schema commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to the configured database (PDX_DATABASE_URL or the SQLite default)."""
+    click.echo(f"database at head: {_upgrade(_app())}")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the migration revision the database is at."""
+    import migrations
+    from common.db import get_database
+
+    app = _app()
+    with app.app_context():
+        click.echo(migrations.current(get_database().engine) or "empty (run `pdx db upgrade`)")
+
+
+@main.command()
+@click.option("--name-zh", default="公共数据授权运营方", show_default=True, help="Chinese name of the operator")
+@click.option("--name-en", default="pdx exchange operator", show_default=True, help="English name of the operator")
+@click.option("--key", "key_path", type=click.Path(path_type=Path), default=Path(".pdx/operator.key"),
+              show_default=True, help="where to create the operator's Ed25519 private key")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON for scripts")
+def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
+    """Migrate the database, create the first operator and its signing key, and print its token once."""
+    from common.db import get_database
+    from exchange.participants import services
+    from exchange.participants.rules import Principal
+
+    app = _app()
+    url = _upgrade(app)
+    with app.app_context():
+        private_key = keys.generate(key_path)
+        with get_database().transaction() as session:
+            operator, token = services.bootstrap_operator(session, name_zh=name_zh, name_en=name_en)
+            principal = Principal(operator.id, frozenset(operator.roles), operator.status, token.row.id)
+            key = services.register_key(session, principal, public_key=keys.public_text(private_key),
+                                        proof=keys.registration_proof(private_key, operator.id), label="operator")
+    result = {"database": url, "operator": operator.id, "token": token.secret, "key_id": key.id,
+              "private_key": str(key_path)}
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"database: {url}\noperator: {operator.id}\nsigning key: {key.id} (private key in {key_path})")
+    click.echo(f"API token (shown once; keep it secret):\n  {token.secret}")
+
+
+def _gunicorn() -> str | None:
+    beside_python = Path(sys.executable).parent / "gunicorn"
+    return str(beside_python) if beside_python.exists() else shutil.which("gunicorn")
+
+
+def _serve(host: str, port: int, dev: bool, workers: int) -> None:
+    gunicorn = _gunicorn()
+    if dev or gunicorn is None:
+        if not dev:
+            click.echo("gunicorn not found; falling back to Flask's development server", err=True)
+        _app().run(host=host, port=port, debug=False)
+        return
+    os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}", "--access-logfile", "-",
+                        "app:create_app()"])
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
+@click.option("--dev", is_flag=True, help="use Flask's development server instead of gunicorn")
+def serve(host: str, port: int, workers: int, dev: bool) -> None:
+    """Serve the exchange API (gunicorn; Flask's server only with --dev)."""
+    _serve(host, port, dev, workers)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--dev", is_flag=True, help="use Flask's development server instead of gunicorn")
+@click.option("--no-serve", is_flag=True, help="seed the demo exchange and exit")
+def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
+    """Create a fresh demo exchange (embedded SQLite), print its tokens and serve it."""
+    from common.db import get_database
+    from exchange import demo as demo_data
+
+    from app import create_app
+    from common.config import load_settings
+
+    instance_dir = Path(load_settings()["INSTANCE_DIR"] or create_app().instance_path)
+    demo_db = instance_dir / "demo.sqlite3"
+    for stale in (demo_db, demo_db.with_name("demo.sqlite3-wal"), demo_db.with_name("demo.sqlite3-shm")):
+        stale.unlink(missing_ok=True)
+    # The demo never touches the configured database: it has its own file, also for the served workers.
+    os.environ["PDX_DATABASE_URL"] = f"sqlite:///{demo_db.resolve()}"
+    os.environ["PDX_INSTANCE_DIR"] = str(instance_dir.resolve())
+    app = _app()
+    _upgrade(app)
+    with app.app_context(), get_database().transaction() as session:
+        seeded = demo_data.seed(session)
+    token_file = Path(app.config["PDX_INSTANCE_DIR"]) / "demo-tokens.json"
+    token_file.write_text(json.dumps({"url": f"http://{host}:{port}", "tokens": seeded.tokens,
+                                      "participants": seeded.participant_ids}, indent=2, ensure_ascii=False))
+    token_file.chmod(0o600)
+    base = f"http://{host}:{port}"
+    click.echo(f"pdx demo exchange: {len(seeded.participant_ids)} participants, {len(seeded.asset_ids)} published "
+               f"assets\n  API docs:  {base}/api/docs\n  catalog:   {base}/api/v1/assets\n"
+               f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}")
+    for name, token in seeded.tokens.items():
+        click.echo(f"  {name:<11}{token}")
+    click.echo(f"try: curl -H 'Authorization: Bearer {seeded.tokens['operator']}' {base}/api/v1/participants")
+    if not no_serve:
+        _serve(host, port, dev, workers=2)
+
+
+commands.register(main)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,209 @@
+"""API commands of ``pdx``: keys, participants, tokens and the catalog, spoken over HTTP."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from client import keys
+from client.http import DEFAULT_URL, ApiError, ExchangeClient
+
+url_option = click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True,
+                          help="exchange base URL (env PDX_URL)")
+token_option = click.option("--token", envvar="PDX_TOKEN", required=True, help="API token (env PDX_TOKEN)")
+
+
+def _client(url: str, token: str | None) -> ExchangeClient:
+    return ExchangeClient(url, token)
+
+
+def _show(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _call(fn, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Ed25519 signing keys (generated locally; the private key never leaves this machine)."""
+
+
+@keys_group.command("generate")
+@click.option("--out", "path", type=click.Path(path_type=Path), required=True, help="private key file to create")
+def keys_generate(path: Path) -> None:
+    """Create a key pair; print the public key."""
+    try:
+        key = keys.generate(path)
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(keys.public_text(key))
+
+
+@keys_group.command("register")
+@click.option("--key", "path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--label", default=None)
+@url_option
+@token_option
+def keys_register(path: Path, label: str | None, url: str, token: str) -> None:
+    """Register the public half of a local key with the exchange, proving possession."""
+    client = _client(url, token)
+    me = _call(client.get, "/participants/me")
+    key = keys.load(path)
+    _show(_call(client.post, "/participants/me/keys", {
+        "public_key": keys.public_text(key), "proof": keys.registration_proof(key, me["id"]), "label": label}))
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@url_option
+@token_option
+def keys_revoke(key_id: str, url: str, token: str) -> None:
+    """Revoke one of your keys."""
+    client = _client(url, token)
+    me = _call(client.get, "/participants/me")
+    _show(_call(client.post, f"/participants/{me['id']}/keys/{key_id}/revoke"))
+
+
+@click.group("participant")
+def participant_group() -> None:
+    """Participants: enrol, admit, suspend, reinstate, inspect."""
+
+
+@participant_group.command("me")
+@url_option
+@token_option
+def participant_me(url: str, token: str) -> None:
+    """Show your own participant record and status."""
+    _show(_call(_client(url, token).get, "/participants/me"))
+
+
+@participant_group.command("enrol")
+@click.option("--name-zh", required=True)
+@click.option("--name-en", required=True)
+@click.option("--role", "roles", multiple=True, required=True,
+              type=click.Choice(["provider", "consumer", "regulator", "operator"]))
+@click.option("--email", default=None)
+@url_option
+@token_option
+def participant_enrol(name_zh: str, name_en: str, roles: tuple[str, ...], email: str | None, url: str,
+                      token: str) -> None:
+    """Enrol an organisation (operators); prints its first token once."""
+    _show(_call(_client(url, token).post, "/participants", {
+        "name_zh": name_zh, "name_en": name_en, "roles": list(roles), "contact_email": email}))
+
+
+def _status_command(action: str) -> None:
+    @participant_group.command(action)
+    @click.argument("participant_id")
+    @click.option("--reason", default=None)
+    @url_option
+    @token_option
+    def command(participant_id: str, reason: str | None, url: str, token: str) -> None:
+        _show(_call(_client(url, token).post, f"/participants/{participant_id}/{action}", {"reason": reason}))
+
+    command.help = f"{action.capitalize()} a participant (operators)."
+
+
+for _action in ("admit", "suspend", "reinstate"):
+    _status_command(_action)
+
+
+@participant_group.command("list")
+@click.option("--role", default=None)
+@click.option("--status", default=None)
+@url_option
+@token_option
+def participant_list(role: str | None, status: str | None, url: str, token: str) -> None:
+    """List participants."""
+    _show(_call(_client(url, token).get, "/participants", role=role, status=status, per_page=100))
+
+
+@click.group("token")
+def token_group() -> None:
+    """API tokens: issue and revoke."""
+
+
+@token_group.command("issue")
+@click.option("--label", default=None)
+@url_option
+@token_option
+def token_issue(label: str | None, url: str, token: str) -> None:
+    """Issue another token for yourself (shown once)."""
+    _show(_call(_client(url, token).post, "/participants/me/tokens", {"label": label}))
+
+
+@token_group.command("revoke")
+@click.argument("token_id")
+@url_option
+@token_option
+def token_revoke(token_id: str, url: str, token: str) -> None:
+    """Revoke one of your tokens."""
+    client = _client(url, token)
+    me = _call(client.get, "/participants/me")
+    _show(_call(client.post, f"/participants/{me['id']}/tokens/{token_id}/revoke"))
+
+
+@click.group("asset")
+def asset_group() -> None:
+    """Catalog assets: register, publish, retire, search."""
+
+
+@asset_group.command("register")
+@click.argument("metadata", type=click.File("r", encoding="utf-8"))
+@url_option
+@token_option
+def asset_register(metadata, url: str, token: str) -> None:
+    """Register an asset from a JSON metadata file (providers)."""
+    try:
+        body = json.load(metadata)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{metadata.name} is not JSON: {exc}") from exc
+    _show(_call(_client(url, token).post, "/assets", body))
+
+
+def _lifecycle_command(action: str) -> None:
+    @asset_group.command(action)
+    @click.argument("asset_id")
+    @url_option
+    @token_option
+    def command(asset_id: str, url: str, token: str) -> None:
+        _show(_call(_client(url, token).post, f"/assets/{asset_id}/{action}"))
+
+    command.help = f"{action.capitalize()} one of your assets (providers)."
+
+
+for _action in ("publish", "retire"):
+    _lifecycle_command(_action)
+
+
+@asset_group.command("search")
+@click.argument("text", required=False)
+@click.option("--domain", default=None)
+@click.option("--grade", type=int, default=None)
+@click.option("--provider", default=None)
+@click.option("--kind", "computation_kind", default=None)
+@click.option("--page", type=int, default=1)
+@url_option
+@click.option("--token", envvar="PDX_TOKEN", default=None, help="optional: to see your own drafts")
+def asset_search(text, domain, grade, provider, computation_kind, page, url, token) -> None:
+    """Search the public catalog."""
+    result = _call(_client(url, token).get, "/assets", q=text, domain=domain, grade=grade, provider=provider,
+                   computation_kind=computation_kind, page=page)
+    for asset in result["items"]:
+        click.echo(f"{asset['id']}  G{asset['grade']}  {asset['domain']:<18} {asset['title_zh']} / "
+                   f"{asset['title_en']}")
+    click.echo(f"page {result['page']}, {len(result['items'])} of {result['total']}")
+
+
+def register(main: click.Group) -> None:
+    """Add the API command groups to the ``pdx`` command."""
+    for group in (keys_group, participant_group, token_group, asset_group):
+        main.add_command(group)

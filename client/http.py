@@ -1,0 +1,55 @@
+"""A thin HTTP client of the exchange API that turns problem details into exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+DEFAULT_URL = "http://127.0.0.1:5000"
+TIMEOUT_SECONDS = 30
+
+
+class ApiError(Exception):
+    """The exchange answered with an error (a problem-details body) or could not be reached."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        detail = problem.get("detail") or problem.get("title") or "request failed"
+        fields = "".join(f"\n  {name}: {'; '.join(msgs)}" for name, msgs in (problem.get("errors") or {}).items())
+        super().__init__(f"{status}: {detail}{fields}")
+
+
+class ExchangeClient:
+    """Calls the exchange's REST API with a bearer token."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
+        """Send a request to ``/api/v1{path}`` and return the decoded JSON body."""
+        try:
+            response = self.session.request(method, f"{self.base_url}/api/v1{path}", json=json, params=params,
+                                            timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise ApiError(0, {"detail": f"cannot reach the exchange at {self.base_url}: {exc}"}) from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+            except ValueError:
+                problem = {"detail": response.text[:500]}
+            raise ApiError(response.status_code, problem)
+        return response.json() if response.content else None
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {})
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body)

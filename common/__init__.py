@@ -1,0 +1,1 @@
+"""Plumbing shared by the exchange's packages: configuration, database, errors, crypto helpers."""

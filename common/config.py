@@ -1,0 +1,54 @@
+"""Configuration of the exchange, read from the environment and overridable by ``create_app(config)``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+ENV_PREFIX = "PDX_"
+
+# Every setting the exchange knows, with its default. Environment variables are PDX_<NAME>.
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: SQLite file under the instance folder
+    "MAX_BODY_BYTES": 1024 * 1024,
+    "INSTANCE_DIR": None,  # None: Flask's instance path
+    "SQL_ECHO": False,
+}
+
+_INT_SETTINGS = {"MAX_BODY_BYTES"}
+_BOOL_SETTINGS = {"SQL_ECHO"}
+
+
+class ConfigError(ValueError):
+    """A setting has a value the exchange cannot use."""
+
+
+def _coerce(name: str, raw: str) -> Any:
+    if name in _INT_SETTINGS:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {raw!r}") from exc
+    if name in _BOOL_SETTINGS:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, then PDX_* environment variables, then explicit overrides."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    for name in DEFAULTS:
+        raw = environ.get(ENV_PREFIX + name)
+        if raw not in (None, ""):
+            settings[name] = _coerce(name, raw)
+    for name, value in (overrides or {}).items():
+        settings[name.removeprefix(ENV_PREFIX)] = value
+    if int(settings["MAX_BODY_BYTES"]) <= 0:
+        raise ConfigError("MAX_BODY_BYTES must be positive")
+    return settings
+
+
+def sqlite_url(instance_dir: str) -> str:
+    """Return the URL of the embedded SQLite database inside ``instance_dir``."""
+    return "sqlite:///" + os.path.join(os.path.abspath(instance_dir), "pdx.sqlite3")

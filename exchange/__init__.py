@@ -1,0 +1,1 @@
+"""The exchange service: participants, catalog, and (later) jobs and metering."""

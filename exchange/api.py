@@ -1,0 +1,39 @@
+"""The REST API object: OpenAPI document, local Swagger UI assets, and the feature blueprints."""
+
+from __future__ import annotations
+
+from flask import Flask, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from exchange.catalog.routes import blp as catalog_blp
+from exchange.health import blp as health_blp
+from exchange.participants.routes import blp as participants_blp
+from exchange.web import PdxApi
+
+SWAGGER_ASSETS = "/api/docs/assets/"
+
+API_SETTINGS = {
+    "API_TITLE": "pdx — public data exchange (公共数据授权运营平台)",
+    "API_VERSION": "v1",
+    "OPENAPI_VERSION": "3.0.3",
+    "OPENAPI_URL_PREFIX": "/api",
+    "OPENAPI_JSON_PATH": "v1/openapi.json",
+    "OPENAPI_SWAGGER_UI_PATH": "docs",
+    "OPENAPI_SWAGGER_UI_URL": SWAGGER_ASSETS,  # served from the swagger-ui-bundle package: no CDN
+}
+
+
+def init_app(app: Flask) -> PdxApi:
+    """Register the API, its blueprints and the locally served Swagger UI assets on ``app``."""
+    for key, value in API_SETTINGS.items():
+        app.config.setdefault(key, value)
+    api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
+        "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
+    for blueprint in (health_blp, participants_blp, catalog_blp):
+        api.register_blueprint(blueprint)
+
+    @app.get(SWAGGER_ASSETS + "<path:filename>")
+    def swagger_assets(filename: str):
+        return send_from_directory(swagger_ui_path, filename)
+
+    return api

@@ -1,0 +1,107 @@
+"""HTTP routes of the catalog: assets, domains, data elements and the DCAT-AP export."""
+
+from __future__ import annotations
+
+from flask import Response, json, request
+from flask_smorest import Blueprint
+
+from common.db import read_session, unit_of_work
+from exchange.catalog import dcat, schemas, services
+from exchange.participants.rules import OPERATOR, PROVIDER
+from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
+
+blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
+                description="The catalog (公共数据资源登记, 数据目录认领, 数据资源挂载): asset metadata only; "
+                            "the data stay on provider nodes")
+
+
+@blp.get("/assets")
+@blp.arguments(schemas.AssetQuery, location="query")
+@blp.response(200, schemas.AssetPage)
+def search_assets(args):
+    """Search the catalog (public); drafts only for their owner or operators, with a token."""
+    offset, limit = page_window(args)
+    query = services.AssetQuery(text=args["q"], domain=args["domain"], grade=args["grade"],
+                                max_grade=args["max_grade"], provider=args["provider"],
+                                computation_kind=args["computation_kind"], status=args["status"],
+                                offset=offset, limit=limit)
+    rows, total = services.search_assets(read_session(), optional_principal(), query)
+    return page_body(rows, args, total)
+
+
+@blp.post("/assets")
+@authenticated(PROVIDER)
+@blp.arguments(schemas.AssetBody)
+@blp.response(201, schemas.Asset)
+def register_asset(body):
+    """Register an asset as a draft (providers)."""
+    with unit_of_work() as session:
+        return services.register_asset(session, current_principal(), body)
+
+
+@blp.get("/assets/<asset_id>")
+@blp.response(200, schemas.Asset)
+def get_asset(asset_id):
+    """Read an asset's metadata (public once published)."""
+    return services.get_asset(read_session(), optional_principal(), asset_id)
+
+
+@blp.patch("/assets/<asset_id>")
+@authenticated(PROVIDER)
+@blp.arguments(schemas.AssetPatch)
+@blp.response(200, schemas.Asset)
+def update_asset(body, asset_id):
+    """Change an asset: any field while a draft, descriptive fields once published (owner only)."""
+    with unit_of_work() as session:
+        return services.update_asset(session, current_principal(), asset_id, body)
+
+
+def _lifecycle_route(action: str, summary: str) -> None:
+    @authenticated(PROVIDER)
+    @blp.response(200, schemas.Asset)
+    def view(asset_id):
+        with unit_of_work() as session:
+            return services.change_lifecycle(session, current_principal(), asset_id, action)
+
+    view.__doc__ = summary
+    view.__name__ = f"{action}_asset"
+    blp.post(f"/assets/<asset_id>/{action}")(view)
+
+
+_lifecycle_route("publish", "Publish a draft asset (owner only).")
+_lifecycle_route("retire", "Retire a published asset; releases its authoritative claims (owner only).")
+
+
+@blp.get("/domains")
+@blp.response(200, schemas.Domain(many=True))
+def list_domains():
+    """List the classification domains (分类)."""
+    return services.list_domains(read_session())
+
+
+@blp.post("/domains")
+@authenticated(OPERATOR)
+@blp.arguments(schemas.Domain)
+@blp.response(201, schemas.Domain)
+def add_domain(body):
+    """Add a classification domain (operators)."""
+    with unit_of_work() as session:
+        return services.add_domain(session, current_principal(), **body)
+
+
+@blp.get("/data-elements/<path:code>")
+@blp.response(200, schemas.Asset)
+def authoritative_source(code):
+    """Return the authoritative source asset of a data-element code (一数一源)."""
+    return services.authoritative_source(read_session(), optional_principal(), code)
+
+
+@blp.get("/catalog.jsonld")
+@blp.response(200, content_type="application/ld+json")
+def catalog_jsonld():
+    """The whole published catalog as DCAT-AP 3 JSON-LD (public)."""
+    session = read_session()
+    domains = {domain.code: domain for domain in services.list_domains(session)}
+    document = dcat.catalog(services.published_assets(session), domains, request.host_url.rstrip("/"),
+                            ("公共数据授权运营平台", "pdx exchange"))
+    return Response(json.dumps(document, ensure_ascii=False), mimetype="application/ld+json")

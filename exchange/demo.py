@@ -1,0 +1,180 @@
+"""A realistic demo exchange: Shandong's public bodies as providers, a bank and a university as consumers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from exchange.catalog import services as catalog
+from exchange.participants import services as participants
+from exchange.participants.rules import Principal
+
+NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705}
+
+
+@dataclass(frozen=True)
+class DemoParticipant:
+    key: str
+    name_zh: str
+    name_en: str
+    roles: tuple[str, ...]
+
+
+PARTICIPANTS = (
+    DemoParticipant("regulator", "山东省大数据局", "Shandong Big Data Bureau", ("regulator",)),
+    DemoParticipant("market", "山东省市场监督管理局", "Shandong Administration for Market Regulation", ("provider",)),
+    DemoParticipant("tax", "国家税务总局山东省税务局", "Shandong Provincial Tax Service", ("provider",)),
+    DemoParticipant("hrss", "山东省人力资源和社会保障厅", "Shandong Department of Human Resources and Social Security",
+                    ("provider", "consumer")),
+    DemoParticipant("transport", "山东省交通运输厅", "Shandong Department of Transport", ("provider",)),
+    DemoParticipant("ecology", "山东省生态环境厅", "Shandong Department of Ecology and Environment", ("provider",)),
+    DemoParticipant("bank", "齐鲁普惠银行（示例）", "Qilu Inclusive Bank (demo)", ("consumer",)),
+    DemoParticipant("university", "山东数据科学研究院（示例）", "Shandong Institute of Data Science (demo)", ("consumer",)),
+)
+
+
+def _field(name, type_, description, unit=None, personal=False):
+    return {"name": name, "type": type_, "unit": unit, "description": description, "personal": personal}
+
+
+def _price(model, amount="0"):
+    return {"model": model, "amount": amount, "currency": "CNY", "unit_rows": 10_000 if model == "per-row" else None}
+
+
+ASSETS = (
+    ("market", {
+        "title_zh": "企业登记注册信息", "title_en": "Enterprise registration records",
+        "description_zh": "全省市场主体登记信息：统一社会信用代码、成立日期、注册资本、行业、登记状态。",
+        "description_en": "Registered market entities of the province: unified social credit code, founding date, "
+                          "registered capital, industry and registration status.",
+        "domain": "market-regulation", "keywords": ["企业", "登记", "enterprise", "registry", "SME"],
+        "fields": [_field("uscc", "identifier", "unified social credit code 统一社会信用代码"),
+                   _field("founded_on", "date", "date of establishment"),
+                   _field("registered_capital", "number", "registered capital", "CNY 10k"),
+                   _field("industry", "category", "GB/T 4754 industry section"),
+                   _field("status", "category", "registration status")],
+        "grade": 2, "computation_kinds": ["aggregate", "he-statistics", "he-scoring", "federated-learning"],
+        "update_frequency": "daily", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "200.00"),
+        "authoritative_for": ["DE.MR.USCC", "DE.MR.REG_CAPITAL"]}),
+    ("tax", {
+        "title_zh": "企业纳税信用与申报汇总", "title_en": "Enterprise tax filings and tax credit rating",
+        "description_zh": "按企业、按月的增值税与企业所得税申报汇总及纳税信用等级。",
+        "description_en": "Monthly VAT and corporate income tax filing totals per enterprise, with the tax credit "
+                          "rating (A–D, M).",
+        "domain": "tax", "keywords": ["纳税", "信用", "tax", "VAT", "credit rating"],
+        "fields": [_field("uscc", "identifier", "unified social credit code"),
+                   _field("month", "date", "filing month"),
+                   _field("vat_paid", "number", "VAT paid", "CNY"),
+                   _field("cit_paid", "number", "corporate income tax paid", "CNY"),
+                   _field("credit_rating", "category", "tax credit rating")],
+        "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
+        "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-row", "5.00"),
+        "authoritative_for": ["DE.TAX.VAT_PAID", "DE.TAX.CREDIT_RATING"]}),
+    ("hrss", {
+        "title_zh": "企业社会保险缴纳情况", "title_en": "Enterprise social insurance contributions",
+        "description_zh": "按企业、按月的参保人数与社会保险缴费基数汇总。",
+        "description_en": "Monthly number of insured employees and total contribution base per enterprise.",
+        "domain": "social-security", "keywords": ["社保", "参保", "social insurance", "employment"],
+        "fields": [_field("uscc", "identifier", "unified social credit code"),
+                   _field("month", "date", "contribution month"),
+                   _field("insured_employees", "integer", "insured employees", "persons"),
+                   _field("contribution_base", "number", "total contribution base", "CNY")],
+        "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
+        "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "300.00"),
+        "authoritative_for": ["DE.HRSS.INSURED_EMPLOYEES"]}),
+    ("hrss", {
+        "title_zh": "个人参保缴费明细", "title_en": "Individual social insurance contribution records",
+        "description_zh": "参保人员个人缴费明细，含身份证号与缴费基数，属核心数据。",
+        "description_en": "Per-person contribution records with national ID numbers and contribution base; "
+                          "core data.",
+        "domain": "social-security", "keywords": ["个人", "社保", "individual", "contribution"],
+        "fields": [_field("person_id", "identifier", "national ID number 身份证号", personal=True),
+                   _field("uscc", "identifier", "employer credit code"),
+                   _field("month", "date", "contribution month"),
+                   _field("base", "number", "contribution base", "CNY", personal=True)],
+        "grade": 4, "computation_kinds": ["he-statistics", "federated-learning"],
+        "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "800.00"),
+        "authoritative_for": ["DE.HRSS.PERSON_CONTRIBUTION"]}),
+    ("transport", {
+        "title_zh": "高速公路收费站断面流量", "title_en": "Expressway toll-station traffic counts",
+        "description_zh": "全省高速公路收费站按小时、按车型的出入口流量统计。",
+        "description_en": "Hourly entry and exit counts per toll station and vehicle class on the province's "
+                          "expressways.",
+        "domain": "transport", "keywords": ["高速", "流量", "traffic", "expressway", "toll"],
+        "fields": [_field("station", "category", "toll station code"),
+                   _field("hour", "datetime", "hour (UTC+8)"),
+                   _field("vehicle_class", "category", "vehicle class 1–6"),
+                   _field("entries", "integer", "vehicles entering", "vehicles"),
+                   _field("exits", "integer", "vehicles leaving", "vehicles")],
+        "grade": 1, "computation_kinds": ["download", "aggregate"],
+        "update_frequency": "daily", "license": "CC-BY-4.0", "price": _price("free"),
+        "authoritative_for": ["DE.TRN.TOLL_FLOW"]}),
+    ("transport", {
+        "title_zh": "道路运输企业经营许可", "title_en": "Road transport operating licences",
+        "description_zh": "道路货运与客运企业的经营许可证、车辆规模与许可有效期。",
+        "description_en": "Operating licences of freight and passenger road transport enterprises, fleet size and "
+                          "validity.",
+        "domain": "transport", "keywords": ["运输", "许可", "licence", "logistics"],
+        "fields": [_field("uscc", "identifier", "unified social credit code"),
+                   _field("licence_no", "identifier", "licence number"),
+                   _field("fleet_size", "integer", "vehicles", "vehicles"),
+                   _field("valid_until", "date", "licence expiry")],
+        "grade": 2, "computation_kinds": ["aggregate", "he-statistics", "he-scoring"],
+        "update_frequency": "weekly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "100.00")}),
+    ("ecology", {
+        "title_zh": "空气质量自动监测小时数据", "title_en": "Hourly automatic air-quality monitoring",
+        "description_zh": "国控与省控站点的PM2.5、PM10、O3、NO2小时浓度。",
+        "description_en": "Hourly PM2.5, PM10, O3 and NO2 concentrations at national and provincial stations.",
+        "domain": "ecology", "keywords": ["空气", "PM2.5", "air quality", "monitoring"],
+        "fields": [_field("station", "category", "monitoring station"),
+                   _field("hour", "datetime", "hour (UTC+8)"),
+                   _field("pm25", "number", "PM2.5", "µg/m³"), _field("pm10", "number", "PM10", "µg/m³"),
+                   _field("o3", "number", "ozone", "µg/m³"), _field("no2", "number", "nitrogen dioxide", "µg/m³")],
+        "grade": 1, "computation_kinds": ["download", "aggregate"],
+        "update_frequency": "continuous", "license": "CC-BY-4.0", "price": _price("free"),
+        "authoritative_for": ["DE.ECO.AQ_HOURLY"]}),
+    ("ecology", {
+        "title_zh": "重点排污单位排放许可", "title_en": "Emission permits of key polluting enterprises",
+        "description_zh": "重点排污单位的排污许可证、许可排放量与年度执行报告。",
+        "description_en": "Emission permits, permitted loads and annual compliance reports of key polluters.",
+        "domain": "ecology", "keywords": ["排污", "许可", "emission", "permit", "ESG"],
+        "fields": [_field("uscc", "identifier", "unified social credit code"),
+                   _field("pollutant", "category", "pollutant"),
+                   _field("permitted_tonnes", "number", "permitted annual load", "t"),
+                   _field("reported_tonnes", "number", "reported annual load", "t")],
+        "grade": 2, "computation_kinds": ["aggregate", "he-statistics"],
+        "update_frequency": "annual", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "150.00")}),
+)
+
+
+@dataclass(frozen=True)
+class DemoExchange:
+    """What the seed created: a token per participant (by demo key) and the published asset ids."""
+
+    tokens: dict[str, str]
+    participant_ids: dict[str, str]
+    asset_ids: list[str]
+
+
+def seed(session: Session, node_host: str = "127.0.0.1") -> DemoExchange:
+    """Create the operator, the demo participants (admitted) and publish the demo catalog."""
+    operator, operator_token = participants.bootstrap_operator(
+        session, name_zh="山东公共数据授权运营有限公司（示例）", name_en="Shandong Public Data Operations Co. (demo)")
+    operator_principal = Principal(operator.id, frozenset(operator.roles), operator.status, operator_token.row.id)
+    tokens = {"operator": operator_token.secret}
+    ids = {"operator": operator.id}
+    for demo in PARTICIPANTS:
+        participant, issued = participants.create_participant(
+            session, operator_principal, name_zh=demo.name_zh, name_en=demo.name_en, roles=list(demo.roles))
+        participants.change_status(session, operator_principal, participant.id, "admit", "demo participant")
+        tokens[demo.key] = issued.secret
+        ids[demo.key] = participant.id
+    asset_ids = []
+    for owner, values in ASSETS:
+        principal = Principal(ids[owner], frozenset({"provider"}), "active", "seed")
+        asset = catalog.register_asset(session, principal, {
+            **values, "node_endpoint": f"http://{node_host}:{NODE_PORTS[owner]}", "dataset": None})
+        catalog.change_lifecycle(session, principal, asset.id, "publish")
+        asset_ids.append(asset.id)
+    return DemoExchange(tokens=tokens, participant_ids=ids, asset_ids=asset_ids)

@@ -1,0 +1,1 @@
+"""Participants (organisations), their roles, signing keys and API tokens."""

@@ -1,0 +1,83 @@
+"""Request and response schemas of the participants API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from exchange.participants.rules import ROLES, STATUSES
+from exchange.web import PageArgs, page_schema
+
+NAME = validate.Length(min=1, max=200)
+LABEL = validate.Length(min=1, max=100)
+
+
+class ParticipantCreate(Schema):
+    name_zh = fields.String(required=True, validate=NAME, metadata={"description": "Chinese name of the organisation"})
+    name_en = fields.String(required=True, validate=NAME, metadata={"description": "English name"})
+    roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
+                        validate=validate.Length(min=1, max=len(ROLES)))
+    contact_email = fields.Email(load_default=None, allow_none=True)
+
+
+class Participant(Schema):
+    id = fields.String()
+    name_zh = fields.String()
+    name_en = fields.String()
+    roles = fields.List(fields.String())
+    status = fields.String(metadata={"description": "pending, active or suspended"})
+    status_reason = fields.String(allow_none=True)
+    contact_email = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class Token(Schema):
+    id = fields.String()
+    label = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class IssuedToken(Schema):
+    token = fields.String(metadata={"description": "the secret, shown only in this response"})
+    id = fields.String()
+    label = fields.String(allow_none=True)
+
+
+class Enrolment(Schema):
+    participant = fields.Nested(Participant)
+    token = fields.Nested(IssuedToken)
+
+
+class StatusChange(Schema):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class ParticipantQuery(PageArgs):
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+
+
+class KeyRegistration(Schema):
+    public_key = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                               metadata={"description": "base64 of the raw 32-byte Ed25519 public key"})
+    proof = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "base64 Ed25519 signature of 'pdx-key-registration/v1\\n"
+                                                   "<participant id>\\n<public key>\\n'"})
+    label = fields.String(load_default=None, allow_none=True, validate=LABEL)
+
+
+class Key(Schema):
+    id = fields.String(metadata={"description": "hex SHA-256 of the raw public key"})
+    participant_id = fields.String()
+    public_key = fields.String()
+    label = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class TokenRequest(Schema):
+    label = fields.String(load_default=None, allow_none=True, validate=LABEL)
+
+
+ParticipantPage = page_schema(Participant, "ParticipantPage")

@@ -1,0 +1,210 @@
+"""Participant use cases. Each takes the session of the caller's unit of work and the acting principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from common import crypto
+from common.db import new_id, utcnow
+from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from exchange.participants import rules
+from exchange.participants.models import ApiToken, Participant, ParticipantKey, ParticipantRole
+from exchange.participants.rules import Principal
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token row and its secret, which is shown to the caller exactly once."""
+
+    row: ApiToken
+    secret: str
+
+
+def _new_participant(session: Session, *, name_zh: str, name_en: str, roles: list[str], contact_email: str | None,
+                     status: str) -> Participant:
+    now = utcnow()
+    participant = Participant(
+        id=new_id("prt"), name_zh=name_zh, name_en=name_en, contact_email=contact_email,
+        status=status, created_at=now, updated_at=now,
+        role_rows=[ParticipantRole(role=role) for role in rules.check_roles(roles)],
+    )
+    session.add(participant)
+    session.flush()
+    return participant
+
+
+def _issue_token(session: Session, participant_id: str, label: str | None) -> IssuedToken:
+    secret = crypto.new_token()
+    row = ApiToken(id=new_id("tok"), participant_id=participant_id, token_hash=crypto.token_hash(secret),
+                   label=label, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return IssuedToken(row=row, secret=secret)
+
+
+def bootstrap_operator(session: Session, *, name_zh: str, name_en: str, contact_email: str | None = None
+                       ) -> tuple[Participant, IssuedToken]:
+    """Create the first operator, active at once, with its first token; refuse if an operator exists."""
+    existing = session.scalar(select(ParticipantRole).where(ParticipantRole.role == rules.OPERATOR).limit(1))
+    if existing is not None:
+        raise Conflict(f"the exchange already has an operator ({existing.participant_id})",
+                       extra={"operator": existing.participant_id})
+    operator = _new_participant(session, name_zh=name_zh, name_en=name_en, roles=[rules.OPERATOR],
+                                contact_email=contact_email, status=rules.ACTIVE)
+    return operator, _issue_token(session, operator.id, "bootstrap")
+
+
+def create_participant(session: Session, actor: Principal, *, name_zh: str, name_en: str, roles: list[str],
+                       contact_email: str | None = None) -> tuple[Participant, IssuedToken]:
+    """Enrol an organisation as a pending participant and give it its first token (operators only)."""
+    _require(actor, rules.OPERATOR)
+    participant = _new_participant(session, name_zh=name_zh, name_en=name_en, roles=roles,
+                                   contact_email=contact_email, status=rules.PENDING)
+    return participant, _issue_token(session, participant.id, "enrolment")
+
+
+def change_status(session: Session, actor: Principal, participant_id: str, action: str,
+                  reason: str | None = None) -> Participant:
+    """Admit, suspend or reinstate a participant (operators only; never the acting operator itself)."""
+    _require(actor, rules.OPERATOR)
+    participant = _load(session, participant_id)
+    if participant.id == actor.id:
+        raise Conflict("an operator cannot change its own status", extra={"participant": participant.id})
+    participant.status = rules.next_status(action, participant.status)
+    participant.status_reason = reason
+    participant.updated_at = utcnow()
+    return participant
+
+
+def can_view(viewer: Principal, participant: Participant) -> bool:
+    """Tell whether ``viewer`` may read ``participant``'s profile.
+
+    Everyone reads their own; operators and regulators read all; other active participants read the
+    profiles of active participants (they need to know whom they trade with).
+    """
+    if viewer.id == participant.id or viewer.has_role(rules.OPERATOR, rules.REGULATOR):
+        return True
+    return viewer.is_active and participant.status == rules.ACTIVE
+
+
+def get_participant(session: Session, viewer: Principal, participant_id: str) -> Participant:
+    """Return a participant the viewer may see; hide the others behind 404."""
+    participant = session.get(Participant, participant_id)
+    if participant is None or not can_view(viewer, participant):
+        raise NotFound(f"no participant {participant_id}")
+    return participant
+
+
+def list_participants(session: Session, viewer: Principal, *, role: str | None, status: str | None,
+                      offset: int, limit: int) -> tuple[list[Participant], int]:
+    """Return one page of the participants the viewer may see, oldest first, and the total count."""
+    query = select(Participant)
+    if not viewer.has_role(rules.OPERATOR, rules.REGULATOR):
+        query = query.where(Participant.status == rules.ACTIVE)
+    if status is not None:
+        query = query.where(Participant.status == status)
+    if role is not None:
+        query = query.where(Participant.id.in_(select(ParticipantRole.participant_id)
+                                               .where(ParticipantRole.role == role)))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Participant.created_at, Participant.id).offset(offset).limit(limit)).all()
+    return list(rows), int(total or 0)
+
+
+def register_key(session: Session, actor: Principal, *, public_key: str, proof: str,
+                 label: str | None = None) -> ParticipantKey:
+    """Register an Ed25519 public key after checking the proof that the caller holds its private key."""
+    try:
+        crypto.load_public_key(public_key)
+    except (crypto.BadKey, ValueError) as exc:
+        raise InvalidInput(f"public_key is not an Ed25519 public key: {exc}",
+                           errors={"public_key": [str(exc)]}) from exc
+    try:
+        crypto.verify(public_key, proof, crypto.key_registration_message(actor.id, public_key))
+    except crypto.BadKey as exc:
+        raise InvalidInput("proof is not a signature of the key-registration message by this key",
+                           errors={"proof": [str(exc)]}) from exc
+    key_id = crypto.key_fingerprint(public_key)
+    existing = session.get(ParticipantKey, key_id)
+    if existing is not None:
+        raise Conflict(f"key {key_id} is already registered" + (" and revoked" if existing.revoked_at else ""),
+                       extra={"key": key_id})
+    key = ParticipantKey(id=key_id, participant_id=actor.id, public_key=public_key, label=label,
+                         created_at=utcnow())
+    session.add(key)
+    session.flush()
+    return key
+
+
+def list_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
+    """Return a participant's keys, revoked ones included, oldest first."""
+    return list(session.scalars(select(ParticipantKey).where(ParticipantKey.participant_id == participant_id)
+                                .order_by(ParticipantKey.created_at, ParticipantKey.id)))
+
+
+def revoke_key(session: Session, actor: Principal, participant_id: str, key_id: str) -> ParticipantKey:
+    """Revoke a key: its owner may, and so may an operator (for a compromised key)."""
+    key = session.get(ParticipantKey, key_id)
+    if key is None or key.participant_id != participant_id:
+        raise NotFound(f"no key {key_id} for participant {participant_id}")
+    require_self_or_operator(actor, participant_id)
+    if key.revoked_at is not None:
+        raise Conflict(f"key {key_id} is already revoked", extra={"key": key_id})
+    key.revoked_at = utcnow()
+    return key
+
+
+def issue_token(session: Session, actor: Principal, label: str | None) -> IssuedToken:
+    """Give the caller another token."""
+    return _issue_token(session, actor.id, label)
+
+
+def list_tokens(session: Session, participant_id: str) -> list[ApiToken]:
+    """Return a participant's tokens (never their secrets), oldest first."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.participant_id == participant_id)
+                                .order_by(ApiToken.created_at, ApiToken.id)))
+
+
+def revoke_token(session: Session, actor: Principal, participant_id: str, token_id: str) -> ApiToken:
+    """Revoke a token: its owner may, and so may an operator."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.participant_id != participant_id:
+        raise NotFound(f"no token {token_id} for participant {participant_id}")
+    require_self_or_operator(actor, participant_id)
+    if token.revoked_at is not None:
+        raise Conflict(f"token {token_id} is already revoked", extra={"token": token_id})
+    token.revoked_at = utcnow()
+    return token
+
+
+def authenticate(session: Session, secret: str) -> Principal:
+    """Return the principal behind an API token, or raise ``Unauthenticated``."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == crypto.token_hash(secret)))
+    if token is None:
+        raise Unauthenticated("unknown API token")
+    if token.revoked_at is not None:
+        raise Unauthenticated("this API token has been revoked")
+    participant = session.get(Participant, token.participant_id)
+    return Principal(id=participant.id, roles=frozenset(participant.roles), status=participant.status,
+                     token_id=token.id)
+
+
+def _load(session: Session, participant_id: str) -> Participant:
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise NotFound(f"no participant {participant_id}")
+    return participant
+
+
+def _require(actor: Principal, *roles: str) -> None:
+    if not actor.has_role(*roles):
+        raise Forbidden(f"requires the role {' or '.join(roles)}")
+
+
+def require_self_or_operator(actor: Principal, participant_id: str) -> None:
+    """Raise ``Forbidden`` unless the actor is the participant itself or an operator."""
+    if actor.id != participant_id and not actor.has_role(rules.OPERATOR):
+        raise Forbidden("only the participant itself or an operator may do this")

@@ -1,0 +1,106 @@
+"""HTTP plumbing shared by the feature blueprints: the API object, bearer authentication, pagination."""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Any, Callable
+
+from flask import g, request
+from flask_smorest import Api
+from marshmallow import Schema, fields, validate
+
+from common.db import read_session
+from common.errors import Forbidden, Unauthenticated
+from exchange import problems
+from exchange.participants import services as participant_services
+from exchange.participants.rules import Principal
+
+BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-]{1,200})")
+MAX_PER_PAGE = 100
+
+
+class PdxApi(Api):
+    """flask-smorest's Api with every HTTP error rendered as RFC 9457 problem details."""
+
+    ERROR_SCHEMA = problems.ProblemSchema
+
+    def handle_http_exception(self, error):
+        return problems.from_http_exception(error)
+
+
+def current_principal() -> Principal:
+    """Return the principal authenticated for this request."""
+    return g.pdx_principal
+
+
+def _authenticate_request() -> Principal:
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise Unauthenticated("this endpoint needs an 'Authorization: Bearer <token>' header")
+    match = BEARER.fullmatch(header.strip())
+    if match is None:
+        raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
+    return participant_services.authenticate(read_session(), match.group(1))
+
+
+def authenticated(*roles: str, inactive_ok: bool = False) -> Callable:
+    """Require a valid bearer token, an active participant (unless ``inactive_ok``) and one of ``roles``."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = _authenticate_request()
+            if not inactive_ok and not principal.is_active:
+                raise Forbidden(f"participant {principal.id} is {principal.status}: it may only read its own status",
+                                extra={"participant_status": principal.status})
+            if roles and not principal.has_role(*roles):
+                raise Forbidden(f"this action requires the role {' or '.join(roles)}",
+                                extra={"required_roles": list(roles)})
+            g.pdx_principal = principal
+            return view(*args, **kwargs)
+
+        wrapper._pdx_roles = roles  # read by the role-matrix tests and the API docs
+        doc = getattr(wrapper, "_apidoc", {})
+        doc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
+        wrapper._apidoc = doc
+        return wrapper
+
+    return decorator
+
+
+class PageArgs(Schema):
+    """Query arguments of every paginated list."""
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+def page_window(args: dict) -> tuple[int, int]:
+    """Return (offset, limit) for the page the arguments name."""
+    return (args["page"] - 1) * args["per_page"], args["per_page"]
+
+
+def page_body(items: list, args: dict, total: int) -> dict:
+    """Return the envelope of one page of results."""
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
+    """Return the schema of a page of ``item_schema`` items."""
+    return Schema.from_dict(
+        {"items": fields.List(fields.Nested(item_schema)), "page": fields.Integer(),
+         "per_page": fields.Integer(), "total": fields.Integer()},
+        name=name,
+    )
+
+
+def optional_principal() -> Principal | None:
+    """Return the caller on a public endpoint: None when anonymous; a bad token is still refused.
+
+    A pending or suspended participant reads public endpoints as an anonymous caller would.
+    """
+    if request.headers.get("Authorization") is None:
+        return None
+    principal = _authenticate_request()
+    return principal if principal.is_active else None

@@ -1,0 +1,1 @@
+"""The permissioned, tamper-evident ledger: Merkle log, signed entries, checkpoints, offline audit."""
