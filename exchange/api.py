@@ -8,7 +8,7 @@ from swagger_ui_bundle import swagger_ui_path
 from exchange.catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
 from exchange.participants.routes import blp as participants_blp
-from exchange.web import PdxApi
+from exchange.web import PdxApi, refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 
@@ -27,6 +27,7 @@ def init_app(app: Flask) -> PdxApi:
     """Register the API, its blueprints and the locally served Swagger UI assets on ``app``."""
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
+    app.before_request(refuse_control_characters_in_url)
     api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
     for blueprint in (health_blp, participants_blp, catalog_blp):

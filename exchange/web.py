@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 from flask import g, request
 from flask_smorest import Api
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
 from common.db import read_session
-from common.errors import Forbidden, Unauthenticated
+from common.errors import Forbidden, InvalidInput, Unauthenticated
 from exchange import problems
 from exchange.participants import services as participant_services
 from exchange.participants.rules import Principal
@@ -69,7 +69,43 @@ def authenticated(*roles: str, inactive_ok: bool = False) -> Callable:
     return decorator
 
 
-class PageArgs(Schema):
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character_paths(value, path: str = "") -> dict[str, list[str]]:
+    if isinstance(value, str):
+        return {path or "_body": ["contains a NUL or control character"]} if CONTROL_CHARACTERS.search(value) else {}
+    found: dict[str, list[str]] = {}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and CONTROL_CHARACTERS.search(key):
+            found["_body"] = ["a field name contains a NUL or control character"]
+        found.update(_control_character_paths(item, f"{path}.{key}" if path else str(key)))
+    return found
+
+
+class RequestSchema(Schema):
+    """Base of every request schema: refuses NUL and other control characters anywhere in the input.
+
+    PostgreSQL cannot store NUL in text, and no field of pdx has a use for control characters.
+    """
+
+    @pre_load
+    def _refuse_control_characters(self, data, **_kwargs):
+        found = _control_character_paths(data)
+        if found:
+            raise ValidationError(found)
+        return data
+
+
+def refuse_control_characters_in_url() -> None:
+    """Refuse a request whose path or query holds control characters (a ``before_request`` hook)."""
+    if CONTROL_CHARACTERS.search(request.path) or any(
+            CONTROL_CHARACTERS.search(value) for value in request.args.values()):
+        raise InvalidInput("the URL contains a NUL or control character", errors={"_url": ["control character"]})
+
+
+class PageArgs(RequestSchema):
     """Query arguments of every paginated list."""
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))

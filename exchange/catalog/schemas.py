@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, post_load, validate
 
 from exchange.catalog import rules, vocab
-from exchange.web import PageArgs, page_schema
+from exchange.web import PageArgs, RequestSchema, page_schema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$",
                        error="letters, digits and . _ : / - only, at most 64 characters")
@@ -14,7 +14,7 @@ TITLE = validate.Length(min=1, max=200)
 DESCRIPTION = validate.Length(min=1, max=10_000)
 
 
-class FieldSpec(Schema):
+class FieldSpec(RequestSchema):
     name = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
                                                                  error="an identifier of at most 64 characters"))
     type = fields.String(required=True, validate=validate.OneOf(vocab.FIELD_TYPES))
@@ -23,7 +23,7 @@ class FieldSpec(Schema):
     personal = fields.Boolean(load_default=False, metadata={"description": "holds personal information (个人信息)"})
 
 
-class Price(Schema):
+class Price(RequestSchema):
     model = fields.String(required=True, validate=validate.OneOf(vocab.PRICE_MODELS))
     amount = fields.Decimal(load_default="0", as_string=True, places=2,
                             validate=validate.Range(min=0, max=10**9))
@@ -37,7 +37,7 @@ class Price(Schema):
         return data
 
 
-class AssetBody(Schema):
+class AssetBody(RequestSchema):
     """Everything a provider states about an asset."""
 
     title_zh = fields.String(required=True, validate=TITLE)
@@ -76,10 +76,11 @@ class AssetBody(Schema):
 
 
 class AssetPatch(AssetBody):
-    """A partial change: any subset of the asset's fields."""
+    """A partial change: any subset of the asset's fields (nothing is required, no defaults are filled in)."""
 
-    class Meta:
-        partial = True
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("partial", True)
+        super().__init__(*args, **kwargs)
 
 
 class Asset(Schema):
@@ -118,7 +119,7 @@ class AssetQuery(PageArgs):
     status = fields.String(load_default=rules.PUBLISHED, validate=validate.OneOf(rules.ASSET_STATUSES))
 
 
-class Domain(Schema):
+class Domain(RequestSchema):
     code = fields.String(required=True, validate=DOMAIN_CODE)
     name_zh = fields.String(required=True, validate=validate.Length(min=1, max=100))
     name_en = fields.String(required=True, validate=validate.Length(min=1, max=100))

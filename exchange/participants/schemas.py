@@ -5,13 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from exchange.participants.rules import ROLES, STATUSES
-from exchange.web import PageArgs, page_schema
+from exchange.web import PageArgs, RequestSchema, page_schema
 
 NAME = validate.Length(min=1, max=200)
 LABEL = validate.Length(min=1, max=100)
 
 
-class ParticipantCreate(Schema):
+class ParticipantCreate(RequestSchema):
     name_zh = fields.String(required=True, validate=NAME, metadata={"description": "Chinese name of the organisation"})
     name_en = fields.String(required=True, validate=NAME, metadata={"description": "English name"})
     roles = fields.List(fields.String(validate=validate.OneOf(ROLES)), required=True,
@@ -49,7 +49,7 @@ class Enrolment(Schema):
     token = fields.Nested(IssuedToken)
 
 
-class StatusChange(Schema):
+class StatusChange(RequestSchema):
     reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
@@ -58,7 +58,7 @@ class ParticipantQuery(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
 
 
-class KeyRegistration(Schema):
+class KeyRegistration(RequestSchema):
     public_key = fields.String(required=True, validate=validate.Length(min=1, max=100),
                                metadata={"description": "base64 of the raw 32-byte Ed25519 public key"})
     proof = fields.String(required=True, validate=validate.Length(min=1, max=200),
@@ -76,7 +76,7 @@ class Key(Schema):
     revoked_at = fields.DateTime(allow_none=True)
 
 
-class TokenRequest(Schema):
+class TokenRequest(RequestSchema):
     label = fields.String(load_default=None, allow_none=True, validate=LABEL)
 
 

@@ -92,6 +92,9 @@ def can_view(viewer: Principal, participant: Participant) -> bool:
 
 def get_participant(session: Session, viewer: Principal, participant_id: str) -> Participant:
     """Return a participant the viewer may see; hide the others behind 404."""
+    if not viewer.is_active and viewer.id != participant_id:
+        raise Forbidden(f"participant {viewer.id} is {viewer.status}: it may only read its own status",
+                        extra={"participant_status": viewer.status})
     participant = session.get(Participant, participant_id)
     if participant is None or not can_view(viewer, participant):
         raise NotFound(f"no participant {participant_id}")

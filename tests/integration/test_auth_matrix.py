@@ -1,0 +1,160 @@
+"""Every endpoint refuses a missing, malformed, unknown and revoked token, the wrong role and others' resources.
+
+The table below is the access policy written down independently of the code; the first test fails when an
+endpoint exists that the table does not classify, so a new endpoint cannot slip in unchecked.
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from client import keys
+from tests.support import publish, register
+
+PUBLIC = "public"
+ANY = "any active participant"
+SELF = "any participant, also pending or suspended"
+
+POLICY = {
+    ("GET", "/api/v1/health"): PUBLIC,
+    ("GET", "/api/v1/openapi.json"): PUBLIC,
+    ("GET", "/api/v1/assets"): PUBLIC,
+    ("GET", "/api/v1/assets/<asset_id>"): PUBLIC,
+    ("GET", "/api/v1/domains"): PUBLIC,
+    ("GET", "/api/v1/data-elements/<path:code>"): PUBLIC,
+    ("GET", "/api/v1/catalog.jsonld"): PUBLIC,
+    ("GET", "/api/v1/participants/me"): SELF,
+    ("GET", "/api/v1/participants/<participant_id>"): SELF,
+    ("GET", "/api/v1/participants"): ANY,
+    ("GET", "/api/v1/participants/<participant_id>/keys"): ANY,
+    ("POST", "/api/v1/participants/me/keys"): ANY,
+    ("POST", "/api/v1/participants/<participant_id>/keys/<key_id>/revoke"): ANY,
+    ("POST", "/api/v1/participants/me/tokens"): ANY,
+    ("GET", "/api/v1/participants/<participant_id>/tokens"): ANY,
+    ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"): ANY,
+    ("POST", "/api/v1/participants"): "operator",
+    ("POST", "/api/v1/participants/<participant_id>/admit"): "operator",
+    ("POST", "/api/v1/participants/<participant_id>/suspend"): "operator",
+    ("POST", "/api/v1/participants/<participant_id>/reinstate"): "operator",
+    ("POST", "/api/v1/domains"): "operator",
+    ("POST", "/api/v1/assets"): "provider",
+    ("PATCH", "/api/v1/assets/<asset_id>"): "provider",
+    ("POST", "/api/v1/assets/<asset_id>/publish"): "provider",
+    ("POST", "/api/v1/assets/<asset_id>/retire"): "provider",
+}
+PROTECTED = sorted(key for key, rule in POLICY.items() if rule != PUBLIC)
+ROLE_BOUND = sorted(key for key, rule in POLICY.items() if rule in ("operator", "provider"))
+
+
+def _api_routes(app) -> set[tuple[str, str]]:
+    routes = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1"):
+            routes.update((method, rule.rule) for method in rule.methods - {"HEAD", "OPTIONS"})
+    return routes
+
+
+def test_every_api_endpoint_is_classified(app):
+    assert _api_routes(app) == set(POLICY)
+
+
+@pytest.fixture
+def scene(client, world):
+    """A provider with a key, a token and an asset; a consumer; concrete values for every path parameter."""
+    provider = world.participant("provider")
+    key = Ed25519PrivateKey.generate()
+    key_id = client.post("/api/v1/participants/me/keys", headers=provider.headers, json={
+        "public_key": keys.public_text(key), "proof": keys.registration_proof(key, provider.id)}).get_json()["id"]
+    token_id = client.post("/api/v1/participants/me/tokens", headers=provider.headers, json={}).get_json()["id"]
+    asset = register(client, provider, authoritative_for=["DE.X"])
+    publish(client, provider, asset["id"])
+    return {"provider": provider, "consumer": world.participant("consumer"),
+            "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
+                       "<asset_id>": asset["id"], "<path:code>": "DE.X"}}
+
+
+def _call(client, method, rule, params, headers):
+    path = rule
+    for name, value in params.items():
+        path = path.replace(name, value)
+    return client.open(path, method=method, headers=headers, json={} if method != "GET" else None)
+
+
+@pytest.mark.parametrize("method, rule", PROTECTED)
+@pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer pdx_not-a-real-token",
+                                    "Bearer pdx_x y", "bearer lowercase"])
+def test_protected_endpoints_refuse_missing_or_malformed_tokens(client, scene, method, rule, header):
+    headers = {} if header is None else {"Authorization": header}
+    response = _call(client, method, rule, scene["params"], headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert response.get_json()["type"] == "urn:pdx:problem:unauthenticated"
+
+
+@pytest.mark.parametrize("method, rule", PROTECTED)
+def test_protected_endpoints_refuse_a_revoked_token(client, world, scene, method, rule):
+    victim = world.operator if POLICY[(method, rule)] == "operator" else world.participant("provider")
+    extra = client.post("/api/v1/participants/me/tokens", headers=victim.headers, json={}).get_json()
+    client.post(f"/api/v1/participants/{victim.id}/tokens/{extra['id']}/revoke", headers=victim.headers)
+    response = _call(client, method, rule, scene["params"], {"Authorization": f"Bearer {extra['token']}"})
+    assert response.status_code == 401
+    assert "revoked" in response.get_json()["detail"]
+
+
+@pytest.mark.parametrize("method, rule", ROLE_BOUND)
+def test_role_bound_endpoints_refuse_the_wrong_role(client, world, scene, method, rule):
+    required = POLICY[(method, rule)]
+    wrong = [scene["consumer"], world.participant("regulator")]
+    wrong.append(scene["provider"] if required == "operator" else world.operator)
+    for actor in wrong:
+        response = _call(client, method, rule, scene["params"], actor.headers)
+        assert response.status_code == 403, (actor, response.get_json())
+        assert response.get_json()["required_roles"] == [required]
+
+
+@pytest.mark.parametrize("method, rule", sorted(k for k, v in POLICY.items() if v not in (PUBLIC, SELF)
+                                                and k != ("GET", "/api/v1/participants")))
+def test_pending_and_suspended_participants_are_refused(client, world, scene, method, rule):
+    pending = world.participant("provider", "consumer", admit=False)
+    suspended = world.participant("provider", "consumer")
+    client.post(f"/api/v1/participants/{suspended.id}/suspend", headers=world.operator.headers, json={})
+    for actor in (pending, suspended):
+        response = _call(client, method, rule, scene["params"], actor.headers)
+        assert response.status_code == 403
+        assert response.get_json()["participant_status"] in ("pending", "suspended")
+
+
+@pytest.mark.parametrize("method, path_template, body, status", [
+    ("POST", "/api/v1/participants/{provider}/keys/{key}/revoke", None, 403),
+    ("GET", "/api/v1/participants/{provider}/tokens", None, 403),
+    ("POST", "/api/v1/participants/{provider}/tokens/{token}/revoke", None, 403),
+    ("PATCH", "/api/v1/assets/{asset}", {"keywords": ["hijacked"]}, 403),
+    ("POST", "/api/v1/assets/{asset}/retire", None, 403),
+])
+def test_nobody_acts_on_someone_elses_resource(client, world, scene, method, path_template, body, status):
+    intruder = world.participant("provider", "consumer")
+    params = scene["params"]
+    path = path_template.format(provider=params["<participant_id>"], key=params["<key_id>"],
+                                token=params["<token_id>"], asset=params["<asset_id>"])
+    response = client.open(path, method=method, headers=intruder.headers, json=body if body else {})
+    assert response.status_code == status
+    asset = client.get(f"/api/v1/assets/{params['<asset_id>']}").get_json()
+    assert asset["status"] == "published" and "hijacked" not in asset["keywords"]
+    keys_now = client.get(f"/api/v1/participants/{params['<participant_id>']}/keys",
+                          headers=scene["provider"].headers).get_json()
+    assert all(k["revoked_at"] is None for k in keys_now)
+
+
+def test_someone_elses_draft_is_invisible_even_to_other_providers(client, world, scene):
+    draft = register(client, scene["provider"], title_en="secret draft")
+    intruder = world.participant("provider")
+    for method, path in [("GET", f"/api/v1/assets/{draft['id']}"), ("PATCH", f"/api/v1/assets/{draft['id']}"),
+                         ("POST", f"/api/v1/assets/{draft['id']}/publish")]:
+        response = client.open(path, method=method, headers=intruder.headers, json={} if method != "GET" else None)
+        assert response.status_code == 404
+
+
+def test_public_endpoints_answer_without_a_token(client, scene):
+    for method, rule in (key for key, rule in POLICY.items() if rule == PUBLIC):
+        assert _call(client, method, rule, scene["params"], {}).status_code == 200, rule
