@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client import commands, keys
 
@@ -68,15 +69,22 @@ def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     from exchange.participants import services
     from exchange.participants.rules import Principal
 
+    from common.errors import PdxError
+
+    if key_path.exists():
+        raise click.ClickException(f"{key_path} already exists; refusing to overwrite a private key")
     app = _app()
     url = _upgrade(app)
-    with app.app_context():
-        private_key = keys.generate(key_path)
-        with get_database().transaction() as session:
+    private_key = Ed25519PrivateKey.generate()
+    try:
+        with app.app_context(), get_database().transaction() as session:
             operator, token = services.bootstrap_operator(session, name_zh=name_zh, name_en=name_en)
             principal = Principal(operator.id, frozenset(operator.roles), operator.status, token.row.id)
             key = services.register_key(session, principal, public_key=keys.public_text(private_key),
                                         proof=keys.registration_proof(private_key, operator.id), label="operator")
+            keys.save(private_key, key_path)  # inside the transaction: no operator without its private key
+    except PdxError as exc:
+        raise click.ClickException(exc.detail) from exc
     result = {"database": url, "operator": operator.id, "token": token.secret, "key_id": key.id,
               "private_key": str(key_path)}
     if as_json:

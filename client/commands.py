@@ -24,11 +24,17 @@ def _show(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _call(fn, *args: Any) -> Any:
+def _call(fn, *args: Any, **kwargs: Any) -> Any:
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ApiError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _revoke_own(url: str, token: str, collection: str, item_id: str) -> None:
+    client = _client(url, token)
+    me = _call(client.get, "/participants/me")
+    _show(_call(client.post, f"/participants/{me['id']}/{collection}/{item_id}/revoke"))
 
 
 @click.group("keys")
@@ -67,9 +73,7 @@ def keys_register(path: Path, label: str | None, url: str, token: str) -> None:
 @token_option
 def keys_revoke(key_id: str, url: str, token: str) -> None:
     """Revoke one of your keys."""
-    client = _client(url, token)
-    me = _call(client.get, "/participants/me")
-    _show(_call(client.post, f"/participants/{me['id']}/keys/{key_id}/revoke"))
+    _revoke_own(url, token, "keys", key_id)
 
 
 @click.group("participant")
@@ -146,9 +150,7 @@ def token_issue(label: str | None, url: str, token: str) -> None:
 @token_option
 def token_revoke(token_id: str, url: str, token: str) -> None:
     """Revoke one of your tokens."""
-    client = _client(url, token)
-    me = _call(client.get, "/participants/me")
-    _show(_call(client.post, f"/participants/{me['id']}/tokens/{token_id}/revoke"))
+    _revoke_own(url, token, "tokens", token_id)
 
 
 @click.group("asset")

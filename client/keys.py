@@ -19,16 +19,22 @@ class KeyFileError(Exception):
 
 def generate(path: Path, *, overwrite: bool = False) -> Ed25519PrivateKey:
     """Create an Ed25519 private key in a PEM file only the owner can read, and return it."""
+    key = Ed25519PrivateKey.generate()
+    save(key, path, overwrite=overwrite)
+    return key
+
+
+def save(key: Ed25519PrivateKey, path: Path, *, overwrite: bool = False) -> None:
+    """Write ``key`` as unencrypted PKCS#8 PEM, readable by its owner only."""
     if path.exists() and not overwrite:
         raise KeyFileError(f"{path} already exists; refusing to overwrite a private key")
-    key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_KEY_MODE)
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
+    descriptor = os.open(path, flags, PRIVATE_KEY_MODE)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
-    return key
 
 
 def load(path: Path) -> Ed25519PrivateKey:

@@ -148,16 +148,20 @@ def list_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
                                 .order_by(ParticipantKey.created_at, ParticipantKey.id)))
 
 
+def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, participant_id: str, row_id: str):
+    row = session.get(model, row_id)
+    if row is None or row.participant_id != participant_id:
+        raise NotFound(f"no {kind} {row_id} for participant {participant_id}")
+    require_self_or_operator(actor, participant_id)
+    if row.revoked_at is not None:
+        raise Conflict(f"{kind} {row_id} is already revoked", extra={kind: row_id})
+    row.revoked_at = utcnow()
+    return row
+
+
 def revoke_key(session: Session, actor: Principal, participant_id: str, key_id: str) -> ParticipantKey:
     """Revoke a key: its owner may, and so may an operator (for a compromised key)."""
-    key = session.get(ParticipantKey, key_id)
-    if key is None or key.participant_id != participant_id:
-        raise NotFound(f"no key {key_id} for participant {participant_id}")
-    require_self_or_operator(actor, participant_id)
-    if key.revoked_at is not None:
-        raise Conflict(f"key {key_id} is already revoked", extra={"key": key_id})
-    key.revoked_at = utcnow()
-    return key
+    return _revoke_owned(session, actor, ParticipantKey, "key", participant_id, key_id)
 
 
 def issue_token(session: Session, actor: Principal, label: str | None) -> IssuedToken:
@@ -173,14 +177,7 @@ def list_tokens(session: Session, participant_id: str) -> list[ApiToken]:
 
 def revoke_token(session: Session, actor: Principal, participant_id: str, token_id: str) -> ApiToken:
     """Revoke a token: its owner may, and so may an operator."""
-    token = session.get(ApiToken, token_id)
-    if token is None or token.participant_id != participant_id:
-        raise NotFound(f"no token {token_id} for participant {participant_id}")
-    require_self_or_operator(actor, participant_id)
-    if token.revoked_at is not None:
-        raise Conflict(f"token {token_id} is already revoked", extra={"token": token_id})
-    token.revoked_at = utcnow()
-    return token
+    return _revoke_owned(session, actor, ApiToken, "token", participant_id, token_id)
 
 
 def authenticate(session: Session, secret: str) -> Principal:

@@ -1,0 +1,117 @@
+"""A real served exchange: ``pdx demo --no-serve`` seeds it, ``pdx serve`` runs gunicorn, the CLI talks HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from client.cli import main
+
+PDX = str(Path(sys.executable).parent / "pdx")
+START_TIMEOUT_SECONDS = 30
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """Seed the demo exchange in a temp folder and serve it with gunicorn on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("served")
+    env = {**os.environ, "PDX_INSTANCE_DIR": str(workdir / "instance")}
+    env.pop("PDX_DATABASE_URL", None)
+    seeded = subprocess.run([PDX, "demo", "--no-serve"], cwd=workdir, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert seeded.returncode == 0, seeded.stderr
+    token_file = workdir / "instance" / "demo-tokens.json"
+    demo = json.loads(token_file.read_text())
+    port = _free_port()
+    env["PDX_DATABASE_URL"] = f"sqlite:///{workdir / 'instance' / 'demo.sqlite3'}"
+    server = subprocess.Popen([PDX, "serve", "--port", str(port), "--workers", "2"], cwd=workdir, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while True:
+        try:
+            health = requests.get(f"{url}/api/v1/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                pytest.fail(f"pdx serve did not start: {server.stdout.read()}")
+            time.sleep(0.2)
+    yield {"url": url, "tokens": demo["tokens"], "health": health, "token_file": token_file,
+           "seed_output": seeded.stdout}
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_demo_prints_where_to_reach_it_and_keeps_tokens_private(served):
+    assert "/api/docs" in served["seed_output"] and served["tokens"]["operator"] in served["seed_output"]
+    assert stat.S_IMODE(served["token_file"].stat().st_mode) == 0o600
+
+
+def test_serve_runs_gunicorn_and_answers_health(served):
+    assert served["health"].status_code == 200
+    assert served["health"].json() == {"status": "ok", "database": "sqlite"}
+    assert served["health"].headers["Server"].startswith("gunicorn")
+
+
+def test_demo_catalog_is_public_and_bilingual(served):
+    catalog = requests.get(f"{served['url']}/api/v1/assets", params={"q": "企业", "per_page": 100}, timeout=5).json()
+    assert catalog["total"] >= 3
+    assert all(asset["title_en"] and asset["title_zh"] for asset in catalog["items"])
+    dcat = requests.get(f"{served['url']}/api/v1/catalog.jsonld", timeout=5).json()
+    assert len(dcat["dcat:dataset"]) == requests.get(f"{served['url']}/api/v1/assets", timeout=5).json()["total"]
+
+
+def test_docs_page_loads_its_assets_locally(served):
+    page = requests.get(f"{served['url']}/api/docs", timeout=5)
+    assert page.status_code == 200 and "cdn" not in page.text.lower()
+    bundle = requests.get(f"{served['url']}/api/docs/assets/swagger-ui-bundle.js", timeout=5)
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+
+
+def test_cli_enrols_a_participant_who_registers_a_key(served, tmp_path):
+    runner = CliRunner()
+    base = ["--url", served["url"]]
+    enrolled = runner.invoke(main, ["participant", "enrol", "--name-zh", "济南市数据局", "--name-en",
+                                    "Jinan Data Bureau", "--role", "consumer", *base,
+                                    "--token", served["tokens"]["operator"]])
+    assert enrolled.exit_code == 0, enrolled.output
+    body = json.loads(enrolled.output)
+    new_id, new_token = body["participant"]["id"], body["token"]["token"]
+    refused = runner.invoke(main, ["keys", "register", "--key", str(_key(runner, tmp_path)), *base,
+                                   "--token", new_token])
+    assert refused.exit_code != 0 and "pending" in refused.output
+    admitted = runner.invoke(main, ["participant", "admit", new_id, *base, "--token", served["tokens"]["operator"]])
+    assert json.loads(admitted.output)["status"] == "active"
+    registered = runner.invoke(main, ["keys", "register", "--key", str(tmp_path / "k.pem"), *base,
+                                      "--token", new_token])
+    assert registered.exit_code == 0, registered.output
+    assert json.loads(registered.output)["participant_id"] == new_id
+
+
+def test_cli_search_lists_matching_assets(served):
+    result = CliRunner().invoke(main, ["asset", "search", "traffic", "--url", served["url"]])
+    assert result.exit_code == 0, result.output
+    assert "高速公路收费站断面流量" in result.output and "of 1" in result.output
+
+
+def _key(runner, tmp_path) -> Path:
+    path = tmp_path / "k.pem"
+    assert runner.invoke(main, ["keys", "generate", "--out", str(path)]).exit_code == 0
+    return path
