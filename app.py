@@ -6,6 +6,7 @@ import os
 from typing import Any, Mapping
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from common import config as pdx_config
 from common import db
@@ -24,6 +25,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
     app.json.ensure_ascii = False
     app.json.sort_keys = False
+
+    if settings["TRUSTED_PROXIES"]:
+        hops = settings["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops, x_prefix=hops)
 
     db.init_app(app, settings["DATABASE_URL"], echo=settings["SQL_ECHO"])
 

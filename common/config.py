@@ -13,9 +13,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BODY_BYTES": 1024 * 1024,
     "INSTANCE_DIR": None,  # None: Flask's instance path
     "SQL_ECHO": False,
+    "TRUSTED_PROXIES": 0,  # reverse proxies in front of the exchange whose X-Forwarded-* headers are trusted
 }
 
-_INT_SETTINGS = {"MAX_BODY_BYTES"}
+_INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES"}
 _BOOL_SETTINGS = {"SQL_ECHO"}
 
 
@@ -43,9 +44,15 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         if raw not in (None, ""):
             settings[name] = _coerce(name, raw)
     for name, value in (overrides or {}).items():
-        settings[name.removeprefix(ENV_PREFIX)] = value
-    if int(settings["MAX_BODY_BYTES"]) <= 0:
-        raise ConfigError("MAX_BODY_BYTES must be positive")
+        name = name.removeprefix(ENV_PREFIX)
+        settings[name] = _coerce(name, value) if isinstance(value, str) else value
+    for name in _INT_SETTINGS:
+        if not isinstance(settings[name], int) or isinstance(settings[name], bool):
+            raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {settings[name]!r}")
+    if settings["MAX_BODY_BYTES"] <= 0:
+        raise ConfigError(f"{ENV_PREFIX}MAX_BODY_BYTES must be positive")
+    if settings["TRUSTED_PROXIES"] < 0:
+        raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
     return settings
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from common.db import read_session
+import migrations
+from common.db import get_database
+from exchange.problems import ProblemSchema, problem
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 
@@ -14,12 +16,21 @@ blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service h
 class Health(Schema):
     status = fields.String()
     database = fields.String()
+    schema_revision = fields.String()
 
 
 @blp.get("/health")
 @blp.response(200, Health)
+@blp.alt_response(503, schema=ProblemSchema, description="the database is unreachable or not migrated")
 def health():
-    """Tell whether the service and its database answer."""
-    session = read_session()
-    session.execute(text("SELECT 1"))
-    return {"status": "ok", "database": session.get_bind().dialect.name}
+    """Tell whether the service answers and its database is reachable and migrated to the code's schema."""
+    engine = get_database().engine
+    try:
+        revision = migrations.current(engine)
+    except SQLAlchemyError:
+        return problem(503, "unavailable", "Service unavailable", "the database does not answer")
+    if revision != migrations.head():
+        return problem(503, "unavailable", "Service unavailable",
+                       f"the database is at schema {revision or 'none'}, the code needs {migrations.head()}; "
+                       f"run `pdx db upgrade`")
+    return {"status": "ok", "database": engine.dialect.name, "schema_revision": revision}

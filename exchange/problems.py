@@ -7,12 +7,20 @@ from typing import Any, Mapping
 
 from flask import Flask, Response, json
 from marshmallow import Schema, fields
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from common.errors import PdxError
 
 PROBLEM_TYPE_BASE = "urn:pdx:problem:"
 MEDIA_TYPE = "application/problem+json"
+RESERVED_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "errors"})
+# Titles of the slugs pdx uses; HTTP errors from Werkzeug/webargs get the same title as domain errors.
+TITLES = {"bad-request": "Bad request", "unauthenticated": "Authentication required", "forbidden": "Forbidden",
+          "not-found": "Not found", "method-not-allowed": "Method not allowed", "conflict":
+          "Conflict with the resource's state", "body-too-large": "Request body too large",
+          "unsupported-media-type": "Unsupported media type", "invalid-input": "Invalid input",
+          "too-many-requests": "Too many requests"}
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +31,8 @@ def problem(status: int, slug: str, title: str, detail: str, *, errors: Mapping[
     body: dict[str, Any] = {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail}
     if errors:
         body["errors"] = {field: list(messages) for field, messages in errors.items()}
-    body.update(extra or {})
+    # Extension members never replace the standard ones (RFC 9457 §3.2).
+    body.update({key: value for key, value in (extra or {}).items() if key not in RESERVED_MEMBERS})
     response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype=MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -75,7 +84,8 @@ def from_http_exception(error: HTTPException) -> Response:
     headers = dict(data.get("headers") or {})
     if code == 405 and error.get_response().headers.get("Allow"):
         headers["Allow"] = error.get_response().headers["Allow"]
-    return problem(code, _http_slug(code), error.name, detail, errors=errors, headers=headers)
+    slug = _http_slug(code)
+    return problem(code, slug, TITLES.get(slug, error.name), detail, errors=errors, headers=headers)
 
 
 def from_pdx_error(error: PdxError) -> Response:
@@ -85,10 +95,18 @@ def from_pdx_error(error: PdxError) -> Response:
                    headers=headers)
 
 
+def from_integrity_error(error: IntegrityError) -> Response:
+    """A uniqueness or reference race the services did not foresee: a conflict to retry, not a server error."""
+    log.warning("integrity error mapped to 409: %s", error.orig)
+    return problem(409, "conflict", TITLES["conflict"],
+                   "the change conflicts with a concurrent change to the same resource; read it again and retry")
+
+
 def register(app: Flask) -> None:
     """Install the problem handlers on ``app``."""
     app.register_error_handler(PdxError, from_pdx_error)
     app.register_error_handler(HTTPException, from_http_exception)
+    app.register_error_handler(IntegrityError, from_integrity_error)
 
     @app.errorhandler(InternalServerError)
     def _internal(error: InternalServerError) -> Response:

@@ -70,7 +70,14 @@ def dataset(asset: Any, provider: Any, domain: Any, base_url: str) -> dict[str, 
     return {key: value for key, value in node.items() if value not in (None, [])}
 
 
-def catalog(rows: Iterable[tuple[Any, Any]], domains: dict[str, Any], base_url: str, operator_name: tuple[str, str]
+def _publisher(operator: Any | None, base_url: str) -> dict[str, Any]:
+    if operator is None:
+        return {"@type": "foaf:Agent", "foaf:name": _text("公共数据授权运营方", "pdx exchange operator")}
+    return {"@id": f"{base_url}/api/v1/participants/{operator.id}", "@type": "foaf:Agent",
+            "foaf:name": _text(operator.name_zh, operator.name_en)}
+
+
+def catalog(rows: Iterable[tuple[Any, Any]], domains: dict[str, Any], base_url: str, operator: Any | None
             ) -> dict[str, Any]:
     """Return the whole published catalog as one DCAT-AP 3 dcat:Catalog document."""
     return {
@@ -81,7 +88,7 @@ def catalog(rows: Iterable[tuple[Any, Any]], domains: dict[str, Any], base_url: 
         "dct:title": _text("公共数据授权运营目录", "pdx public data catalog"),
         "dct:description": _text("已发布的公共数据资源（仅元数据，数据保留在提供方节点）",
                                  "Published public data assets (metadata only; the data stay on provider nodes)"),
-        "dct:publisher": {"@type": "foaf:Agent", "foaf:name": _text(*operator_name)},
+        "dct:publisher": _publisher(operator, base_url),
         "dcat:dataset": [dataset(asset, provider, domains.get(asset.domain_code), base_url)
                          for asset, provider in rows],
     }

@@ -79,6 +79,13 @@ def list_domains():
     return services.list_domains(read_session())
 
 
+@blp.get("/domains/<code>")
+@blp.response(200, schemas.Domain)
+def get_domain(code):
+    """Read one classification domain (the IRI the DCAT export uses as a theme)."""
+    return services.get_domain(read_session(), code)
+
+
 @blp.post("/domains")
 @authenticated(OPERATOR)
 @blp.arguments(schemas.Domain)
@@ -102,6 +109,6 @@ def catalog_jsonld():
     """The whole published catalog as DCAT-AP 3 JSON-LD (public)."""
     session = read_session()
     domains = {domain.code: domain for domain in services.list_domains(session)}
-    document = dcat.catalog(services.published_assets(session), domains, request.host_url.rstrip("/"),
-                            ("公共数据授权运营平台", "pdx exchange"))
+    operator = services.operator_of_record(session)
+    document = dcat.catalog(services.published_assets(session), domains, request.host_url.rstrip("/"), operator)
     return Response(json.dumps(document, ensure_ascii=False), mimetype="application/ld+json")

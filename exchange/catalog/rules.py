@@ -52,7 +52,7 @@ def next_status(action: str, status: str) -> str:
     if status != source:
         allowed = [name for name, (src, _) in LIFECYCLE.items() if src == status]
         raise Conflict(f"cannot {action} an asset that is {status}; allowed: {', '.join(allowed) or 'none'}",
-                       extra={"status": status, "allowed_actions": allowed})
+                       extra={"current_status": status, "allowed_actions": allowed})
     return target
 
 
@@ -60,7 +60,7 @@ def check_changes(status: str, changed: Iterable[str]) -> None:
     """Raise ``Conflict`` if a change touches fields that are frozen in ``status``."""
     changed = set(changed)
     if status == RETIRED:
-        raise Conflict("a retired asset cannot be changed", extra={"status": status, "allowed_actions": []})
+        raise Conflict("a retired asset cannot be changed", extra={"current_status": status, "allowed_actions": []})
     if status == PUBLISHED:
         frozen = sorted(changed - DESCRIPTIVE_FIELDS)
         if frozen:

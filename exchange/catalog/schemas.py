@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from exchange.catalog import rules, vocab
 from exchange.web import PageArgs, RequestSchema, page_schema
@@ -31,6 +31,16 @@ class Price(RequestSchema):
     unit_rows = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10**9),
                                metadata={"description": "for per-row pricing: rows per charged unit"})
 
+    @validates_schema
+    def _unit_rows_only_for_per_row(self, data: dict, **_kwargs) -> None:
+        per_row = data.get("model") == "per-row"
+        if per_row and not data.get("unit_rows"):
+            raise ValidationError("per-row pricing needs unit_rows", field_name="unit_rows")
+        if not per_row and data.get("unit_rows"):
+            raise ValidationError("unit_rows applies to per-row pricing only", field_name="unit_rows")
+        if data.get("model") == "free" and data.get("amount") not in (None, 0):
+            raise ValidationError("free assets have amount 0", field_name="amount")
+
     @post_load
     def _amount_as_text(self, data: dict, **_kwargs) -> dict:
         data["amount"] = str(data["amount"])  # stored as exact decimal text, never a float
@@ -58,6 +68,7 @@ class AssetBody(RequestSchema):
     license = fields.String(required=True, validate=validate.Length(min=1, max=200))
     price = fields.Nested(Price, required=True)
     node_endpoint = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                               validate=validate.Length(max=500),
                                metadata={"description": "the provider node where the data is mounted (数据资源挂载)"})
     dataset = fields.String(load_default=None, allow_none=True,
                             validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,100}$"),

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_id, utcnow
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
 from exchange.catalog import rules
 from exchange.catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
-from exchange.participants.models import Participant
+from exchange.participants.models import Participant, ParticipantRole
 from exchange.participants.rules import OPERATOR, PROVIDER, Principal
 
 LIKE_ESCAPE = "\\"
@@ -48,22 +49,41 @@ def _check_domain(session: Session, code: str) -> None:
         raise InvalidInput(f"unknown domain {code!r}", errors={"domain": [f"must be one of {', '.join(known)}"]})
 
 
-def _claim_sources(session: Session, asset: Asset, codes: list[str]) -> None:
-    """Make ``asset`` the authoritative source of ``codes`` (一数一源), naming the holder of any taken code."""
+def _duplicate_source(session: Session, actor: Principal, code: str, holder_asset_id: str) -> DuplicateSource:
+    first = session.get(Asset, holder_asset_id)
+    if not can_view(actor, first):
+        # Another provider's draft: say that the code is taken, but not by what.
+        return DuplicateSource(f"data element {code} is already claimed by an unpublished asset of another "
+                               f"provider", errors={"authoritative_for": [f"{code} is already claimed"]},
+                               extra={"data_element": code})
+    return DuplicateSource(
+        f"data element {code} already has an authoritative source: asset {first.id} "
+        f"({first.title_en} / {first.title_zh}) of provider {first.provider_id}",
+        errors={"authoritative_for": [f"{code} is already sourced by {first.id}"]},
+        extra={"data_element": code, "authoritative_asset": first.id, "authoritative_provider": first.provider_id},
+    )
+
+
+def _claim_sources(session: Session, actor: Principal, asset: Asset, codes: list[str]) -> None:
+    """Make ``asset`` the authoritative source of ``codes`` (一数一源), naming the holder of any taken code.
+
+    The primary key on the code decides races: a concurrent claim that commits first makes our insert fail,
+    which is reported exactly like a claim that was already there.
+    """
     for code in codes:
         holder = session.get(AuthoritativeSource, code)
         if holder is not None and holder.asset_id != asset.id:
-            first = session.get(Asset, holder.asset_id)
-            raise DuplicateSource(
-                f"data element {code} already has an authoritative source: asset {first.id} "
-                f"({first.title_en} / {first.title_zh}) of provider {first.provider_id}",
-                errors={"authoritative_for": [f"{code} is already sourced by {first.id}"]},
-                extra={"data_element": code, "authoritative_asset": first.id, "authoritative_provider":
-                       first.provider_id},
-            )
-        if holder is None:
-            session.add(AuthoritativeSource(code=code, asset_id=asset.id))
-    session.flush()
+            raise _duplicate_source(session, actor, code, holder.asset_id)
+        if holder is not None:
+            continue
+        try:
+            with session.begin_nested():
+                session.add(AuthoritativeSource(code=code, asset_id=asset.id))
+        except IntegrityError:
+            holder = session.get(AuthoritativeSource, code, populate_existing=True)
+            if holder is None:
+                raise
+            raise _duplicate_source(session, actor, code, holder.asset_id) from None
 
 
 def _release_sources(session: Session, asset: Asset) -> None:
@@ -95,7 +115,7 @@ def register_asset(session: Session, actor: Principal, values: dict[str, Any]) -
     asset.kind_rows = [AssetComputationKind(kind=kind) for kind in sorted(set(kinds))]
     session.add(asset)
     session.flush()
-    _claim_sources(session, asset, asset.element_codes)
+    _claim_sources(session, actor, asset, asset.element_codes)
     return asset
 
 
@@ -126,6 +146,8 @@ def update_asset(session: Session, actor: Principal, asset_id: str, changes: dic
         changes["domain_code"] = changes.pop("domain")
     if "authoritative_for" in changes:
         changes["element_codes"] = changes.pop("authoritative_for")
+    if "dataset" in changes and changes["dataset"] is None:
+        changes["dataset"] = asset.id
     current = _snapshot(asset)
     changed = {name for name, value in changes.items() if current[name] != value}
     public_names = {"domain_code": "domain", "element_codes": "authoritative_for"}
@@ -141,7 +163,7 @@ def update_asset(session: Session, actor: Principal, asset_id: str, changes: dic
             setattr(asset, name, merged[name])
     if "element_codes" in changed:
         _release_sources(session, asset)
-        _claim_sources(session, asset, merged["element_codes"])
+        _claim_sources(session, actor, asset, merged["element_codes"])
     asset.search_text = rules.search_text(merged)
     asset.updated_at = utcnow()
     session.flush()
@@ -209,6 +231,20 @@ def published_assets(session: Session) -> list[tuple[Asset, Participant]]:
     rows = session.execute(select(Asset, Participant).join(Participant, Participant.id == Asset.provider_id)
                            .where(Asset.status == rules.PUBLISHED).order_by(Asset.published_at, Asset.id))
     return [(asset, provider) for asset, provider in rows]
+
+
+def get_domain(session: Session, code: str) -> Domain:
+    """Return one domain of the vocabulary."""
+    domain = session.get(Domain, code)
+    if domain is None:
+        raise NotFound(f"no domain {code}")
+    return domain
+
+
+def operator_of_record(session: Session) -> Participant | None:
+    """Return the first operator: the publisher of the catalog as a whole."""
+    return session.scalar(select(Participant).join(ParticipantRole).where(ParticipantRole.role == OPERATOR)
+                          .order_by(Participant.created_at).limit(1))
 
 
 def list_domains(session: Session) -> list[Domain]:

@@ -14,6 +14,11 @@ blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
                             "运营方 operators), their keys and API tokens")
 
 
+def _resolve(participant_id: str) -> str:
+    """Let ``me`` stand for the caller's own id in every participant path."""
+    return current_principal().id if participant_id == "me" else participant_id
+
+
 def _enrolment(participant, issued) -> dict:
     return {"participant": participant,
             "token": {"token": issued.secret, "id": issued.row.id, "label": issued.row.label}}
@@ -83,6 +88,7 @@ _status_route("reinstate", "Reinstate a suspended participant (operators only)."
 def list_keys(participant_id):
     """List a participant's registered public keys, revoked ones included."""
     session = read_session()
+    participant_id = _resolve(participant_id)
     services.get_participant(session, current_principal(), participant_id)
     return services.list_keys(session, participant_id)
 
@@ -103,7 +109,7 @@ def register_key(body):
 def revoke_key(participant_id, key_id):
     """Revoke a key (its owner or an operator)."""
     with unit_of_work() as session:
-        return services.revoke_key(session, current_principal(), participant_id, key_id)
+        return services.revoke_key(session, current_principal(), _resolve(participant_id), key_id)
 
 
 @blp.post("/me/tokens")
@@ -122,6 +128,7 @@ def issue_token(body):
 @blp.response(200, schemas.Token(many=True))
 def list_tokens(participant_id):
     """List a participant's tokens without their secrets (the participant itself or an operator)."""
+    participant_id = _resolve(participant_id)
     services.require_self_or_operator(current_principal(), participant_id)
     return services.list_tokens(read_session(), participant_id)
 
@@ -132,4 +139,4 @@ def list_tokens(participant_id):
 def revoke_token(participant_id, token_id):
     """Revoke a token (its owner or an operator)."""
     with unit_of_work() as session:
-        return services.revoke_token(session, current_principal(), participant_id, token_id)
+        return services.revoke_token(session, current_principal(), _resolve(participant_id), token_id)

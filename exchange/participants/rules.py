@@ -68,6 +68,6 @@ def next_status(action: str, status: str) -> str:
         allowed = allowed_actions(status)
         raise Conflict(
             f"cannot {action} a participant that is {status}; allowed: {', '.join(allowed) or 'none'}",
-            extra={"status": status, "allowed_actions": allowed},
+            extra={"current_status": status, "allowed_actions": allowed},
         )
     return target

@@ -22,6 +22,7 @@ POLICY = {
     ("GET", "/api/v1/assets"): PUBLIC,
     ("GET", "/api/v1/assets/<asset_id>"): PUBLIC,
     ("GET", "/api/v1/domains"): PUBLIC,
+    ("GET", "/api/v1/domains/<code>"): PUBLIC,
     ("GET", "/api/v1/data-elements/<path:code>"): PUBLIC,
     ("GET", "/api/v1/catalog.jsonld"): PUBLIC,
     ("GET", "/api/v1/participants/me"): SELF,
@@ -71,7 +72,8 @@ def scene(client, world):
     publish(client, provider, asset["id"])
     return {"provider": provider, "consumer": world.participant("consumer"),
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
-                       "<asset_id>": asset["id"], "<path:code>": "DE.X"}}
+                       "<asset_id>": asset["id"], "<path:code>": "DE.X",
+                       "<code>": "tax"}}
 
 
 def _call(client, method, rule, params, headers):

@@ -36,6 +36,7 @@ def test_lifecycle_runs_draft_published_retired_by_the_owner_only(client, world,
     assert client.post(f"/api/v1/assets/{asset['id']}/retire", headers=other.headers).status_code == 403
     again = client.post(f"/api/v1/assets/{asset['id']}/publish", headers=provider.headers)
     assert again.status_code == 409 and again.get_json()["allowed_actions"] == ["retire"]
+    assert again.get_json()["status"] == 409 and again.get_json()["current_status"] == "published"
     retired = client.post(f"/api/v1/assets/{asset['id']}/retire", headers=provider.headers).get_json()
     assert retired["status"] == "retired" and retired["retired_at"] is not None
     final = client.post(f"/api/v1/assets/{asset['id']}/publish", headers=provider.headers)
@@ -61,6 +62,7 @@ def test_drafts_are_visible_to_owner_and_operators_only(client, world, provider)
 def test_second_authoritative_source_is_refused_naming_the_first(client, world, provider):
     rival = world.participant("provider")
     first = register(client, provider, authoritative_for=["DE.MR.USCC"])
+    publish(client, provider, first["id"])
     response = client.post("/api/v1/assets", headers=rival.headers,
                            json=asset_body(authoritative_for=["DE.TAX.X", "DE.MR.USCC"]))
     assert response.status_code == 409
@@ -197,3 +199,62 @@ def test_dcat_export_lists_published_assets_only(client, catalog):
     assert "dcat:downloadURL" not in datasets[catalog["tax"]]["dcat:distribution"][0]
     access = traffic["dcat:distribution"][0]["dcat:accessService"]["dcat:endpointURL"]["@id"]
     assert access == "http://127.0.0.1:8701"
+
+
+def test_claim_held_by_another_providers_draft_is_refused_without_revealing_it(client, world, provider):
+    draft = register(client, provider, authoritative_for=["DE.SECRET"], title_en="Confidential plan")
+    rival = world.participant("provider")
+    response = client.post("/api/v1/assets", headers=rival.headers, json=asset_body(authoritative_for=["DE.SECRET"]))
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    assert draft["id"] not in text and "Confidential plan" not in text and provider.id not in text
+
+
+def test_concurrent_claims_of_one_code_admit_exactly_one(app, world):
+    """Real threads, each with its own connection: the loser gets the 409 that names the winner, never a 500."""
+    import threading
+
+    providers = [world.participant("provider") for _ in range(4)]
+    barrier = threading.Barrier(len(providers))
+    statuses = []
+
+    def claim(actor):
+        with app.test_client() as own_client:
+            barrier.wait()
+            response = own_client.post("/api/v1/assets", headers=actor.headers,
+                                       json=asset_body(authoritative_for=["DE.RACE"]))
+            statuses.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=claim, args=(actor,)) for actor in providers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    codes = sorted(status for status, _ in statuses)
+    assert codes == [201, 409, 409, 409]
+    assert all(body["type"].endswith("duplicate-authoritative-source") for status, body in statuses if status == 409)
+
+
+def test_setting_dataset_to_null_on_a_draft_restores_the_default(client, provider):
+    asset = register(client, provider, dataset="registry_v1")
+    assert asset["dataset"] == "registry_v1"
+    reset = client.patch(f"/api/v1/assets/{asset['id']}", headers=provider.headers, json={"dataset": None})
+    assert reset.status_code == 200 and reset.get_json()["dataset"] == asset["id"]
+
+
+@pytest.mark.parametrize("price, field", [
+    ({"model": "per-row", "amount": "5.00"}, "price.unit_rows"),
+    ({"model": "per-job", "amount": "5.00", "unit_rows": 100}, "price.unit_rows"),
+    ({"model": "free", "amount": "5.00"}, "price.amount"),
+])
+def test_price_terms_must_fit_the_price_model(client, provider, price, field):
+    response = client.post("/api/v1/assets", headers=provider.headers, json=asset_body(price=price))
+    assert response.status_code == 422 and field in response.get_json()["errors"]
+
+
+def test_domain_iris_of_the_dcat_export_resolve(client, catalog):
+    document = client.get("/api/v1/catalog.jsonld").get_json()
+    theme = document["dcat:dataset"][0]["dcat:theme"][0]["@id"]
+    path = theme[theme.index("/api/v1/"):]
+    assert client.get(path).status_code == 200
+    assert document["dct:publisher"]["foaf:name"][0]["@value"] == "运营方"

@@ -147,3 +147,14 @@ def test_participant_list_filters_by_role_and_pages_in_creation_order(client, wo
                         headers=world.operator.headers).get_json()
     assert first["total"] == 3
     assert [p["id"] for p in first["items"] + second["items"]] == providers
+
+
+def test_me_stands_for_the_callers_id_in_key_and_token_paths(client, world):
+    consumer = world.participant("consumer")
+    key_id = _register_key(client, consumer).get_json()["id"]
+    assert [k["id"] for k in client.get("/api/v1/participants/me/keys", headers=consumer.headers).get_json()] == [
+        key_id]
+    tokens = client.get("/api/v1/participants/me/tokens", headers=consumer.headers)
+    assert tokens.status_code == 200 and len(tokens.get_json()) == 1
+    revoked = client.post(f"/api/v1/participants/me/keys/{key_id}/revoke", headers=consumer.headers)
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]

@@ -1,0 +1,37 @@
+"""Configuration and health: bad settings fail at start, an unmigrated database is reported, proxies honoured."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from common.config import ConfigError
+
+
+@pytest.mark.parametrize("config", [{"MAX_BODY_BYTES": "lots"}, {"MAX_BODY_BYTES": 0}, {"PDX_MAX_BODY_BYTES": -5},
+                                    {"TRUSTED_PROXIES": -1}, {"MAX_BODY_BYTES": 1.5}])
+def test_invalid_settings_are_refused_at_start(tmp_path, config):
+    with pytest.raises(ConfigError):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite3", **config})
+
+
+def test_health_reports_an_unmigrated_database_as_unavailable(tmp_path):
+    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/empty.sqlite3", "INSTANCE_DIR": str(tmp_path)})
+    response = app.test_client().get("/api/v1/health")
+    assert response.status_code == 503
+    assert "pdx db upgrade" in response.get_json()["detail"]
+
+
+def test_health_names_the_schema_revision(client):
+    body = client.get("/api/v1/health").get_json()
+    assert body["status"] == "ok" and body["schema_revision"]
+
+
+def test_forwarded_host_is_used_only_behind_a_trusted_proxy(database_url, tmp_path):
+    headers = {"X-Forwarded-Host": "data.example.gov.cn", "X-Forwarded-Proto": "https"}
+    plain = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(tmp_path)})
+    proxied = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(tmp_path), "TRUSTED_PROXIES": "1"})
+    assert plain.test_client().get("/api/v1/catalog.jsonld", headers=headers).get_json()["@id"].startswith(
+        "http://localhost")
+    assert proxied.test_client().get("/api/v1/catalog.jsonld", headers=headers).get_json()["@id"].startswith(
+        "https://data.example.gov.cn/")
