@@ -32,6 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     db.init_app(app, settings["DATABASE_URL"], echo=settings["SQL_ECHO"])
 
+    from ledger import service as ledger_service
+
+    settings["LOG_KEY_FILE"] = settings["LOG_KEY_FILE"] or os.path.join(instance_dir, "log.key")
+    app.config["PDX_LOG_KEY_FILE"] = settings["LOG_KEY_FILE"]
+    ledger_service.init_app(app, settings["LOG_KEY_FILE"], settings["LEDGER_ORIGIN"])
+
     from exchange import api, problems
 
     problems.register(app)

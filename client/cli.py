@@ -65,28 +65,26 @@ def db_current() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the result as JSON for scripts")
 def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     """Migrate the database, create the first operator and its signing key, and print its token once."""
-    from common.db import get_database
-    from exchange.participants import services
-    from exchange.participants.rules import Principal
-
     from common.errors import PdxError
+    from common.keyfiles import generate
+    from exchange.bootstrap import bootstrap_operator
 
     if key_path.exists():
         raise click.ClickException(f"{key_path} already exists; refusing to overwrite a private key")
     app = _app()
     url = _upgrade(app)
+    log_key_file = Path(app.config["PDX_LOG_KEY_FILE"])
     private_key = Ed25519PrivateKey.generate()
     try:
-        with app.app_context(), get_database().transaction() as session:
-            operator, token = services.bootstrap_operator(session, name_zh=name_zh, name_en=name_en)
-            principal = Principal(operator.id, frozenset(operator.roles), operator.status, token.row.id)
-            key = services.register_key(session, principal, public_key=keys.public_text(private_key),
-                                        proof=keys.registration_proof(private_key, operator.id), label="operator")
-            keys.save(private_key, key_path)  # inside the transaction: no operator without its private key
-    except PdxError as exc:
-        raise click.ClickException(exc.detail) from exc
+        with app.app_context():
+            if not log_key_file.exists():
+                generate(log_key_file)
+            operator, token, key = bootstrap_operator(name_zh, name_en, private_key,
+                                                      before_commit=lambda: keys.save(private_key, key_path))
+    except (PdxError, keys.KeyFileError) as exc:
+        raise click.ClickException(str(exc)) from exc
     result = {"database": url, "operator": operator.id, "token": token.secret, "key_id": key.id,
-              "private_key": str(key_path)}
+              "private_key": str(key_path), "log_key_file": str(log_key_file)}
     if as_json:
         click.echo(json.dumps(result))
         return
@@ -127,31 +125,34 @@ def serve(host: str, port: int, workers: int, dev: bool) -> None:
 @click.option("--no-serve", is_flag=True, help="seed the demo exchange and exit")
 def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
     """Create a fresh demo exchange (embedded SQLite), print its tokens and serve it."""
-    from common.db import get_database
-    from exchange import demo as demo_data
-
     from app import create_app
     from common.config import load_settings
+    from common.keyfiles import generate
+    from exchange import demo as demo_data
 
-    instance_dir = Path(load_settings()["INSTANCE_DIR"] or create_app().instance_path)
-    demo_db = instance_dir / "demo.sqlite3"
-    for stale in (demo_db, demo_db.with_name("demo.sqlite3-wal"), demo_db.with_name("demo.sqlite3-shm")):
-        stale.unlink(missing_ok=True)
-    # The demo never touches the configured database: it has its own file, also for the served workers.
-    os.environ["PDX_DATABASE_URL"] = f"sqlite:///{demo_db.resolve()}"
-    os.environ["PDX_INSTANCE_DIR"] = str(instance_dir.resolve())
+    instance_dir = Path(load_settings()["INSTANCE_DIR"] or create_app().instance_path).resolve()
+    demo_dir = instance_dir / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    # The demo never touches the configured database or log key: it has its own, also for the served workers.
+    os.environ["PDX_DATABASE_URL"] = f"sqlite:///{demo_dir / 'demo.sqlite3'}"
+    os.environ["PDX_INSTANCE_DIR"] = str(instance_dir)
+    os.environ["PDX_LOG_KEY_FILE"] = str(demo_dir / "log.key")
+    generate(demo_dir / "log.key")
     app = _app()
     _upgrade(app)
-    with app.app_context(), get_database().transaction() as session:
-        seeded = demo_data.seed(session)
-    token_file = Path(app.config["PDX_INSTANCE_DIR"]) / "demo-tokens.json"
-    token_file.write_text(json.dumps({"url": f"http://{host}:{port}", "tokens": seeded.tokens,
-                                      "participants": seeded.participant_ids}, indent=2, ensure_ascii=False))
-    token_file.chmod(0o600)
+    with app.app_context():
+        seeded = demo_data.seed()
+    for name, key in seeded.keys.items():
+        keys.save(key, demo_dir / "keys" / f"{name}.pem")
     base = f"http://{host}:{port}"
+    token_file = demo_dir / "tokens.json"
+    token_file.write_text(json.dumps({"url": base, "tokens": seeded.tokens, "participants": seeded.participant_ids,
+                                      "keys": str(demo_dir / "keys")}, indent=2, ensure_ascii=False))
+    token_file.chmod(0o600)
     click.echo(f"pdx demo exchange: {len(seeded.participant_ids)} participants, {len(seeded.asset_ids)} published "
                f"assets\n  API docs:  {base}/api/docs\n  catalog:   {base}/api/v1/assets\n"
-               f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}")
+               f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}\n"
+               f"  keys:      {demo_dir / 'keys'} (sign with --key <file>)")
     for name, token in seeded.tokens.items():
         click.echo(f"  {name:<11}{token}")
     click.echo(f"try: curl -H 'Authorization: Bearer {seeded.tokens['operator']}' {base}/api/v1/participants")

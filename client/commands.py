@@ -14,10 +14,16 @@ from client.http import DEFAULT_URL, ApiError, ExchangeClient
 url_option = click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True,
                           help="exchange base URL (env PDX_URL)")
 token_option = click.option("--token", envvar="PDX_TOKEN", required=True, help="API token (env PDX_TOKEN)")
+key_option = click.option("--key", "key_path", envvar="PDX_KEY", type=click.Path(path_type=Path, exists=True),
+                          default=None, help="your Ed25519 private key file; signs the request (env PDX_KEY)")
 
 
-def _client(url: str, token: str | None) -> ExchangeClient:
-    return ExchangeClient(url, token)
+def _client(url: str, token: str | None, key_path: Path | None = None) -> ExchangeClient:
+    try:
+        signing_key = keys.load(key_path) if key_path is not None else None
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    return ExchangeClient(url, token, signing_key)
 
 
 def _show(value: Any) -> None:
@@ -31,8 +37,8 @@ def _call(fn, *args: Any, **kwargs: Any) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
-def _revoke_own(url: str, token: str, collection: str, item_id: str) -> None:
-    client = _client(url, token)
+def _revoke_own(url: str, token: str, collection: str, item_id: str, key_path: Path | None = None) -> None:
+    client = _client(url, token, key_path)
     me = _call(client.get, "/participants/me")
     _show(_call(client.post, f"/participants/{me['id']}/{collection}/{item_id}/revoke"))
 
@@ -63,17 +69,18 @@ def keys_register(path: Path, label: str | None, url: str, token: str) -> None:
     client = _client(url, token)
     me = _call(client.get, "/participants/me")
     key = keys.load(path)
-    _show(_call(client.post, "/participants/me/keys", {
-        "public_key": keys.public_text(key), "proof": keys.registration_proof(key, me["id"]), "label": label}))
+    body = {"public_key": keys.public_text(key), "proof": keys.registration_proof(key, me["id"]), "label": label}
+    _show(_call(client.post, "/participants/me/keys", body, signing_key=key))
 
 
 @keys_group.command("revoke")
 @click.argument("key_id")
 @url_option
 @token_option
-def keys_revoke(key_id: str, url: str, token: str) -> None:
-    """Revoke one of your keys."""
-    _revoke_own(url, token, "keys", key_id)
+@key_option
+def keys_revoke(key_id: str, url: str, token: str, key_path: Path | None) -> None:
+    """Revoke one of your keys (signed with --key, which may be the key being revoked)."""
+    _revoke_own(url, token, "keys", key_id, key_path)
 
 
 @click.group("participant")
@@ -97,10 +104,11 @@ def participant_me(url: str, token: str) -> None:
 @click.option("--email", default=None)
 @url_option
 @token_option
+@key_option
 def participant_enrol(name_zh: str, name_en: str, roles: tuple[str, ...], email: str | None, url: str,
-                      token: str) -> None:
+                      token: str, key_path: Path | None) -> None:
     """Enrol an organisation (operators); prints its first token once."""
-    _show(_call(_client(url, token).post, "/participants", {
+    _show(_call(_client(url, token, key_path).post, "/participants", {
         "name_zh": name_zh, "name_en": name_en, "roles": list(roles), "contact_email": email}))
 
 
@@ -110,8 +118,10 @@ def _status_command(action: str) -> None:
     @click.option("--reason", default=None)
     @url_option
     @token_option
-    def command(participant_id: str, reason: str | None, url: str, token: str) -> None:
-        _show(_call(_client(url, token).post, f"/participants/{participant_id}/{action}", {"reason": reason}))
+    @key_option
+    def command(participant_id: str, reason: str | None, url: str, token: str, key_path: Path | None) -> None:
+        _show(_call(_client(url, token, key_path).post, f"/participants/{participant_id}/{action}",
+                    {"reason": reason}))
 
     command.help = f"{action.capitalize()} a participant (operators)."
 
@@ -162,13 +172,14 @@ def asset_group() -> None:
 @click.argument("metadata", type=click.File("r", encoding="utf-8"))
 @url_option
 @token_option
-def asset_register(metadata, url: str, token: str) -> None:
+@key_option
+def asset_register(metadata, url: str, token: str, key_path: Path | None) -> None:
     """Register an asset from a JSON metadata file (providers)."""
     try:
         body = json.load(metadata)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{metadata.name} is not JSON: {exc}") from exc
-    _show(_call(_client(url, token).post, "/assets", body))
+    _show(_call(_client(url, token, key_path).post, "/assets", body))
 
 
 def _lifecycle_command(action: str) -> None:
@@ -176,8 +187,9 @@ def _lifecycle_command(action: str) -> None:
     @click.argument("asset_id")
     @url_option
     @token_option
-    def command(asset_id: str, url: str, token: str) -> None:
-        _show(_call(_client(url, token).post, f"/assets/{asset_id}/{action}"))
+    @key_option
+    def command(asset_id: str, url: str, token: str, key_path: Path | None) -> None:
+        _show(_call(_client(url, token, key_path).post, f"/assets/{asset_id}/{action}"))
 
     command.help = f"{action.capitalize()} one of your assets (providers)."
 

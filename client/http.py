@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from client.signing import SIGNED_METHODS, signature_headers
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 TIMEOUT_SECONDS = 30
@@ -24,17 +28,32 @@ class ApiError(Exception):
 class ExchangeClient:
     """Calls the exchange's REST API with a bearer token."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None) -> None:
+    def __init__(self, base_url: str = DEFAULT_URL, token: str | None = None,
+                 signing_key: Ed25519PrivateKey | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        self.signing_key = signing_key
+        self._participant_id: str | None = None
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None) -> Any:
-        """Send a request to ``/api/v1{path}`` and return the decoded JSON body."""
+    def participant_id(self) -> str:
+        """Return the id of the participant the token belongs to (asked once)."""
+        if self._participant_id is None:
+            self._participant_id = self.request("GET", "/participants/me")["id"]
+        return self._participant_id
+
+    def request(self, method: str, path: str, *, json: Any = None, params: dict | None = None,
+                signing_key: Ed25519PrivateKey | None = None) -> Any:
+        """Send a request to ``/api/v1{path}`` (signed when it changes state) and return the JSON answer."""
+        headers = {}
+        key = signing_key or self.signing_key
+        if method.upper() in SIGNED_METHODS and key is not None:
+            headers = signature_headers(key, actor=self.participant_id(), method=method,
+                                        path=urlsplit(f"{self.base_url}/api/v1{path}").path, body=json)
         try:
             response = self.session.request(method, f"{self.base_url}/api/v1{path}", json=json, params=params,
-                                            timeout=TIMEOUT_SECONDS)
+                                            headers=headers, timeout=TIMEOUT_SECONDS)
         except requests.RequestException as exc:
             raise ApiError(0, {"detail": f"cannot reach the exchange at {self.base_url}: {exc}"}) from exc
         if response.status_code >= 400:
@@ -48,8 +67,8 @@ class ExchangeClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.request("POST", path, json=body if body is not None else {})
+    def post(self, path: str, body: Any = None, signing_key: Ed25519PrivateKey | None = None) -> Any:
+        return self.request("POST", path, json=body if body is not None else {}, signing_key=signing_key)
 
     def patch(self, path: str, body: Any) -> Any:
         return self.request("PATCH", path, json=body)

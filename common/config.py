@@ -14,9 +14,12 @@ DEFAULTS: dict[str, Any] = {
     "INSTANCE_DIR": None,  # None: Flask's instance path
     "SQL_ECHO": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front of the exchange whose X-Forwarded-* headers are trusted
+    "LOG_KEY_FILE": None,  # None: log.key in the instance folder (created by `pdx init`)
+    "LEDGER_ORIGIN": "pdx.local/ledger",  # the checkpoint origin line: set it to your exchange's host
+    "SIGNATURE_WINDOW_SECONDS": 300,  # how far a signed request's time may be from the server's clock
 }
 
-_INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES"}
+_INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS"}
 _BOOL_SETTINGS = {"SQL_ECHO"}
 
 
@@ -51,6 +54,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
             raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {settings[name]!r}")
     if settings["MAX_BODY_BYTES"] <= 0:
         raise ConfigError(f"{ENV_PREFIX}MAX_BODY_BYTES must be positive")
+    if settings["SIGNATURE_WINDOW_SECONDS"] <= 0:
+        raise ConfigError(f"{ENV_PREFIX}SIGNATURE_WINDOW_SECONDS must be positive")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
     return settings

@@ -3,10 +3,12 @@
 PdxError
  ├── InvalidInput        422  a value breaks a domain rule (``errors`` names the fields)
  ├── Unauthenticated     401  no, malformed, unknown or revoked credentials
+ │   └── BadSignature    401  a state-changing request lacks a valid signature by the caller's key
  ├── Forbidden           403  authenticated, but this participant may not do this
  ├── NotFound            404  no such resource, or not visible to this participant
- └── Conflict            409  the resource's state forbids it (``extra`` may list what is allowed)
-     └── DuplicateSource 409  a data-element code already has its authoritative source
+ ├── Conflict            409  the resource's state forbids it (``extra`` may list what is allowed)
+ │   └── DuplicateSource 409  a data-element code already has its authoritative source
+ └── Unavailable         503  a part the request needs is not set up or not reachable
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ class Unauthenticated(PdxError):
     title = "Authentication required"
 
 
+class BadSignature(Unauthenticated):
+    slug = "invalid-signature"
+    title = "Missing or invalid request signature"
+
+
 class Forbidden(PdxError):
     status = 403
     slug = "forbidden"
@@ -67,3 +74,9 @@ class Conflict(PdxError):
 class DuplicateSource(Conflict):
     slug = "duplicate-authoritative-source"
     title = "Data element already has an authoritative source"
+
+
+class Unavailable(PdxError):
+    status = 503
+    slug = "unavailable"
+    title = "Service unavailable"

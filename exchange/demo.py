@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from exchange import bootstrap
 from exchange.catalog import services as catalog
 from exchange.participants import services as participants
 from exchange.participants.rules import Principal
@@ -150,31 +151,45 @@ ASSETS = (
 
 @dataclass(frozen=True)
 class DemoExchange:
-    """What the seed created: a token per participant (by demo key) and the published asset ids."""
+    """What the seed created: per demo participant its token and signing key, and the published asset ids."""
 
     tokens: dict[str, str]
     participant_ids: dict[str, str]
+    keys: dict[str, Ed25519PrivateKey]
     asset_ids: list[str]
 
 
-def seed(session: Session, node_host: str = "127.0.0.1") -> DemoExchange:
-    """Create the operator, the demo participants (admitted) and publish the demo catalog."""
-    operator, operator_token = participants.bootstrap_operator(
-        session, name_zh="山东公共数据授权运营有限公司（示例）", name_en="Shandong Public Data Operations Co. (demo)")
-    operator_principal = Principal(operator.id, frozenset(operator.roles), operator.status, operator_token.row.id)
-    tokens = {"operator": operator_token.secret}
-    ids = {"operator": operator.id}
+def seed(node_host: str = "127.0.0.1") -> DemoExchange:
+    """Create the operator and the demo participants, each with its own key, and publish the demo catalog.
+
+    Every step is a signed action recorded in the ledger, exactly as the same calls over the API would be.
+    Runs inside an app context.
+    """
+    operator_key = Ed25519PrivateKey.generate()
+    operator, operator_token, _ = bootstrap.bootstrap_operator(
+        "山东公共数据授权运营有限公司（示例）", "Shandong Public Data Operations Co. (demo)", operator_key)
+    op = bootstrap.principal_of(operator)
+    tokens, ids, keys = {"operator": operator_token.secret}, {"operator": operator.id}, {"operator": operator_key}
+    principals = {}
     for demo in PARTICIPANTS:
-        participant, issued = participants.create_participant(
-            session, operator_principal, name_zh=demo.name_zh, name_en=demo.name_en, roles=list(demo.roles))
-        participants.change_status(session, operator_principal, participant.id, "admit", "demo participant")
-        tokens[demo.key] = issued.secret
-        ids[demo.key] = participant.id
+        body = {"name_zh": demo.name_zh, "name_en": demo.name_en, "roles": list(demo.roles), "contact_email": None}
+        participant, issued = bootstrap.act(op, operator_key, "POST", "/api/v1/participants", body,
+                                            lambda uow, body=body: participants.create_participant(uow, op, **body))
+        reason = {"reason": "demo participant"}
+        bootstrap.act(op, operator_key, "POST", f"/api/v1/participants/{participant.id}/admit", reason,
+                      lambda uow, pid=participant.id: participants.change_status(uow, op, pid, "admit",
+                                                                                 reason["reason"]))
+        principal = Principal(participant.id, frozenset(demo.roles), "active", issued.row.id)
+        keys[demo.key] = Ed25519PrivateKey.generate()
+        bootstrap.register_own_key(principal, keys[demo.key], "demo")
+        tokens[demo.key], ids[demo.key], principals[demo.key] = issued.secret, participant.id, principal
     asset_ids = []
     for owner, values in ASSETS:
-        principal = Principal(ids[owner], frozenset({"provider"}), "active", "seed")
-        asset = catalog.register_asset(session, principal, {
-            **values, "node_endpoint": f"http://{node_host}:{NODE_PORTS[owner]}", "dataset": None})
-        catalog.change_lifecycle(session, principal, asset.id, "publish")
+        principal, key = principals[owner], keys[owner]
+        body = {**values, "node_endpoint": f"http://{node_host}:{NODE_PORTS[owner]}"}
+        asset = bootstrap.act(principal, key, "POST", "/api/v1/assets", body,
+                              lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b))
+        bootstrap.act(principal, key, "POST", f"/api/v1/assets/{asset.id}/publish", {},
+                      lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
         asset_ids.append(asset.id)
-    return DemoExchange(tokens=tokens, participant_ids=ids, asset_ids=asset_ids)
+    return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids)

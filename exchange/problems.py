@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from common.errors import PdxError
+from ledger.log import LedgerError, ReplayedRequest
 
 PROBLEM_TYPE_BASE = "urn:pdx:problem:"
 MEDIA_TYPE = "application/problem+json"
@@ -102,8 +103,17 @@ def from_integrity_error(error: IntegrityError) -> Response:
                    "the change conflicts with a concurrent change to the same resource; read it again and retry")
 
 
+def from_ledger_error(error: LedgerError) -> Response:
+    """A replayed signed request is a conflict; any other ledger failure means the ledger is not usable."""
+    if isinstance(error, ReplayedRequest):
+        return problem(409, "replayed-request", "Replayed request", str(error))
+    log.error("ledger unavailable: %s", error)
+    return problem(503, "unavailable", "Service unavailable", str(error))
+
+
 def register(app: Flask) -> None:
     """Install the problem handlers on ``app``."""
+    app.register_error_handler(LedgerError, from_ledger_error)
     app.register_error_handler(PdxError, from_pdx_error)
     app.register_error_handler(HTTPException, from_http_exception)
     app.register_error_handler(IntegrityError, from_integrity_error)

@@ -6,12 +6,15 @@ import functools
 import re
 from typing import Any, Callable
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_smorest import Api
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
-from common.db import read_session
-from common.errors import Forbidden, InvalidInput, Unauthenticated
+from common import crypto
+from common.db import read_session, utcnow
+from common.errors import BadSignature, Forbidden, InvalidInput, Unauthenticated
+from ledger import entries
+from ledger.entries import SignedRequest
 from exchange import problems
 from exchange.participants import services as participant_services
 from exchange.participants.rules import Principal
@@ -44,8 +47,72 @@ def _authenticate_request() -> Principal:
     return participant_services.authenticate(read_session(), match.group(1))
 
 
-def authenticated(*roles: str, inactive_ok: bool = False) -> Callable:
-    """Require a valid bearer token, an active participant (unless ``inactive_ok``) and one of ``roles``."""
+NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+KEY_ID = re.compile(r"[0-9a-f]{64}")
+SIGNATURE_HEADERS = {"key": "PDX-Key", "signed_at": "PDX-Signed-At", "nonce": "PDX-Nonce",
+                     "signature": "PDX-Signature"}
+SELF_CERTIFIED = "self-certified"
+
+
+def _request_body() -> Any:
+    if not request.get_data(cache=True):
+        return None
+    return request.get_json(silent=True, force=True)
+
+
+def signed_request(principal: Principal, *, self_certified: bool = False) -> SignedRequest:
+    """Verify the caller's signature over this request (method, path, body, time, nonce) and return it.
+
+    The key must be one of the caller's registered, unrevoked keys, except for key registration, where the
+    request is signed by the key being registered (``self_certified``).
+    """
+    values = {name: request.headers.get(header) for name, header in SIGNATURE_HEADERS.items()}
+    missing = [SIGNATURE_HEADERS[name] for name, value in values.items() if not value]
+    if missing:
+        raise BadSignature(f"state-changing requests must be signed with the participant's key; missing "
+                           f"{', '.join(missing)} (docs/ledger.md explains the signature)")
+    if not KEY_ID.fullmatch(values["key"]) or not NONCE.fullmatch(values["nonce"]):
+        raise BadSignature("PDX-Key must be a hex SHA-256 key id and PDX-Nonce 16-64 URL-safe characters")
+    try:
+        signed_at = entries.parse_time(values["signed_at"])
+    except entries.EntryError as exc:
+        raise BadSignature(f"PDX-Signed-At: {exc}") from exc
+    window = current_app.config["PDX_SIGNATURE_WINDOW_SECONDS"]
+    if abs((utcnow() - signed_at).total_seconds()) > window:
+        raise BadSignature(f"the request was signed at {values['signed_at']}, more than {window} s from the "
+                           f"exchange's clock")
+    body = _request_body()
+    if self_certified:
+        public_key = body.get("public_key") if isinstance(body, dict) else None
+        if isinstance(public_key, str):
+            try:
+                crypto.load_public_key(public_key)
+            except (crypto.BadKey, ValueError) as exc:
+                raise InvalidInput(f"public_key is not an Ed25519 public key: {exc}",
+                                   errors={"public_key": [str(exc)]}) from exc
+        if not isinstance(public_key, str) or crypto.key_fingerprint(public_key) != values["key"]:
+            raise BadSignature("a key registration must be signed by the key it registers")
+    else:
+        public_key = participant_services.active_key(read_session(), principal.id, values["key"])
+        if public_key is None:
+            raise BadSignature(f"key {values['key']} is not a registered, unrevoked key of {principal.id}")
+    statement = entries.request_statement(actor=principal.id, key=values["key"], method=request.method,
+                                          path=request.path, body=body, signed_at=values["signed_at"],
+                                          nonce=values["nonce"])
+    signed = SignedRequest(statement, values["signature"])
+    try:
+        entries.verify_request(crypto.load_public_key(public_key), signed)
+    except (entries.EntryError, crypto.BadKey) as exc:
+        raise BadSignature(str(exc)) from exc
+    return signed
+
+
+def authenticated(*roles: str, inactive_ok: bool = False, signed: bool | str = False) -> Callable:
+    """Require a valid bearer token, an active participant (unless ``inactive_ok``) and one of ``roles``.
+
+    With ``signed`` the request must also carry the caller's signature (see ``signed_request``); the verified
+    statement is kept for the ledger entry the request produces.
+    """
 
     def decorator(view: Callable) -> Callable:
         @functools.wraps(view)
@@ -57,10 +124,13 @@ def authenticated(*roles: str, inactive_ok: bool = False) -> Callable:
             if roles and not principal.has_role(*roles):
                 raise Forbidden(f"this action requires the role {' or '.join(roles)}",
                                 extra={"required_roles": list(roles)})
+            if signed:
+                g.pdx_signed_request = signed_request(principal, self_certified=signed == SELF_CERTIFIED)
             g.pdx_principal = principal
             return view(*args, **kwargs)
 
         wrapper._pdx_roles = roles  # read by the role-matrix tests and the API docs
+        wrapper._pdx_signed = bool(signed)
         doc = getattr(wrapper, "_apidoc", {})
         doc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
         wrapper._apidoc = doc

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from common.db import Base
 from exchange.catalog import models as _catalog_models  # noqa: F401  (registers the tables)
 from exchange.participants import models as _participant_models  # noqa: F401
+from ledger import models as _ledger_models  # noqa: F401
 
 target_metadata = Base.metadata
 

@@ -6,6 +6,7 @@ database it is pointed at; it fails loudly when the server cannot be reached, so
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import datetime, timezone
@@ -14,14 +15,22 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 import migrations
 from app import create_app
+from client.keys import public_text, registration_proof
+from client.signing import SIGNED_METHODS, signature_headers
+from common import keyfiles
 from common.db import Base, build_engine
+from exchange import bootstrap
 from exchange.catalog.models import Domain
 from exchange.catalog.vocab import SEED_DOMAINS
+from ledger.log import HEAD_ID
+from ledger.models import LedgerHead
 
 PG_ENV = "PDX_TEST_DATABASE_URL"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
@@ -65,6 +74,7 @@ def postgres_url() -> Iterator[str]:
 
 
 def _reset_postgres(url: str) -> None:
+    """Empty every table and put back what the migrations seed (domains, the ledger head row)."""
     engine = build_engine(url)
     tables = [table.name for table in Base.metadata.sorted_tables]
     with engine.begin() as connection:
@@ -73,6 +83,7 @@ def _reset_postgres(url: str) -> None:
             {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "eu_theme": d.eu_theme,
              "created_at": datetime.now(timezone.utc)}
             for d in SEED_DOMAINS])
+        connection.execute(LedgerHead.__table__.insert(), [{"id": HEAD_ID, "size": 0, "last_time": ""}])
     engine.dispose()
 
 
@@ -90,9 +101,12 @@ def database_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def app(database_url, tmp_path):
-    app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(tmp_path / "instance"),
-                      "MAX_BODY_BYTES": 64 * 1024})
+    instance = tmp_path / "instance"
+    keyfiles.generate(instance / "log.key")
+    app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 64 * 1024,
+                      "LEDGER_ORIGIN": "test.pdx/ledger"})
     app.config["TESTING"] = True
+    app.test_client_class = SigningClient
     yield app
     from common.db import EXTENSION_KEY
 
@@ -106,38 +120,94 @@ def client(app):
 
 @dataclass
 class Actor:
-    """A participant in a test, with its token."""
+    """A participant in a test, with its token and (once it has registered one) its signing key."""
 
     id: str
     token: str
+    key: Ed25519PrivateKey | None = None
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+class SigningClient(FlaskClient):
+    """The Flask test client, signing state-changing requests as the SDK does.
+
+    A request whose bearer token belongs to a known actor is signed with that actor's key; a key
+    registration is signed with the key it registers when the test generated it through ``new_key``.
+    A request that already carries PDX-Signature, or is sent with ``sign=False``, goes out as it is.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.actors: dict[str, Actor] = {}
+        self.keyring: dict[str, Ed25519PrivateKey] = {}
+
+    def new_key(self) -> Ed25519PrivateKey:
+        key = Ed25519PrivateKey.generate()
+        self.keyring[public_text(key)] = key
+        return key
+
+    def open(self, *args, sign: bool = True, **kwargs):
+        method = (kwargs.get("method") or "GET").upper()
+        headers = dict(kwargs.get("headers") or {})
+        token = headers.get("Authorization", "").removeprefix("Bearer ")
+        actor = self.actors.get(token)
+        if sign and actor is not None and method in SIGNED_METHODS and "PDX-Signature" not in headers:
+            path = args[0] if args else kwargs["path"]
+            body = kwargs["json"] if "json" in kwargs else _json_or_none(kwargs.get("data"))
+            key = actor.key
+            if path.split("?")[0].endswith("/me/keys") and isinstance(body, dict):
+                key = self.keyring.get(body.get("public_key"), key)
+            if key is not None:
+                headers.update(signature_headers(key, actor=actor.id, method=method, path=path, body=body))
+                kwargs["headers"] = headers
+        return super().open(*args, **kwargs)
+
+
+def _json_or_none(data) -> object:
+    if not data:
+        return None
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
 class World:
-    """Creates participants through the real API, starting from a bootstrapped operator."""
+    """Creates participants through the real API, starting from a bootstrapped operator with a key."""
 
-    def __init__(self, app, client) -> None:
-        from common.db import get_database
-        from exchange.participants import services
-
+    def __init__(self, app, client: SigningClient) -> None:
         self.client = client
-        with app.app_context(), get_database().transaction() as session:
-            operator, token = services.bootstrap_operator(session, name_zh="运营方", name_en="Operator")
-        self.operator = Actor(operator.id, token.secret)
+        key = client.new_key()
+        with app.app_context():
+            operator, token, _ = bootstrap.bootstrap_operator("运营方", "Operator", key)
+        self.operator = self.actor(Actor(operator.id, token.secret, key))
+
+    def actor(self, actor: Actor) -> Actor:
+        self.client.actors[actor.token] = actor
+        return actor
+
+    def register_key(self, actor: Actor) -> Ed25519PrivateKey:
+        key = self.client.new_key()
+        response = self.client.post("/api/v1/participants/me/keys", headers=actor.headers, json={
+            "public_key": public_text(key), "proof": registration_proof(key, actor.id)})
+        assert response.status_code == 201, response.get_json()
+        actor.key = actor.key or key
+        return key
 
     def participant(self, *roles: str, admit: bool = True, name: str = "机构") -> Actor:
         response = self.client.post("/api/v1/participants", headers=self.operator.headers,
                                     json={"name_zh": name, "name_en": name, "roles": list(roles)})
         assert response.status_code == 201, response.get_json()
         body = response.get_json()
-        actor = Actor(body["participant"]["id"], body["token"]["token"])
+        actor = self.actor(Actor(body["participant"]["id"], body["token"]["token"]))
         if admit:
             admitted = self.client.post(f"/api/v1/participants/{actor.id}/admit", headers=self.operator.headers,
                                         json={})
             assert admitted.status_code == 200, admitted.get_json()
+            self.register_key(actor)
         return actor
 
 

@@ -6,6 +6,7 @@ from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from common.db import read_session, unit_of_work
+from ledger.service import unit_of_work as recorded_work
 from exchange.catalog import dcat, schemas, services
 from exchange.participants.rules import OPERATOR, PROVIDER
 from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
@@ -30,7 +31,7 @@ def search_assets(args):
 
 
 @blp.post("/assets")
-@authenticated(PROVIDER)
+@authenticated(PROVIDER, signed=True)
 @blp.arguments(schemas.AssetBody)
 @blp.response(201, schemas.Asset)
 def register_asset(body):
@@ -47,21 +48,21 @@ def get_asset(asset_id):
 
 
 @blp.patch("/assets/<asset_id>")
-@authenticated(PROVIDER)
+@authenticated(PROVIDER, signed=True)
 @blp.arguments(schemas.AssetPatch)
 @blp.response(200, schemas.Asset)
 def update_asset(body, asset_id):
     """Change an asset: any field while a draft, descriptive fields once published (owner only)."""
-    with unit_of_work() as session:
-        return services.update_asset(session, current_principal(), asset_id, body)
+    with recorded_work() as uow:
+        return services.update_asset(uow, current_principal(), asset_id, body)
 
 
 def _lifecycle_route(action: str, summary: str) -> None:
-    @authenticated(PROVIDER)
+    @authenticated(PROVIDER, signed=True)
     @blp.response(200, schemas.Asset)
     def view(asset_id):
-        with unit_of_work() as session:
-            return services.change_lifecycle(session, current_principal(), asset_id, action)
+        with recorded_work() as uow:
+            return services.change_lifecycle(uow, current_principal(), asset_id, action)
 
     view.__doc__ = summary
     view.__name__ = f"{action}_asset"
@@ -87,13 +88,13 @@ def get_domain(code):
 
 
 @blp.post("/domains")
-@authenticated(OPERATOR)
+@authenticated(OPERATOR, signed=True)
 @blp.arguments(schemas.Domain)
 @blp.response(201, schemas.Domain)
 def add_domain(body):
     """Add a classification domain (operators)."""
-    with unit_of_work() as session:
-        return services.add_domain(session, current_principal(), **body)
+    with recorded_work() as uow:
+        return services.add_domain(uow, current_principal(), **body)
 
 
 @blp.get("/data-elements/<path:code>")

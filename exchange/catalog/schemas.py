@@ -87,10 +87,14 @@ class AssetBody(RequestSchema):
 
 
 class AssetPatch(AssetBody):
-    """A partial change: any subset of the asset's fields (nothing is required, no defaults are filled in)."""
+    """A partial change: any subset of the asset's fields (nothing is required, no defaults are filled in).
+
+    Only the top-level fields are optional: a nested value such as ``price`` is replaced whole, so it must
+    be complete.
+    """
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("partial", True)
+        kwargs.setdefault("partial", tuple(AssetBody._declared_fields))
         super().__init__(*args, **kwargs)
 
 

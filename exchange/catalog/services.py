@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_id, utcnow
+from ledger.entries import Draft, canonical
+from ledger.service import UnitOfWork
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
 from exchange.catalog import rules
 from exchange.catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
@@ -138,8 +141,17 @@ def _snapshot(asset: Asset) -> dict[str, Any]:
     }
 
 
-def update_asset(session: Session, actor: Principal, asset_id: str, changes: dict[str, Any]) -> Asset:
-    """Change an asset's metadata: anything while a draft, descriptive fields once published."""
+def _ledger_body(asset: Asset) -> dict[str, Any]:
+    """What the ledger records of an asset: its scope-defining fields and a hash of all its metadata."""
+    return {"provider": asset.provider_id, "domain": asset.domain_code, "grade": asset.grade,
+            "computation_kinds": asset.computation_kinds, "authoritative_for": asset.element_codes,
+            "title_zh": asset.title_zh, "title_en": asset.title_en,
+            "metadata_sha256": hashlib.sha256(canonical(_snapshot(asset))).hexdigest()}
+
+
+def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any]) -> Asset:
+    """Change an asset's metadata: anything while a draft, descriptive fields once published (recorded)."""
+    session = uow.session
     asset = _owned(session, actor, asset_id)
     changes = dict(changes)
     if "domain" in changes:
@@ -167,11 +179,15 @@ def update_asset(session: Session, actor: Principal, asset_id: str, changes: dic
     asset.search_text = rules.search_text(merged)
     asset.updated_at = utcnow()
     session.flush()
+    if asset.status == rules.PUBLISHED and changed:
+        uow.ledger.append(Draft("asset.updated", actor.id, refs={"asset": [asset.id]},
+                                body={**_ledger_body(asset), "changed": sorted(changed)}))
     return asset
 
 
-def change_lifecycle(session: Session, actor: Principal, asset_id: str, action: str) -> Asset:
-    """Publish a draft or retire a published asset (the owning provider only)."""
+def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: str) -> Asset:
+    """Publish a draft or retire a published asset (the owning provider only), and record it."""
+    session = uow.session
     asset = _owned(session, actor, asset_id)
     asset.status = rules.next_status(action, asset.status)
     now = utcnow()
@@ -181,6 +197,8 @@ def change_lifecycle(session: Session, actor: Principal, asset_id: str, action: 
     if asset.status == rules.RETIRED:
         asset.retired_at = now
         _release_sources(session, asset)
+    uow.ledger.append(Draft(f"asset.{asset.status}", actor.id, refs={"asset": [asset.id]},
+                            body=_ledger_body(asset)))
     return asset
 
 
@@ -252,16 +270,19 @@ def list_domains(session: Session) -> list[Domain]:
     return list(session.scalars(select(Domain).order_by(Domain.code)))
 
 
-def add_domain(session: Session, actor: Principal, *, code: str, name_zh: str, name_en: str,
+def add_domain(uow: UnitOfWork, actor: Principal, *, code: str, name_zh: str, name_en: str,
                eu_theme: str | None = None) -> Domain:
     """Add a domain to the vocabulary (operators only)."""
     if not actor.has_role(OPERATOR):
         raise Forbidden("only operators extend the domain vocabulary", extra={"required_roles": [OPERATOR]})
+    session = uow.session
     if session.get(Domain, code) is not None:
         raise Conflict(f"domain {code} already exists", errors={"code": ["already exists"]})
     domain = Domain(code=code, name_zh=name_zh, name_en=name_en, eu_theme=eu_theme, created_at=utcnow())
     session.add(domain)
     session.flush()
+    uow.ledger.append(Draft("domain.added", actor.id, refs={"domain": [code]},
+                            body={"code": code, "name_zh": name_zh, "name_en": name_en, "eu_theme": eu_theme}))
     return domain
 
 

@@ -7,7 +7,8 @@ from flask_smorest import Blueprint
 from common.db import read_session, unit_of_work
 from exchange.participants import schemas, services
 from exchange.participants.rules import OPERATOR
-from exchange.web import authenticated, current_principal, page_body, page_window
+from exchange.web import SELF_CERTIFIED, authenticated, current_principal, page_body, page_window
+from ledger.service import unit_of_work as recorded_work
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
                 description="Participants (数据提供方 providers, 数据使用方 consumers, 监管方 regulators, "
@@ -25,13 +26,13 @@ def _enrolment(participant, issued) -> dict:
 
 
 @blp.post("")
-@authenticated(OPERATOR)
+@authenticated(OPERATOR, signed=True)
 @blp.arguments(schemas.ParticipantCreate)
 @blp.response(201, schemas.Enrolment)
 def create_participant(body):
     """Enrol an organisation (pending until admitted); its first API token is returned once."""
-    with unit_of_work() as session:
-        participant, issued = services.create_participant(session, current_principal(), **body)
+    with recorded_work() as uow:
+        participant, issued = services.create_participant(uow, current_principal(), **body)
         return _enrolment(participant, issued)
 
 
@@ -65,12 +66,12 @@ def get_participant(participant_id):
 
 
 def _status_route(action: str, summary: str):
-    @authenticated(OPERATOR)
+    @authenticated(OPERATOR, signed=True)
     @blp.arguments(schemas.StatusChange)
     @blp.response(200, schemas.Participant)
     def view(body, participant_id):
-        with unit_of_work() as session:
-            return services.change_status(session, current_principal(), participant_id, action, body["reason"])
+        with recorded_work() as uow:
+            return services.change_status(uow, current_principal(), participant_id, action, body["reason"])
 
     view.__doc__ = summary
     view.__name__ = f"{action}_participant"
@@ -94,22 +95,22 @@ def list_keys(participant_id):
 
 
 @blp.post("/me/keys")
-@authenticated()
+@authenticated(signed=SELF_CERTIFIED)
 @blp.arguments(schemas.KeyRegistration)
 @blp.response(201, schemas.Key)
 def register_key(body):
-    """Register an Ed25519 public key, proving possession of its private key."""
-    with unit_of_work() as session:
-        return services.register_key(session, current_principal(), **body)
+    """Register an Ed25519 public key; the request is signed by that key (proof of possession)."""
+    with recorded_work() as uow:
+        return services.register_key(uow, current_principal(), **body)
 
 
 @blp.post("/<participant_id>/keys/<key_id>/revoke")
-@authenticated()
+@authenticated(signed=True)
 @blp.response(200, schemas.Key)
 def revoke_key(participant_id, key_id):
     """Revoke a key (its owner or an operator)."""
-    with unit_of_work() as session:
-        return services.revoke_key(session, current_principal(), _resolve(participant_id), key_id)
+    with recorded_work() as uow:
+        return services.revoke_key(uow, current_principal(), _resolve(participant_id), key_id)
 
 
 @blp.post("/me/tokens")

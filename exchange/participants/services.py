@@ -1,4 +1,5 @@
-"""Participant use cases. Each takes the session of the caller's unit of work and the acting principal."""
+"""Participant use cases. Writes take the caller's unit of work (session + ledger) and the acting principal;
+every change of a participant or a key is recorded in the ledger in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from common import crypto
 from common.db import new_id, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from exchange.participants import rules
+from ledger import log as ledger_log
+from ledger.entries import SYSTEM_ACTOR, Draft
+from ledger.service import UnitOfWork, append_genesis
 from exchange.participants.models import ApiToken, Participant, ParticipantKey, ParticipantRole
 from exchange.participants.rules import Principal
 
@@ -45,37 +49,60 @@ def _issue_token(session: Session, participant_id: str, label: str | None) -> Is
     return IssuedToken(row=row, secret=secret)
 
 
-def bootstrap_operator(session: Session, *, name_zh: str, name_en: str, contact_email: str | None = None
+def _record_enrolment(uow: UnitOfWork, actor_id: str, participant: Participant) -> None:
+    uow.ledger.append(Draft(
+        "participant.enrolled", actor_id, refs={"participant": [participant.id]},
+        body={"name_zh": participant.name_zh, "name_en": participant.name_en, "roles": participant.roles,
+              "status": participant.status},
+        confidential={"contact_email": participant.contact_email} if participant.contact_email else {},
+    ), parties=[participant.id])
+
+
+def bootstrap_operator(uow: UnitOfWork, *, name_zh: str, name_en: str, contact_email: str | None = None
                        ) -> tuple[Participant, IssuedToken]:
-    """Create the first operator, active at once, with its first token; refuse if an operator exists."""
+    """Create the first operator, active at once, with its first token; refuse if an operator exists.
+
+    On an empty log this also writes the genesis entry (the log's origin and public key).
+    """
+    session = uow.session
     existing = session.scalar(select(ParticipantRole).where(ParticipantRole.role == rules.OPERATOR).limit(1))
     if existing is not None:
         raise Conflict(f"the exchange already has an operator ({existing.participant_id})",
                        extra={"operator": existing.participant_id})
+    if ledger_log.size(session) == 0:
+        append_genesis(uow)
     operator = _new_participant(session, name_zh=name_zh, name_en=name_en, roles=[rules.OPERATOR],
                                 contact_email=contact_email, status=rules.ACTIVE)
+    _record_enrolment(uow, SYSTEM_ACTOR, operator)
     return operator, _issue_token(session, operator.id, "bootstrap")
 
 
-def create_participant(session: Session, actor: Principal, *, name_zh: str, name_en: str, roles: list[str],
+def create_participant(uow: UnitOfWork, actor: Principal, *, name_zh: str, name_en: str, roles: list[str],
                        contact_email: str | None = None) -> tuple[Participant, IssuedToken]:
     """Enrol an organisation as a pending participant and give it its first token (operators only)."""
     _require(actor, rules.OPERATOR)
-    participant = _new_participant(session, name_zh=name_zh, name_en=name_en, roles=roles,
+    participant = _new_participant(uow.session, name_zh=name_zh, name_en=name_en, roles=roles,
                                    contact_email=contact_email, status=rules.PENDING)
-    return participant, _issue_token(session, participant.id, "enrolment")
+    _record_enrolment(uow, actor.id, participant)
+    return participant, _issue_token(uow.session, participant.id, "enrolment")
 
 
-def change_status(session: Session, actor: Principal, participant_id: str, action: str,
+STATUS_ENTRY_TYPES = {"admit": "participant.admitted", "suspend": "participant.suspended",
+                      "reinstate": "participant.reinstated"}
+
+
+def change_status(uow: UnitOfWork, actor: Principal, participant_id: str, action: str,
                   reason: str | None = None) -> Participant:
     """Admit, suspend or reinstate a participant (operators only; never the acting operator itself)."""
     _require(actor, rules.OPERATOR)
-    participant = _load(session, participant_id)
+    participant = _load(uow.session, participant_id)
     if participant.id == actor.id:
         raise Conflict("an operator cannot change its own status", extra={"participant": participant.id})
     participant.status = rules.next_status(action, participant.status)
     participant.status_reason = reason
     participant.updated_at = utcnow()
+    uow.ledger.append(Draft(STATUS_ENTRY_TYPES[action], actor.id, refs={"participant": [participant.id]},
+                            body={"status": participant.status, "reason": reason}), parties=[participant.id])
     return participant
 
 
@@ -117,7 +144,7 @@ def list_participants(session: Session, viewer: Principal, *, role: str | None, 
     return list(rows), int(total or 0)
 
 
-def register_key(session: Session, actor: Principal, *, public_key: str, proof: str,
+def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: str,
                  label: str | None = None) -> ParticipantKey:
     """Register an Ed25519 public key after checking the proof that the caller holds its private key."""
     try:
@@ -130,6 +157,7 @@ def register_key(session: Session, actor: Principal, *, public_key: str, proof: 
     except crypto.BadKey as exc:
         raise InvalidInput("proof is not a signature of the key-registration message by this key",
                            errors={"proof": [str(exc)]}) from exc
+    session = uow.session
     key_id = crypto.key_fingerprint(public_key)
     existing = session.get(ParticipantKey, key_id)
     if existing is not None:
@@ -139,7 +167,17 @@ def register_key(session: Session, actor: Principal, *, public_key: str, proof: 
                          created_at=utcnow())
     session.add(key)
     session.flush()
+    uow.ledger.append(Draft("key.registered", actor.id, refs={"participant": [actor.id], "key": [key_id]},
+                            body={"public_key": public_key, "algorithm": "ed25519", "label": label}))
     return key
+
+
+def active_key(session: Session, participant_id: str, key_id: str) -> str | None:
+    """Return the base64 public key ``key_id`` if it is a registered, unrevoked key of the participant."""
+    key = session.get(ParticipantKey, key_id)
+    if key is None or key.participant_id != participant_id or key.revoked_at is not None:
+        return None
+    return key.public_key
 
 
 def list_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
@@ -149,6 +187,7 @@ def list_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
 
 
 def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, participant_id: str, row_id: str):
+    """Mark a key or token of ``participant_id`` revoked, after checking who asks and that it is not already."""
     row = session.get(model, row_id)
     if row is None or row.participant_id != participant_id:
         raise NotFound(f"no {kind} {row_id} for participant {participant_id}")
@@ -159,9 +198,12 @@ def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, pa
     return row
 
 
-def revoke_key(session: Session, actor: Principal, participant_id: str, key_id: str) -> ParticipantKey:
+def revoke_key(uow: UnitOfWork, actor: Principal, participant_id: str, key_id: str) -> ParticipantKey:
     """Revoke a key: its owner may, and so may an operator (for a compromised key)."""
-    return _revoke_owned(session, actor, ParticipantKey, "key", participant_id, key_id)
+    key = _revoke_owned(uow.session, actor, ParticipantKey, "key", participant_id, key_id)
+    uow.ledger.append(Draft("key.revoked", actor.id, refs={"participant": [participant_id], "key": [key_id]}),
+                      parties=[participant_id])
+    return key
 
 
 def issue_token(session: Session, actor: Principal, label: str | None) -> IssuedToken:

@@ -7,9 +7,8 @@ endpoint exists that the table does not classify, so a new endpoint cannot slip 
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from client import keys
+from client.signing import signature_headers
 from tests.support import publish, register
 
 PUBLIC = "public"
@@ -44,6 +43,10 @@ POLICY = {
     ("POST", "/api/v1/assets/<asset_id>/publish"): "provider",
     ("POST", "/api/v1/assets/<asset_id>/retire"): "provider",
 }
+# State-changing endpoints that must carry the caller's request signature (token management need not).
+UNSIGNED_WRITES = {("POST", "/api/v1/participants/me/tokens"),
+                   ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke")}
+SIGNED = sorted(key for key, rule in POLICY.items() if key[0] != "GET" and key not in UNSIGNED_WRITES)
 PROTECTED = sorted(key for key, rule in POLICY.items() if rule != PUBLIC)
 ROLE_BOUND = sorted(key for key, rule in POLICY.items() if rule in ("operator", "provider"))
 
@@ -64,9 +67,7 @@ def test_every_api_endpoint_is_classified(app):
 def scene(client, world):
     """A provider with a key, a token and an asset; a consumer; concrete values for every path parameter."""
     provider = world.participant("provider")
-    key = Ed25519PrivateKey.generate()
-    key_id = client.post("/api/v1/participants/me/keys", headers=provider.headers, json={
-        "public_key": keys.public_text(key), "proof": keys.registration_proof(key, provider.id)}).get_json()["id"]
+    key_id = keys.key_id(world.register_key(provider))
     token_id = client.post("/api/v1/participants/me/tokens", headers=provider.headers, json={}).get_json()["id"]
     asset = register(client, provider, authoritative_for=["DE.X"])
     publish(client, provider, asset["id"])
@@ -160,3 +161,33 @@ def test_someone_elses_draft_is_invisible_even_to_other_providers(client, world,
 def test_public_endpoints_answer_without_a_token(client, scene):
     for method, rule in (key for key, rule in POLICY.items() if rule == PUBLIC):
         assert _call(client, method, rule, scene["params"], {}).status_code == 200, rule
+
+
+def _allowed_actor(world, scene, method, rule):
+    policy = POLICY[(method, rule)]
+    return world.operator if policy == "operator" else scene["provider"]
+
+
+@pytest.mark.parametrize("method, rule", SIGNED)
+def test_state_changing_endpoints_refuse_unsigned_requests(client, world, scene, method, rule):
+    actor = _allowed_actor(world, scene, method, rule)
+    path = rule
+    for name, value in scene["params"].items():
+        path = path.replace(name, value)
+    response = client.open(path, method=method, headers=actor.headers, json={}, sign=False)
+    assert response.status_code == 401
+    assert response.get_json()["type"] == "urn:pdx:problem:invalid-signature"
+
+
+@pytest.mark.parametrize("method, rule", SIGNED)
+def test_state_changing_endpoints_refuse_a_signature_by_someone_elses_key(client, world, scene, method, rule):
+    actor = _allowed_actor(world, scene, method, rule)
+    path = rule
+    for name, value in scene["params"].items():
+        path = path.replace(name, value)
+    stranger_key = scene["consumer"].key
+    headers = {**actor.headers, **signature_headers(stranger_key, actor=actor.id, method=method, path=path,
+                                                     body={})}
+    response = client.open(path, method=method, headers=headers, json={})
+    assert response.status_code == 401
+    assert response.get_json()["type"] == "urn:pdx:problem:invalid-signature"

@@ -210,7 +210,7 @@ def test_claim_held_by_another_providers_draft_is_refused_without_revealing_it(c
     assert draft["id"] not in text and "Confidential plan" not in text and provider.id not in text
 
 
-def test_concurrent_claims_of_one_code_admit_exactly_one(app, world):
+def test_concurrent_claims_of_one_code_admit_exactly_one(app, client, world):
     """Real threads, each with its own connection: the loser gets the 409 that names the winner, never a 500."""
     import threading
 
@@ -220,6 +220,7 @@ def test_concurrent_claims_of_one_code_admit_exactly_one(app, world):
 
     def claim(actor):
         with app.test_client() as own_client:
+            own_client.actors.update(client.actors)
             barrier.wait()
             response = own_client.post("/api/v1/assets", headers=actor.headers,
                                        json=asset_body(authoritative_for=["DE.RACE"]))

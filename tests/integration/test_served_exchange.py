@@ -36,10 +36,12 @@ def served(tmp_path_factory):
     seeded = subprocess.run([PDX, "demo", "--no-serve"], cwd=workdir, env=env, capture_output=True, text=True,
                             timeout=120)
     assert seeded.returncode == 0, seeded.stderr
-    token_file = workdir / "instance" / "demo-tokens.json"
+    demo_dir = workdir / "instance" / "demo"
+    token_file = demo_dir / "tokens.json"
     demo = json.loads(token_file.read_text())
     port = _free_port()
-    env["PDX_DATABASE_URL"] = f"sqlite:///{workdir / 'instance' / 'demo.sqlite3'}"
+    env["PDX_DATABASE_URL"] = f"sqlite:///{demo_dir / 'demo.sqlite3'}"
+    env["PDX_LOG_KEY_FILE"] = str(demo_dir / "log.key")
     server = subprocess.Popen([PDX, "serve", "--port", str(port), "--workers", "2"], cwd=workdir, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
@@ -54,7 +56,7 @@ def served(tmp_path_factory):
                 pytest.fail(f"pdx serve did not start: {server.stdout.read()}")
             time.sleep(0.2)
     yield {"url": url, "tokens": demo["tokens"], "health": health, "token_file": token_file,
-           "seed_output": seeded.stdout}
+           "seed_output": seeded.stdout, "keys": demo_dir / "keys"}
     server.terminate()
     server.wait(timeout=10)
 
@@ -88,16 +90,16 @@ def test_docs_page_loads_its_assets_locally(served):
 def test_cli_enrols_a_participant_who_registers_a_key(served, tmp_path):
     runner = CliRunner()
     base = ["--url", served["url"]]
+    operator = ["--token", served["tokens"]["operator"], "--key", str(served["keys"] / "operator.pem")]
     enrolled = runner.invoke(main, ["participant", "enrol", "--name-zh", "济南市数据局", "--name-en",
-                                    "Jinan Data Bureau", "--role", "consumer", *base,
-                                    "--token", served["tokens"]["operator"]])
+                                    "Jinan Data Bureau", "--role", "consumer", *base, *operator])
     assert enrolled.exit_code == 0, enrolled.output
     body = json.loads(enrolled.output)
     new_id, new_token = body["participant"]["id"], body["token"]["token"]
     refused = runner.invoke(main, ["keys", "register", "--key", str(_key(runner, tmp_path)), *base,
                                    "--token", new_token])
     assert refused.exit_code != 0 and "pending" in refused.output
-    admitted = runner.invoke(main, ["participant", "admit", new_id, *base, "--token", served["tokens"]["operator"]])
+    admitted = runner.invoke(main, ["participant", "admit", new_id, *base, *operator])
     assert json.loads(admitted.output)["status"] == "active"
     registered = runner.invoke(main, ["keys", "register", "--key", str(tmp_path / "k.pem"), *base,
                                       "--token", new_token])

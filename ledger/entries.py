@@ -1,0 +1,179 @@
+"""Ledger entries: canonical bytes (RFC 8785), signed requests, commitments and entry signatures. Pure.
+
+An entry is the RFC 8785 canonical JSON of::
+
+    {"v": 1, "seq": n, "type": "asset.published", "time": "2026-11-28T12:00:00.000000Z",
+     "actor": "prt_…", "refs": {"asset": ["ast_…"]}, "body": {public fields},
+     "commit": {"field": "<hex SHA-256(salt ‖ value)>"},
+     "request": {signed request statement, or null for entries the exchange makes by itself},
+     "sig": {"actor": "<base64 Ed25519 by the actor's key over the request statement>" | null,
+             "operator": "<base64 Ed25519 by the log key over the entry without sig.operator>"}}
+
+The actor signs the *request* it sends (method, path, body, time, nonce): the statement is kept verbatim in
+the entry, so anyone can check offline that the actor asked for exactly this change, and the operator's
+signature binds the statement to its position and outcome in the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import rfc8785
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from common import crypto
+
+ENTRY_VERSION = 1
+REQUEST_CONTEXT = b"pdx-request/v1\n"
+ENTRY_CONTEXT = b"pdx-entry/v1\n"
+SYSTEM_ACTOR = "system"
+SALT_BYTES = 16
+
+
+class EntryError(ValueError):
+    """An entry or request statement is malformed or its signature does not verify."""
+
+
+def canonical(value: Any) -> bytes:
+    """Return the RFC 8785 canonical JSON bytes of ``value``."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise EntryError(f"value cannot be canonicalized: {exc}") from exc
+
+
+def format_time(moment: datetime) -> str:
+    """Return an entry timestamp: UTC, microseconds, 'Z' suffix (sorts as text in time order)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """Parse an entry timestamp, refusing anything but the exact format ``format_time`` writes."""
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError) as exc:
+        raise EntryError(f"time {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ") from exc
+    return moment
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """A request statement and the actor's signature over it."""
+
+    statement: dict[str, Any]
+    signature: str
+
+    @property
+    def actor(self) -> str:
+        return self.statement["actor"]
+
+    @property
+    def key(self) -> str:
+        return self.statement["key"]
+
+    @property
+    def nonce(self) -> str:
+        return self.statement["nonce"]
+
+
+def request_statement(*, actor: str, key: str, method: str, path: str, body: Any, signed_at: str,
+                      nonce: str) -> dict[str, Any]:
+    """Return the statement a participant signs for one request."""
+    return {"actor": actor, "key": key, "method": method.upper(), "path": path, "body": body,
+            "signed_at": signed_at, "nonce": nonce}
+
+
+def request_message(statement: Mapping[str, Any]) -> bytes:
+    """Return the bytes signed for a request statement."""
+    return REQUEST_CONTEXT + canonical(dict(statement))
+
+
+def sign_request(private_key: Ed25519PrivateKey, *, actor: str, method: str, path: str, body: Any,
+                 signed_at: datetime | None = None, nonce: str | None = None) -> SignedRequest:
+    """Sign a request the way the SDK and the CLI do, and return the statement with its signature."""
+    public = crypto.public_key_text(private_key.public_key())
+    statement = request_statement(
+        actor=actor, key=crypto.key_fingerprint(public), method=method, path=path, body=body,
+        signed_at=format_time(signed_at or datetime.now(timezone.utc)), nonce=nonce or secrets.token_hex(16))
+    return SignedRequest(statement, crypto.sign(private_key, request_message(statement)))
+
+
+def verify_request(public_key: Ed25519PublicKey, request: SignedRequest) -> None:
+    """Verify the actor's signature over a request statement, raising ``EntryError``."""
+    try:
+        public_key.verify(crypto.b64decode(request.signature), request_message(request.statement))
+    except (InvalidSignature, crypto.BadKey) as exc:
+        raise EntryError(f"the signature of {request.actor} over its request does not verify with key "
+                         f"{request.key}") from exc
+
+
+def commitment(value: Any, salt: bytes | None = None) -> tuple[str, str]:
+    """Commit to a confidential value: return (hex SHA-256(salt ‖ canonical value), hex salt)."""
+    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
+    return hashlib.sha256(salt + canonical(value)).hexdigest(), salt.hex()
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a service records: the log assigns seq and time, commits to the confidential values and signs."""
+
+    type: str
+    actor: str
+    refs: dict[str, list[str]] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    confidential: dict[str, Any] = field(default_factory=dict)
+
+
+def build(draft: Draft, *, seq: int, time: str, request: SignedRequest | None, commit: Mapping[str, str],
+          operator_key: Ed25519PrivateKey) -> bytes:
+    """Return the canonical bytes of the complete, operator-signed entry."""
+    if request is not None and request.actor != draft.actor:
+        raise EntryError(f"entry actor {draft.actor} differs from the request's signer {request.actor}")
+    unsigned = {
+        "v": ENTRY_VERSION, "seq": seq, "type": draft.type, "time": time, "actor": draft.actor,
+        "refs": {name: sorted(ids) for name, ids in draft.refs.items() if ids}, "body": draft.body,
+        "commit": dict(commit), "request": None if request is None else request.statement,
+        "sig": {"actor": None if request is None else request.signature},
+    }
+    unsigned["sig"]["operator"] = crypto.sign(operator_key, ENTRY_CONTEXT + canonical(unsigned))
+    return canonical(unsigned)
+
+
+def parse(data: bytes) -> dict[str, Any]:
+    """Parse entry bytes, refusing anything that is not exactly its own canonical form."""
+    try:
+        entry = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise EntryError(f"entry is not JSON: {exc}") from exc
+    if not isinstance(entry, dict):
+        raise EntryError("entry is not a JSON object")
+    if canonical(entry) != data:
+        raise EntryError("entry bytes are not in RFC 8785 canonical form")
+    missing = {"v", "seq", "type", "time", "actor", "refs", "body", "commit", "request", "sig"} - set(entry)
+    if missing:
+        raise EntryError(f"entry lacks {', '.join(sorted(missing))}")
+    if entry["v"] != ENTRY_VERSION:
+        raise EntryError(f"entry version {entry['v']!r} is not {ENTRY_VERSION}")
+    return entry
+
+
+def verify_operator(entry: Mapping[str, Any], operator_key: Ed25519PublicKey) -> None:
+    """Verify the operator's signature over a parsed entry, raising ``EntryError``."""
+    unsigned = {**entry, "sig": {"actor": entry["sig"].get("actor")}}
+    try:
+        operator_key.verify(crypto.b64decode(entry["sig"]["operator"]), ENTRY_CONTEXT + canonical(unsigned))
+    except (InvalidSignature, crypto.BadKey, KeyError, TypeError) as exc:
+        raise EntryError("the operator's signature does not verify") from exc
+
+
+def signed_request_of(entry: Mapping[str, Any]) -> SignedRequest | None:
+    """Return the signed request an entry carries, or None for the exchange's own entries."""
+    if entry["request"] is None:
+        return None
+    return SignedRequest(entry["request"], entry["sig"]["actor"])

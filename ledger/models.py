@@ -1,0 +1,88 @@
+"""Ledger tables: entries, stored perfect-subtree hashes, the head row (the append lock), checkpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.db import Base, UTCDateTime
+
+
+class LedgerHead(Base):
+    """The single row appenders lock: the log's size and the time of its last entry."""
+
+    __tablename__ = "ledger_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    last_time: Mapped[str] = mapped_column(String(32))
+
+
+class LedgerEntry(Base):
+    """One log entry: its canonical bytes and leaf hash, plus columns copied out of it for querying."""
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("actor", "nonce"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str] = mapped_column(String(40), index=True)
+    nonce: Mapped[str | None] = mapped_column(String(64))
+
+
+class LedgerParty(Base):
+    """A participant an entry concerns (it may read that entry)."""
+
+    __tablename__ = "ledger_parties"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("ledger_entries.seq"), primary_key=True)
+    participant_id: Mapped[str] = mapped_column(String(40), primary_key=True, index=True)
+
+
+class LedgerNode(Base):
+    """The hash of the perfect subtree (level, index): leaves [index·2^level, (index+1)·2^level)."""
+
+    __tablename__ = "ledger_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    index: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerCheckpoint(Base):
+    """A checkpoint the log signed: at most one per tree size."""
+
+    __tablename__ = "ledger_checkpoints"
+
+    size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerCosignature(Base):
+    """A witness's cosignature line on a checkpoint."""
+
+    __tablename__ = "ledger_cosignatures"
+
+    size: Mapped[int] = mapped_column(ForeignKey("ledger_checkpoints.size"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    witness_id: Mapped[str] = mapped_column(String(40), index=True)
+    key_id: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(Text)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerOpening(Base):
+    """The salt of a commitment in an entry, so the operator can open it to a regulator on demand."""
+
+    __tablename__ = "ledger_openings"
+
+    seq: Mapped[int] = mapped_column(ForeignKey("ledger_entries.seq"), primary_key=True)
+    field: Mapped[str] = mapped_column(String(64), primary_key=True)
+    salt: Mapped[str] = mapped_column(String(64))
