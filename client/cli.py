@@ -12,6 +12,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client import commands, keys
+from client.ledger_cli import ledger_group, witness
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,7 +98,21 @@ def _gunicorn() -> str | None:
     return str(beside_python) if beside_python.exists() else shutil.which("gunicorn")
 
 
-def _serve(host: str, port: int, dev: bool, workers: int) -> None:
+def _check_ledger_before_serving() -> None:
+    from client.ledger_cli import run_check
+    from ledger.check import TamperedLedger
+
+    try:
+        result = run_check(_app())
+    except TamperedLedger as exc:
+        raise click.ClickException(f"not serving: LEDGER TAMPERED: {exc}") from exc
+    if result is not None:
+        click.echo(f"ledger intact: {result.size} entries, root {result.root[:16]}…", err=True)
+
+
+def _serve(host: str, port: int, dev: bool, workers: int, check_ledger: bool = True) -> None:
+    if check_ledger:
+        _check_ledger_before_serving()
     gunicorn = _gunicorn()
     if dev or gunicorn is None:
         if not dev:
@@ -113,9 +128,10 @@ def _serve(host: str, port: int, dev: bool, workers: int) -> None:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn workers")
 @click.option("--dev", is_flag=True, help="use Flask's development server instead of gunicorn")
-def serve(host: str, port: int, workers: int, dev: bool) -> None:
-    """Serve the exchange API (gunicorn; Flask's server only with --dev)."""
-    _serve(host, port, dev, workers)
+@click.option("--skip-ledger-check", is_flag=True, help="start without first checking the ledger tables")
+def serve(host: str, port: int, workers: int, dev: bool, skip_ledger_check: bool) -> None:
+    """Check the ledger, then serve the exchange API (gunicorn; Flask's server only with --dev)."""
+    _serve(host, port, dev, workers, check_ledger=not skip_ledger_check)
 
 
 @main.command()
@@ -161,6 +177,8 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
 
 
 commands.register(main)
+main.add_command(ledger_group)
+main.add_command(witness)
 
 if __name__ == "__main__":
     sys.exit(main())

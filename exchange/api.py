@@ -9,6 +9,7 @@ from exchange.catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
 from exchange.participants.routes import blp as participants_blp
 from exchange.web import PdxApi, refuse_control_characters_in_url
+from ledger.routes import blp as ledger_blp
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 
@@ -30,7 +31,7 @@ def init_app(app: Flask) -> PdxApi:
     app.before_request(refuse_control_characters_in_url)
     api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
-    for blueprint in (health_blp, participants_blp, catalog_blp):
+    for blueprint in (health_blp, participants_blp, catalog_blp, ledger_blp):
         api.register_blueprint(blueprint)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")

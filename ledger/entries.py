@@ -1,17 +1,20 @@
 """Ledger entries: canonical bytes (RFC 8785), signed requests, commitments and entry signatures. Pure.
 
-An entry is the RFC 8785 canonical JSON of::
+An entry (the Merkle leaf) is the RFC 8785 canonical JSON of::
 
     {"v": 1, "seq": n, "type": "asset.published", "time": "2026-11-28T12:00:00.000000Z",
      "actor": "prt_…", "refs": {"asset": ["ast_…"]}, "body": {public fields},
-     "commit": {"field": "<hex SHA-256(salt ‖ value)>"},
+     "commit": {"field": "<hex SHA-256(salt ‖ canonical value)>"},
      "request": {signed request statement, or null for entries the exchange makes by itself},
-     "sig": {"actor": "<base64 Ed25519 by the actor's key over the request statement>" | null,
-             "operator": "<base64 Ed25519 by the log key over the entry without sig.operator>"}}
+     "sig": {"actor": "<base64 Ed25519 by the actor's key over the request statement>" | null}}
 
-The actor signs the *request* it sends (method, path, body, time, nonce): the statement is kept verbatim in
-the entry, so anyone can check offline that the actor asked for exactly this change, and the operator's
-signature binds the statement to its position and outcome in the log.
+and the operator's signature is Ed25519 by the log key over ``"pdx-entry/v1\n" ‖ entry bytes``, kept beside
+the entry (not inside it), so a verifier checks it over the exact bytes it hashes, without re-serialising.
+
+The actor signs the *request* it sends — method, path, the SHA-256 of the RFC 8785 form of its JSON body, time
+and a nonce — and the statement is kept verbatim in the entry: anyone can check offline that the actor asked for
+this change, while personal or confidential values of the body stay out of the log (the entry holds only the
+public fields and salted commitments). The operator's signature binds the statement to its position and outcome.
 """
 
 from __future__ import annotations
@@ -82,10 +85,15 @@ class SignedRequest:
         return self.statement["nonce"]
 
 
+def body_digest(body: Any) -> str:
+    """Return the hex SHA-256 of the RFC 8785 form of a request's JSON body (``null`` when it has none)."""
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
 def request_statement(*, actor: str, key: str, method: str, path: str, body: Any, signed_at: str,
                       nonce: str) -> dict[str, Any]:
     """Return the statement a participant signs for one request."""
-    return {"actor": actor, "key": key, "method": method.upper(), "path": path, "body": body,
+    return {"actor": actor, "key": key, "method": method.upper(), "path": path, "body_sha256": body_digest(body),
             "signed_at": signed_at, "nonce": nonce}
 
 
@@ -131,29 +139,41 @@ class Draft:
 
 
 def build(draft: Draft, *, seq: int, time: str, request: SignedRequest | None, commit: Mapping[str, str],
-          operator_key: Ed25519PrivateKey) -> bytes:
-    """Return the canonical bytes of the complete, operator-signed entry."""
+          operator_key: Ed25519PrivateKey) -> tuple[bytes, str]:
+    """Return the canonical entry bytes and the operator's base64 signature over them."""
     if request is not None and request.actor != draft.actor:
         raise EntryError(f"entry actor {draft.actor} differs from the request's signer {request.actor}")
-    unsigned = {
+    data = canonical({
         "v": ENTRY_VERSION, "seq": seq, "type": draft.type, "time": time, "actor": draft.actor,
         "refs": {name: sorted(ids) for name, ids in draft.refs.items() if ids}, "body": draft.body,
         "commit": dict(commit), "request": None if request is None else request.statement,
         "sig": {"actor": None if request is None else request.signature},
-    }
-    unsigned["sig"]["operator"] = crypto.sign(operator_key, ENTRY_CONTEXT + canonical(unsigned))
-    return canonical(unsigned)
+    })
+    return data, crypto.sign(operator_key, ENTRY_CONTEXT + data)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise EntryError("entry has a duplicate object key")
+    return dict(pairs)
+
+
+def _is_canonical(entry: Any, data: bytes) -> bool:
+    # Fast path: without floats and with ASCII keys, sorted compact json.dumps is exactly RFC 8785.
+    fast = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return fast == data or canonical(entry) == data
 
 
 def parse(data: bytes) -> dict[str, Any]:
-    """Parse entry bytes, refusing anything that is not exactly its own canonical form."""
+    """Parse entry bytes, refusing duplicate keys and anything not exactly in its own canonical form."""
     try:
-        entry = json.loads(data)
+        entry = json.loads(data, object_pairs_hook=_refuse_duplicate_keys)
     except (UnicodeDecodeError, ValueError) as exc:
         raise EntryError(f"entry is not JSON: {exc}") from exc
     if not isinstance(entry, dict):
         raise EntryError("entry is not a JSON object")
-    if canonical(entry) != data:
+    if not _is_canonical(entry, data):
         raise EntryError("entry bytes are not in RFC 8785 canonical form")
     missing = {"v", "seq", "type", "time", "actor", "refs", "body", "commit", "request", "sig"} - set(entry)
     if missing:
@@ -163,13 +183,12 @@ def parse(data: bytes) -> dict[str, Any]:
     return entry
 
 
-def verify_operator(entry: Mapping[str, Any], operator_key: Ed25519PublicKey) -> None:
-    """Verify the operator's signature over a parsed entry, raising ``EntryError``."""
-    unsigned = {**entry, "sig": {"actor": entry["sig"].get("actor")}}
+def verify_operator(data: bytes, signature: str, operator_key: Ed25519PublicKey) -> None:
+    """Verify the operator's signature over entry bytes, raising ``EntryError``."""
     try:
-        operator_key.verify(crypto.b64decode(entry["sig"]["operator"]), ENTRY_CONTEXT + canonical(unsigned))
-    except (InvalidSignature, crypto.BadKey, KeyError, TypeError) as exc:
-        raise EntryError("the operator's signature does not verify") from exc
+        operator_key.verify(crypto.b64decode(signature), ENTRY_CONTEXT + data)
+    except (InvalidSignature, crypto.BadKey, TypeError) as exc:
+        raise EntryError("the operator's signature over the entry does not verify") from exc
 
 
 def signed_request_of(entry: Mapping[str, Any]) -> SignedRequest | None:

@@ -108,10 +108,11 @@ class LedgerWriter:
         commit, salts = {}, {}
         for name, value in draft.confidential.items():
             commit[name], salts[name] = entries.commitment(value)
-        data = entries.build(draft, seq=seq, time=time, request=request, commit=commit,
-                             operator_key=self.identity.key)
+        data, operator_sig = entries.build(draft, seq=seq, time=time, request=request, commit=commit,
+                                           operator_key=self.identity.key)
         leaf = merkle.leaf_hash(data)
-        self.session.add(LedgerEntry(seq=seq, data=data, leaf_hash=leaf, type=draft.type, actor=draft.actor,
+        self.session.add(LedgerEntry(seq=seq, data=data, operator_sig=operator_sig, leaf_hash=leaf,
+                                     type=draft.type, actor=draft.actor,
                                      nonce=None if request is None else request.nonce))
         for node in merkle.completed_nodes(self.nodes, seq, leaf):
             self.nodes.pending[(node.level, node.index)] = node.hash

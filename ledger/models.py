@@ -28,6 +28,7 @@ class LedgerEntry(Base):
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    operator_sig: Mapped[str] = mapped_column(String(100))
     leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     type: Mapped[str] = mapped_column(String(64), index=True)
     actor: Mapped[str] = mapped_column(String(40), index=True)

@@ -29,6 +29,7 @@ def upgrade() -> None:
     op.create_table('ledger_entries',
     sa.Column('seq', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
+    sa.Column('operator_sig', sa.String(length=100), nullable=False),
     sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
     sa.Column('type', sa.String(length=64), nullable=False),
     sa.Column('actor', sa.String(length=40), nullable=False),

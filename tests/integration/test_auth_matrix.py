@@ -33,22 +33,30 @@ POLICY = {
     ("POST", "/api/v1/participants/me/tokens"): ANY,
     ("GET", "/api/v1/participants/<participant_id>/tokens"): ANY,
     ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"): ANY,
-    ("POST", "/api/v1/participants"): "operator",
-    ("POST", "/api/v1/participants/<participant_id>/admit"): "operator",
-    ("POST", "/api/v1/participants/<participant_id>/suspend"): "operator",
-    ("POST", "/api/v1/participants/<participant_id>/reinstate"): "operator",
-    ("POST", "/api/v1/domains"): "operator",
-    ("POST", "/api/v1/assets"): "provider",
-    ("PATCH", "/api/v1/assets/<asset_id>"): "provider",
-    ("POST", "/api/v1/assets/<asset_id>/publish"): "provider",
-    ("POST", "/api/v1/assets/<asset_id>/retire"): "provider",
+    ("POST", "/api/v1/participants"): ("operator",),
+    ("POST", "/api/v1/participants/<participant_id>/admit"): ("operator",),
+    ("POST", "/api/v1/participants/<participant_id>/suspend"): ("operator",),
+    ("POST", "/api/v1/participants/<participant_id>/reinstate"): ("operator",),
+    ("POST", "/api/v1/domains"): ("operator",),
+    ("POST", "/api/v1/assets"): ("provider",),
+    ("PATCH", "/api/v1/assets/<asset_id>"): ("provider",),
+    ("POST", "/api/v1/assets/<asset_id>/publish"): ("provider",),
+    ("POST", "/api/v1/assets/<asset_id>/retire"): ("provider",),
+    ("GET", "/api/v1/ledger/checkpoint"): ANY,
+    ("GET", "/api/v1/ledger/checkpoints/<int:size>"): ANY,
+    ("GET", "/api/v1/ledger/entries"): ANY,
+    ("GET", "/api/v1/ledger/proofs/inclusion"): ANY,
+    ("GET", "/api/v1/ledger/proofs/consistency"): ANY,
+    ("GET", "/api/v1/ledger/export"): ("regulator", "operator"),
+    ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"): ("regulator", "provider"),
 }
 # State-changing endpoints that must carry the caller's request signature (token management need not).
 UNSIGNED_WRITES = {("POST", "/api/v1/participants/me/tokens"),
-                   ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke")}
+                   ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"),
+                   ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures")}  # a cosignature is a signature
 SIGNED = sorted(key for key, rule in POLICY.items() if key[0] != "GET" and key not in UNSIGNED_WRITES)
 PROTECTED = sorted(key for key, rule in POLICY.items() if rule != PUBLIC)
-ROLE_BOUND = sorted(key for key, rule in POLICY.items() if rule in ("operator", "provider"))
+ROLE_BOUND = sorted(key for key, rule in POLICY.items() if isinstance(rule, tuple))
 
 
 def _api_routes(app) -> set[tuple[str, str]]:
@@ -74,7 +82,7 @@ def scene(client, world):
     return {"provider": provider, "consumer": world.participant("consumer"),
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
                        "<asset_id>": asset["id"], "<path:code>": "DE.X",
-                       "<code>": "tax"}}
+                       "<code>": "tax", "<int:size>": "1"}}
 
 
 def _call(client, method, rule, params, headers):
@@ -97,7 +105,8 @@ def test_protected_endpoints_refuse_missing_or_malformed_tokens(client, scene, m
 
 @pytest.mark.parametrize("method, rule", PROTECTED)
 def test_protected_endpoints_refuse_a_revoked_token(client, world, scene, method, rule):
-    victim = world.operator if POLICY[(method, rule)] == "operator" else world.participant("provider")
+    allowed = POLICY[(method, rule)]
+    victim = world.operator if isinstance(allowed, tuple) and "operator" in allowed else world.participant("provider")
     extra = client.post("/api/v1/participants/me/tokens", headers=victim.headers, json={}).get_json()
     client.post(f"/api/v1/participants/{victim.id}/tokens/{extra['id']}/revoke", headers=victim.headers)
     response = _call(client, method, rule, scene["params"], {"Authorization": f"Bearer {extra['token']}"})
@@ -108,12 +117,14 @@ def test_protected_endpoints_refuse_a_revoked_token(client, world, scene, method
 @pytest.mark.parametrize("method, rule", ROLE_BOUND)
 def test_role_bound_endpoints_refuse_the_wrong_role(client, world, scene, method, rule):
     required = POLICY[(method, rule)]
-    wrong = [scene["consumer"], world.participant("regulator")]
-    wrong.append(scene["provider"] if required == "operator" else world.operator)
+    candidates = {"consumer": scene["consumer"], "provider": scene["provider"], "operator": world.operator,
+                  "regulator": world.participant("regulator")}
+    wrong = [actor for role, actor in candidates.items() if role not in required]
+    assert wrong
     for actor in wrong:
         response = _call(client, method, rule, scene["params"], actor.headers)
         assert response.status_code == 403, (actor, response.get_json())
-        assert response.get_json()["required_roles"] == [required]
+        assert response.get_json()["required_roles"] == list(required)
 
 
 @pytest.mark.parametrize("method, rule", sorted(k for k, v in POLICY.items() if v not in (PUBLIC, SELF)
@@ -165,7 +176,7 @@ def test_public_endpoints_answer_without_a_token(client, scene):
 
 def _allowed_actor(world, scene, method, rule):
     policy = POLICY[(method, rule)]
-    return world.operator if policy == "operator" else scene["provider"]
+    return world.operator if isinstance(policy, tuple) and "operator" in policy else scene["provider"]
 
 
 @pytest.mark.parametrize("method, rule", SIGNED)
