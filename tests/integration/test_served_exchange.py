@@ -117,3 +117,30 @@ def _key(runner, tmp_path) -> Path:
     path = tmp_path / "k.pem"
     assert runner.invoke(main, ["keys", "generate", "--out", str(path)]).exit_code == 0
     return path
+
+
+def test_witness_cosigns_only_consistent_checkpoints(served, tmp_path):
+    runner = CliRunner()
+    regulator = ["--url", served["url"], "--token", served["tokens"]["regulator"],
+                 "--key", str(served["keys"] / "regulator.pem")]
+    log_key = requests.get(f"{served['url']}/api/v1/ledger/checkpoint", timeout=5,
+                           headers={"Authorization": f"Bearer {served['tokens']['regulator']}"}).json()
+    state = tmp_path / "witness.json"
+    first = runner.invoke(main, ["witness", *regulator, "--log-key", log_key["log_public_key"], "--state", str(state)])
+    assert first.exit_code == 0, first.output
+    assert f"size {log_key['size']}" in first.output
+    CliRunner().invoke(main, ["participant", "enrol", "--name-zh", "见证后", "--name-en", "After", "--role",
+                              "consumer", "--url", served["url"], "--token", served["tokens"]["operator"],
+                              "--key", str(served["keys"] / "operator.pem")])
+    second = runner.invoke(main, ["witness", *regulator, "--log-key", log_key["log_public_key"],
+                                  "--state", str(state)])
+    assert second.exit_code == 0, second.output
+    grown = json.loads(state.read_text())
+    assert grown["size"] > log_key["size"]
+    checkpoint = requests.get(f"{served['url']}/api/v1/ledger/checkpoints/{grown['size']}", timeout=5,
+                              headers={"Authorization": f"Bearer {served['tokens']['regulator']}"}).json()
+    assert checkpoint["cosigners"] and "/witness/" in checkpoint["note"]
+    state.write_text(json.dumps({**grown, "root": "A" * 43 + "="}))  # a remembered root the log never had
+    forked = runner.invoke(main, ["witness", *regulator, "--log-key", log_key["log_public_key"],
+                                  "--state", str(state)])
+    assert forked.exit_code != 0 and "refusing to cosign" in forked.output
