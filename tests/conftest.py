@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 

@@ -6,10 +6,10 @@ from flask import Response, json, request
 from flask_smorest import Blueprint
 
 from common.db import read_session, unit_of_work
-from ledger.service import unit_of_work as recorded_work
 from exchange.catalog import dcat, schemas, services
 from exchange.participants.rules import OPERATOR, PROVIDER
 from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
+from ledger.service import unit_of_work as recorded_work
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
                 description="The catalog (公共数据资源登记, 数据目录认领, 数据资源挂载): asset metadata only; "

@@ -11,13 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.db import new_id, utcnow
-from ledger.entries import Draft, canonical
-from ledger.service import UnitOfWork
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
 from exchange.catalog import rules
 from exchange.catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
 from exchange.participants.models import Participant, ParticipantRole
 from exchange.participants.rules import OPERATOR, PROVIDER, Principal
+from ledger.entries import Draft, canonical
+from ledger.service import UnitOfWork
 
 LIKE_ESCAPE = "\\"
 

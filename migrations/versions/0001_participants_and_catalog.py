@@ -12,7 +12,6 @@ from alembic import op
 
 from exchange.catalog.vocab import SEED_DOMAINS
 
-
 # revision identifiers, used by Alembic.
 revision: str = '0001'
 down_revision: Union[str, Sequence[str], None] = None

@@ -7,6 +7,7 @@ endpoint exists that the table does not classify, so a new endpoint cannot slip 
 from __future__ import annotations
 
 import pytest
+
 from client import keys
 from client.signing import signature_headers
 from tests.support import publish, register

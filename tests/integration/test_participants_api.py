@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from client import keys
 from common import crypto
 
@@ -22,8 +20,9 @@ def test_enrolment_returns_a_token_once_and_stores_only_its_hash(app, client, wo
     body = response.get_json()
     secret = body["token"]["token"]
     assert body["participant"]["status"] == "pending"
-    from common.db import get_database
     from sqlalchemy import text
+
+    from common.db import get_database
 
     with app.app_context():
         stored = get_database().engine.connect().execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
