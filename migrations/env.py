@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from authorization import model as _authorization_model  # noqa: F401
 from common.db import Base
 from exchange.catalog import models as _catalog_models  # noqa: F401  (registers the tables)
 from exchange.participants import models as _participant_models  # noqa: F401

@@ -43,3 +43,35 @@ def publish(client, actor, asset_id: str) -> dict[str, Any]:
     response = client.post(f"/api/v1/assets/{asset_id}/publish", headers=actor.headers)
     assert response.status_code == 200, response.get_json()
     return response.get_json()
+
+
+def terms(**overrides: Any) -> dict[str, Any]:
+    """Return valid grant terms: a 30-day window, modest quotas, no DP budget, free."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc)
+    body = {"computation_kinds": ["he-statistics", "aggregate"], "valid_from": (now - timedelta(minutes=1)).isoformat(),
+            "valid_until": (now + timedelta(days=30)).isoformat(), "max_jobs": 10, "max_rows": 1_000_000,
+            "min_group_size": 10, "max_result_cells": 1000}
+    body.update(overrides)
+    return body
+
+
+def scenario_request(asset_ids: list[str], **term_overrides: Any) -> dict[str, Any]:
+    """Return a per-scenario grant request for SME credit scoring over ``asset_ids``."""
+    return {"kind": "scenario", "scenario": "SME credit scoring 中小企业信用评分",
+            "purpose": "score loan applicants of the bank's inclusive-finance programme", "assets": asset_ids,
+            "terms": terms(**term_overrides)}
+
+
+def request_grant(client, consumer, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/api/v1/grants", headers=consumer.headers, json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def grant_action(client, actor, grant_id: str, action: str, body: dict[str, Any] | None = None,
+                 expect: int = 200) -> dict[str, Any]:
+    response = client.post(f"/api/v1/grants/{grant_id}/{action}", headers=actor.headers, json=body or {})
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()

@@ -10,8 +10,11 @@ import pytest
 
 from client import keys
 from client.signing import signature_headers
-from tests.support import publish, register
+from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+GRANT_ACTION_RULE = "/api/v1/grants/<grant_id>/<any({}):action>".format(
+    ",".join(f'"{a}"' for a in sorted(["accept", "approve", "co-approve", "counter", "decline", "regulator-reject",
+                                       "reinstate", "reject", "revoke", "suspend", "terminate", "withdraw"])))
 PUBLIC = "public"
 ANY = "any active participant"
 SELF = "any participant, also pending or suspended"
@@ -43,6 +46,15 @@ POLICY = {
     ("PATCH", "/api/v1/assets/<asset_id>"): ("provider",),
     ("POST", "/api/v1/assets/<asset_id>/publish"): ("provider",),
     ("POST", "/api/v1/assets/<asset_id>/retire"): ("provider",),
+    ("POST", "/api/v1/grants"): ("consumer",),
+    ("GET", "/api/v1/grants"): ANY,
+    ("GET", "/api/v1/grants/<grant_id>"): ANY,
+    ("POST", GRANT_ACTION_RULE): ANY,
+    ("POST", "/api/v1/grants/<grant_id>/renew"): ("consumer",),
+    ("GET", "/api/v1/grants/<grant_id>/odrl"): ANY,
+    ("POST", "/api/v1/decisions"): ("consumer", "regulator"),
+    ("POST", "/api/v1/jobs"): ("consumer",),
+    ("GET", "/api/v1/jobs/<job_id>"): ANY,
     ("GET", "/api/v1/ledger/checkpoint"): ANY,
     ("GET", "/api/v1/ledger/checkpoints/<int:size>"): ANY,
     ("GET", "/api/v1/ledger/entries"): ANY,
@@ -54,7 +66,8 @@ POLICY = {
 # State-changing endpoints that must carry the caller's request signature (token management need not).
 UNSIGNED_WRITES = {("POST", "/api/v1/participants/me/tokens"),
                    ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"),
-                   ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures")}  # a cosignature is a signature
+                   ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"),  # a cosignature is a signature
+                   ("POST", "/api/v1/decisions")}  # a dry run changes nothing
 SIGNED = sorted(key for key, rule in POLICY.items() if key[0] != "GET" and key not in UNSIGNED_WRITES)
 PROTECTED = sorted(key for key, rule in POLICY.items() if rule != PUBLIC)
 ROLE_BOUND = sorted(key for key, rule in POLICY.items() if isinstance(rule, tuple))
@@ -80,10 +93,17 @@ def scene(client, world):
     token_id = client.post("/api/v1/participants/me/tokens", headers=provider.headers, json={}).get_json()["id"]
     asset = register(client, provider, authoritative_for=["DE.X"])
     publish(client, provider, asset["id"])
-    return {"provider": provider, "consumer": world.participant("consumer"),
+    consumer = world.participant("consumer")
+    grant = request_grant(client, consumer, scenario_request([asset["id"]]))
+    grant_action(client, provider, grant["id"], "approve")
+    job = client.post("/api/v1/jobs", headers=consumer.headers, json={
+        "grant": grant["id"], "assets": [asset["id"]], "computation_kind": "aggregate", "group_size": 10})
+    assert job.status_code == 201, job.get_json()
+    return {"provider": provider, "consumer": consumer,
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
-                       "<asset_id>": asset["id"], "<path:code>": "DE.X",
-                       "<code>": "tax", "<int:size>": "1"}}
+                       "<asset_id>": asset["id"], "<path:code>": "DE.X", "<code>": "tax", "<int:size>": "1",
+                       "<grant_id>": grant["id"], "<job_id>": job.get_json()["id"],
+                       GRANT_ACTION_RULE.split("/")[-1]: "approve"}}
 
 
 def _call(client, method, rule, params, headers):
@@ -93,15 +113,18 @@ def _call(client, method, rule, params, headers):
     return client.open(path, method=method, headers=headers, json={} if method != "GET" else None)
 
 
+BAD_AUTHORIZATION = [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer pdx_not-a-real-token", "Bearer pdx_x y",
+                     "bearer lowercase"]
+
+
 @pytest.mark.parametrize("method, rule", PROTECTED)
-@pytest.mark.parametrize("header", [None, "Bearer", "Basic dXNlcjpwYXNz", "Bearer pdx_not-a-real-token",
-                                    "Bearer pdx_x y", "bearer lowercase"])
-def test_protected_endpoints_refuse_missing_or_malformed_tokens(client, scene, method, rule, header):
-    headers = {} if header is None else {"Authorization": header}
-    response = _call(client, method, rule, scene["params"], headers)
-    assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    assert response.get_json()["type"] == "urn:pdx:problem:unauthenticated"
+def test_protected_endpoints_refuse_missing_or_malformed_tokens(client, scene, method, rule):
+    for header in BAD_AUTHORIZATION:
+        headers = {} if header is None else {"Authorization": header}
+        response = _call(client, method, rule, scene["params"], headers)
+        assert response.status_code == 401, header
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        assert response.get_json()["type"] == "urn:pdx:problem:unauthenticated"
 
 
 @pytest.mark.parametrize("method, rule", PROTECTED)
@@ -177,7 +200,9 @@ def test_public_endpoints_answer_without_a_token(client, scene):
 
 def _allowed_actor(world, scene, method, rule):
     policy = POLICY[(method, rule)]
-    return world.operator if isinstance(policy, tuple) and "operator" in policy else scene["provider"]
+    if isinstance(policy, tuple) and "operator" in policy:
+        return world.operator
+    return scene["consumer"] if isinstance(policy, tuple) and "consumer" in policy else scene["provider"]
 
 
 @pytest.mark.parametrize("method, rule", SIGNED)
@@ -197,7 +222,7 @@ def test_state_changing_endpoints_refuse_a_signature_by_someone_elses_key(client
     path = rule
     for name, value in scene["params"].items():
         path = path.replace(name, value)
-    stranger_key = scene["consumer"].key
+    stranger_key = (scene["provider"] if actor is scene["consumer"] else scene["consumer"]).key
     headers = {**actor.headers, **signature_headers(stranger_key, actor=actor.id, method=method, path=path,
                                                      body={})}
     response = client.open(path, method=method, headers=headers, json={})

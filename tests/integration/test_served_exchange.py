@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,15 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from client.cli import main
-
-PDX = str(Path(sys.executable).parent / "pdx")
-START_TIMEOUT_SECONDS = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.servers import PDX, serving
 
 
 @pytest.fixture(scope="module")
@@ -39,26 +28,12 @@ def served(tmp_path_factory):
     demo_dir = workdir / "instance" / "demo"
     token_file = demo_dir / "tokens.json"
     demo = json.loads(token_file.read_text())
-    port = _free_port()
     env["PDX_DATABASE_URL"] = f"sqlite:///{demo_dir / 'demo.sqlite3'}"
     env["PDX_LOG_KEY_FILE"] = str(demo_dir / "log.key")
-    server = subprocess.Popen([PDX, "serve", "--port", str(port), "--workers", "2"], cwd=workdir, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        try:
-            health = requests.get(f"{url}/api/v1/health", timeout=2)
-            break
-        except requests.ConnectionError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"pdx serve did not start: {server.stdout.read()}")
-            time.sleep(0.2)
-    yield {"url": url, "tokens": demo["tokens"], "health": health, "token_file": token_file,
-           "seed_output": seeded.stdout, "keys": demo_dir / "keys"}
-    server.terminate()
-    server.wait(timeout=10)
+    with serving(env, workers=2, extra=(), cwd=workdir) as url:
+        health = requests.get(f"{url}/api/v1/health", timeout=5)
+        yield {"url": url, "tokens": demo["tokens"], "health": health, "token_file": token_file,
+               "seed_output": seeded.stdout, "keys": demo_dir / "keys"}
 
 
 def test_demo_prints_where_to_reach_it_and_keeps_tokens_private(served):

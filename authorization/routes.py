@@ -1,0 +1,184 @@
+"""HTTP routes of authorization: grants and their workflow, ODRL, the decision dry run, job admission."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, json, request
+from flask_smorest import Blueprint
+from sqlalchemy import func, select
+
+from authorization import admission, facts, lifecycle, odrl, schemas, workflow
+from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
+from authorization.model import Grant, GrantProvider, Job, JobTicket
+from authorization.terms import Terms
+from common.db import read_session, utcnow
+from common.errors import InvalidInput, NotFound, Unavailable
+from exchange.participants import services as participants
+from exchange.participants.rules import OPERATOR, REGULATOR, Principal
+from exchange.web import authenticated, current_principal, page_body, page_window
+from ledger import service
+from ledger.service import unit_of_work
+
+blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
+                description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "
+                            "依场景授权 grants, the decision point, and job admission with tickets")
+
+ACTIONS = sorted(name for name, t in lifecycle.TRANSITIONS.items() if t.party != lifecycle.SYSTEM)
+
+
+class GrantView:
+    """A grant as one viewer sees it: the grant plus the actions that viewer may take next."""
+
+    def __init__(self, grant: Grant, viewer: Principal) -> None:
+        self._grant = grant
+        party = workflow.party_of(viewer, grant)
+        self.allowed_actions = [] if party is None else lifecycle.allowed_actions(grant.status, party)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._grant, name)
+
+
+def _expire_first(grant_id: str) -> None:
+    # Its own transaction: an expiry is recorded even when the action that noticed it is then refused.
+    with unit_of_work() as uow:
+        workflow.expire_if_due(uow, grant_id, utcnow())
+
+
+@blp.post("/grants")
+@authenticated("consumer", signed=True)
+@blp.arguments(schemas.GrantRequest)
+@blp.response(201, schemas.Grant)
+def request_grant(body):
+    """Request an authorization; the providers in scope (and the regulator where required) then decide."""
+    with unit_of_work() as uow:
+        return GrantView(workflow.request_grant(uow, current_principal(), body), current_principal())
+
+
+@blp.get("/grants")
+@authenticated()
+@blp.arguments(schemas.GrantQuery, location="query")
+@blp.response(200, schemas.GrantPage)
+def list_grants(args):
+    """List the grants the caller takes part in (regulators and operators: all), newest first."""
+    viewer, session = current_principal(), read_session()
+    query = select(Grant)
+    if not viewer.has_role(REGULATOR, OPERATOR):
+        query = query.where((Grant.consumer_id == viewer.id) | Grant.id.in_(
+            select(GrantProvider.grant_id).where(GrantProvider.provider_id == viewer.id)))
+    for name in ("status", "kind"):
+        if args[name] is not None:
+            query = query.where(getattr(Grant, name) == args[name])
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    offset, limit = page_window(args)
+    rows = session.scalars(query.order_by(Grant.created_at.desc(), Grant.id).offset(offset).limit(limit))
+    return page_body([GrantView(g, viewer) for g in rows], args, total or 0)
+
+
+@blp.get("/grants/<grant_id>")
+@authenticated()
+@blp.response(200, schemas.Grant)
+def get_grant(grant_id):
+    """Read a grant you take part in."""
+    return GrantView(workflow.load(read_session(), current_principal(), grant_id), current_principal())
+
+
+@blp.post("/grants/<grant_id>/<any({}):action>".format(",".join(f'"{a}"' for a in ACTIONS)))
+@authenticated(signed=True)
+@blp.arguments(schemas.GrantAction)
+@blp.response(200, schemas.Grant)
+def act_on_grant(body, grant_id, action):
+    """Take a workflow action: approve, counter, reject (providers); accept, decline, withdraw, terminate
+    (consumer); co-approve, regulator-reject, suspend, reinstate (regulator); revoke (providers)."""
+    if action == "counter" and body["terms"] is None:
+        raise InvalidInput("a counter-offer carries the narrowed terms", errors={"terms": ["required"]})
+    _expire_first(grant_id)
+    with unit_of_work() as uow:
+        grant = workflow.act(uow, current_principal(), grant_id, action, reason=body["reason"],
+                             counter=body["terms"], core_exception=body["core_exception"])
+        return GrantView(grant, current_principal())
+
+
+@blp.post("/grants/<grant_id>/renew")
+@authenticated("consumer", signed=True)
+@blp.arguments(schemas.Renewal)
+@blp.response(201, schemas.Grant)
+def renew_grant(body, grant_id):
+    """Request the renewal of a grant: a new linked request with the same scope and terms over a new window."""
+    with unit_of_work() as uow:
+        renewed = workflow.renew(uow, current_principal(), grant_id, body["valid_from"] or utcnow(),
+                                 body["valid_until"])
+        return GrantView(renewed, current_principal())
+
+
+@blp.get("/grants/<grant_id>/odrl")
+@authenticated()
+@blp.response(200, content_type="application/ld+json", description="ODRL 2.2 Agreement")
+def grant_odrl(grant_id):
+    """The grant's terms as an ODRL 2.2 Agreement (JSON-LD) for data-space connectors."""
+    grant = workflow.load(read_session(), current_principal(), grant_id)
+    document = odrl.agreement(grant.id, grant.consumer_id, grant.providers, facts.scope_of(grant),
+                              Terms.from_json(grant.terms), grant.status, request.host_url.rstrip("/"))
+    return Response(json.dumps(document, ensure_ascii=False), mimetype="application/ld+json")
+
+
+@blp.post("/decisions")
+@authenticated("consumer", REGULATOR)
+@blp.arguments(schemas.DecisionBody)
+@blp.response(200, schemas.Decision)
+def dry_run(body):
+    """Explain, without admitting anything, whether a job would be allowed and why (consumers, regulators)."""
+    viewer, session = current_principal(), read_session()
+    grant = None if body["grant"] is None else workflow.load(session, viewer, body["grant"])
+    principal = viewer
+    if grant is not None and viewer.has_role(REGULATOR):
+        holder = participants.get_participant(session, viewer, grant.consumer_id)
+        principal = Principal(holder.id, frozenset(holder.roles), holder.status, "dry-run")
+    assets, unknown = facts.asset_facts(session, body["assets"])
+    if unknown:
+        raise InvalidInput(f"unknown assets: {', '.join(unknown)}", errors={"assets": unknown})
+    context = Context(now=utcnow(), grant=None if grant is None else facts.grant_facts(grant), rows=body["rows"],
+                      epsilon=body["epsilon"], group_size=body["group_size"], result_cells=body["result_cells"])
+    action = Action(DOWNLOAD if body["action"] == "download" else COMPUTE, body["computation_kind"])
+    decision = decide(facts.principal_facts(principal), action, assets, context)
+    return {"allow": decision.allow, "reasons": admission.reasons_json(decision),
+            "obligations": admission.obligations_json(decision)}
+
+
+def _job_request(body) -> admission.JobRequest:
+    return admission.JobRequest(grant_id=body["grant"], assets=body["assets"],
+                                computation_kind=body["computation_kind"], params=body["params"],
+                                context_sha256=body["context_sha256"], rows=body["rows"], epsilon=body["epsilon"],
+                                group_size=body["group_size"], result_cells=body["result_cells"])
+
+
+@blp.post("/jobs")
+@authenticated("consumer", signed=True)
+@blp.arguments(schemas.JobBody)
+@blp.response(201, schemas.JobSchema)
+def submit_job(body):
+    """Admit a job under a grant: decide, consume the quotas and issue one ticket per provider, atomically."""
+    identity = service.identity()
+    if identity is None:
+        raise Unavailable("the exchange has no signing key yet; run `pdx init`")
+    _expire_first(body["grant"])
+    with unit_of_work() as uow:
+        job, _ = admission.admit(uow, current_principal(), _job_request(body), utcnow(), identity.key,
+                                 identity.origin)
+        return job
+
+
+@blp.get("/jobs/<job_id>")
+@authenticated()
+@blp.response(200, schemas.JobSchema)
+def get_job(job_id):
+    """Read a job: its consumer, the providers it runs at, regulators and operators."""
+    viewer, session = current_principal(), read_session()
+    job = session.get(Job, job_id)
+    providers = [] if job is None else list(session.scalars(select(JobTicket.provider_id)
+                                                             .where(JobTicket.job_id == job.id)))
+    if job is None or not (viewer.has_role(REGULATOR, OPERATOR) or viewer.id == job.consumer_id
+                           or viewer.id in providers):
+        raise NotFound(f"no job {job_id}")
+    return job
+

@@ -1,0 +1,133 @@
+"""Job tickets: the exchange's signed, short-lived, single-use permission for one provider node to run one job.
+
+A ticket is the RFC 8785 canonical JSON of ``{"v", "issuer", "job", "grant", "provider", "assets", "operation",
+"params_sha256", "context_sha256", "obligations", "issued_at", "expires_at", "nonce"}`` with an Ed25519
+signature by the exchange's log key over ``"pdx-ticket/v1\\n" ‖ ticket``. The node verifies it with
+``TicketVerifier``: signature, issuer, addressee, expiry (at most five minutes), that the parameters and the
+consumer's public HE context it received are the ones ticketed, and that the nonce was never used before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Mapping, Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from common import crypto
+from ledger.entries import canonical, format_time, parse_time
+
+TICKET_CONTEXT = b"pdx-ticket/v1\n"
+TICKET_VERSION = 1
+MAX_LIFETIME = timedelta(minutes=5)
+CLOCK_SKEW = timedelta(seconds=30)
+
+
+class TicketError(Exception):
+    """A ticket the node must refuse; the message says why."""
+
+
+@dataclass(frozen=True)
+class SignedTicket:
+    claims: dict[str, Any]
+    signature: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ticket": self.claims, "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SignedTicket:
+        try:
+            return cls(dict(data["ticket"]), str(data["signature"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TicketError("a ticket is {'ticket': {...}, 'signature': '...'}") from exc
+
+
+def digest(value: Any) -> str:
+    """Return the hex SHA-256 of the RFC 8785 form of ``value`` (parameters) or of raw bytes (an HE context)."""
+    data = value if isinstance(value, bytes) else canonical(value)
+    return hashlib.sha256(data).hexdigest()
+
+
+def issue(key: Ed25519PrivateKey, *, issuer: str, job: str, grant: str, provider: str, assets: list[str],
+          operation: str, params_sha256: str, context_sha256: str | None, obligations: Mapping[str, Any],
+          now: datetime, lifetime: timedelta = MAX_LIFETIME) -> SignedTicket:
+    """Sign a ticket for one provider's part of a job."""
+    if lifetime > MAX_LIFETIME or lifetime <= timedelta(0):
+        raise ValueError(f"a ticket lives at most {MAX_LIFETIME}")
+    claims = {"v": TICKET_VERSION, "issuer": issuer, "job": job, "grant": grant, "provider": provider,
+              "assets": sorted(assets), "operation": operation, "params_sha256": params_sha256,
+              "context_sha256": context_sha256, "obligations": dict(obligations), "issued_at": format_time(now),
+              "expires_at": format_time(now + lifetime), "nonce": secrets.token_hex(16)}
+    return SignedTicket(claims, crypto.sign(key, TICKET_CONTEXT + canonical(claims)))
+
+
+class NonceStore(Protocol):
+    def use(self, nonce: str, expires_at: datetime) -> bool:
+        """Record ``nonce``; return False if it was already used."""
+
+
+class MemoryNonceStore:
+    """Used nonces kept until their ticket expires (a provider node persists them; see provider/)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def use(self, nonce: str, expires_at: datetime) -> bool:
+        with self._lock:
+            if nonce in self._seen:
+                return False
+            self._seen[nonce] = expires_at
+            return True
+
+    def forget_expired(self, now: datetime) -> None:
+        with self._lock:
+            self._seen = {n: t for n, t in self._seen.items() if t > now}
+
+
+class TicketVerifier:
+    """What a provider node checks before it computes anything."""
+
+    def __init__(self, exchange_key: Ed25519PublicKey, issuer: str, provider_id: str, nonces: NonceStore) -> None:
+        self.exchange_key = exchange_key
+        self.issuer = issuer
+        self.provider_id = provider_id
+        self.nonces = nonces
+
+    def verify(self, ticket: SignedTicket, *, params: Any, context: bytes | None, now: datetime) -> dict[str, Any]:
+        """Return the ticket's claims if the node may run it, else raise ``TicketError`` saying why."""
+        claims = ticket.claims
+        try:
+            self.exchange_key.verify(crypto.b64decode(ticket.signature), TICKET_CONTEXT + canonical(claims))
+        except (InvalidSignature, crypto.BadKey, ValueError) as exc:
+            raise TicketError("the ticket's signature does not verify with the exchange's key") from exc
+        if claims.get("v") != TICKET_VERSION or claims.get("issuer") != self.issuer:
+            raise TicketError(f"the ticket was issued by {claims.get('issuer')!r}, expected {self.issuer!r}")
+        if claims.get("provider") != self.provider_id:
+            raise TicketError(f"the ticket is addressed to {claims.get('provider')}, not to this node "
+                              f"({self.provider_id})")
+        try:
+            issued, expires = parse_time(claims["issued_at"]), parse_time(claims["expires_at"])
+        except (KeyError, ValueError) as exc:
+            raise TicketError("the ticket's times are malformed") from exc
+        if expires - issued > MAX_LIFETIME:
+            raise TicketError(f"the ticket claims a lifetime above {MAX_LIFETIME}")
+        if now > expires:
+            raise TicketError(f"the ticket expired at {claims['expires_at']}")
+        if now + CLOCK_SKEW < issued:
+            raise TicketError(f"the ticket is dated in the future ({claims['issued_at']})")
+        if digest(params) != claims.get("params_sha256"):
+            raise TicketError("the job parameters differ from the ones the ticket was issued for")
+        expected_context = claims.get("context_sha256")
+        if (context is None) != (expected_context is None) or (context is not None and
+                                                               digest(context) != expected_context):
+            raise TicketError("the HE context differs from the one the ticket was issued for")
+        if not self.nonces.use(claims["nonce"], expires):
+            raise TicketError(f"ticket nonce {claims['nonce']} was already used: a replay")
+        return claims
