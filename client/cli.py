@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import commands, keys
+from client import commands, grant_cli, keys
 from client.ledger_cli import ledger_group, witness
 
 
@@ -177,6 +177,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
 
 
 commands.register(main)
+grant_cli.register(main)
 main.add_command(ledger_group)
 main.add_command(witness)
 

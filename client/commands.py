@@ -18,7 +18,7 @@ key_option = click.option("--key", "key_path", envvar="PDX_KEY", type=click.Path
                           default=None, help="your Ed25519 private key file; signs the request (env PDX_KEY)")
 
 
-def _client(url: str, token: str | None, key_path: Path | None = None) -> ExchangeClient:
+def client_for(url: str, token: str | None, key_path: Path | None = None) -> ExchangeClient:
     try:
         signing_key = keys.load(key_path) if key_path is not None else None
     except keys.KeyFileError as exc:
@@ -26,11 +26,11 @@ def _client(url: str, token: str | None, key_path: Path | None = None) -> Exchan
     return ExchangeClient(url, token, signing_key)
 
 
-def _show(value: Any) -> None:
+def show(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
-def _call(fn, *args: Any, **kwargs: Any) -> Any:
+def call(fn, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except ApiError as exc:
@@ -38,9 +38,9 @@ def _call(fn, *args: Any, **kwargs: Any) -> Any:
 
 
 def _revoke_own(url: str, token: str, collection: str, item_id: str, key_path: Path | None = None) -> None:
-    client = _client(url, token, key_path)
-    me = _call(client.get, "/participants/me")
-    _show(_call(client.post, f"/participants/{me['id']}/{collection}/{item_id}/revoke"))
+    client = client_for(url, token, key_path)
+    me = call(client.get, "/participants/me")
+    show(call(client.post, f"/participants/{me['id']}/{collection}/{item_id}/revoke"))
 
 
 @click.group("keys")
@@ -66,11 +66,11 @@ def keys_generate(path: Path) -> None:
 @token_option
 def keys_register(path: Path, label: str | None, url: str, token: str) -> None:
     """Register the public half of a local key with the exchange, proving possession."""
-    client = _client(url, token)
-    me = _call(client.get, "/participants/me")
+    client = client_for(url, token)
+    me = call(client.get, "/participants/me")
     key = keys.load(path)
     body = {"public_key": keys.public_text(key), "proof": keys.registration_proof(key, me["id"]), "label": label}
-    _show(_call(client.post, "/participants/me/keys", body, signing_key=key))
+    show(call(client.post, "/participants/me/keys", body, signing_key=key))
 
 
 @keys_group.command("revoke")
@@ -93,7 +93,7 @@ def participant_group() -> None:
 @token_option
 def participant_me(url: str, token: str) -> None:
     """Show your own participant record and status."""
-    _show(_call(_client(url, token).get, "/participants/me"))
+    show(call(client_for(url, token).get, "/participants/me"))
 
 
 @participant_group.command("enrol")
@@ -108,7 +108,7 @@ def participant_me(url: str, token: str) -> None:
 def participant_enrol(name_zh: str, name_en: str, roles: tuple[str, ...], email: str | None, url: str,
                       token: str, key_path: Path | None) -> None:
     """Enrol an organisation (operators); prints its first token once."""
-    _show(_call(_client(url, token, key_path).post, "/participants", {
+    show(call(client_for(url, token, key_path).post, "/participants", {
         "name_zh": name_zh, "name_en": name_en, "roles": list(roles), "contact_email": email}))
 
 
@@ -120,7 +120,7 @@ def _status_command(action: str) -> None:
     @token_option
     @key_option
     def command(participant_id: str, reason: str | None, url: str, token: str, key_path: Path | None) -> None:
-        _show(_call(_client(url, token, key_path).post, f"/participants/{participant_id}/{action}",
+        show(call(client_for(url, token, key_path).post, f"/participants/{participant_id}/{action}",
                     {"reason": reason}))
 
     command.help = f"{action.capitalize()} a participant (operators)."
@@ -137,7 +137,7 @@ for _action in ("admit", "suspend", "reinstate"):
 @token_option
 def participant_list(role: str | None, status: str | None, url: str, token: str) -> None:
     """List participants."""
-    _show(_call(_client(url, token).get, "/participants", role=role, status=status, per_page=100))
+    show(call(client_for(url, token).get, "/participants", role=role, status=status, per_page=100))
 
 
 @click.group("token")
@@ -151,7 +151,7 @@ def token_group() -> None:
 @token_option
 def token_issue(label: str | None, url: str, token: str) -> None:
     """Issue another token for yourself (shown once)."""
-    _show(_call(_client(url, token).post, "/participants/me/tokens", {"label": label}))
+    show(call(client_for(url, token).post, "/participants/me/tokens", {"label": label}))
 
 
 @token_group.command("revoke")
@@ -179,7 +179,7 @@ def asset_register(metadata, url: str, token: str, key_path: Path | None) -> Non
         body = json.load(metadata)
     except json.JSONDecodeError as exc:
         raise click.ClickException(f"{metadata.name} is not JSON: {exc}") from exc
-    _show(_call(_client(url, token, key_path).post, "/assets", body))
+    show(call(client_for(url, token, key_path).post, "/assets", body))
 
 
 def _lifecycle_command(action: str) -> None:
@@ -189,7 +189,7 @@ def _lifecycle_command(action: str) -> None:
     @token_option
     @key_option
     def command(asset_id: str, url: str, token: str, key_path: Path | None) -> None:
-        _show(_call(_client(url, token, key_path).post, f"/assets/{asset_id}/{action}"))
+        show(call(client_for(url, token, key_path).post, f"/assets/{asset_id}/{action}"))
 
     command.help = f"{action.capitalize()} one of your assets (providers)."
 
@@ -209,7 +209,7 @@ for _action in ("publish", "retire"):
 @click.option("--token", envvar="PDX_TOKEN", default=None, help="optional: to see your own drafts")
 def asset_search(text, domain, grade, provider, computation_kind, page, url, token) -> None:
     """Search the public catalog."""
-    result = _call(_client(url, token).get, "/assets", q=text, domain=domain, grade=grade, provider=provider,
+    result = call(client_for(url, token).get, "/assets", q=text, domain=domain, grade=grade, provider=provider,
                    computation_kind=computation_kind, page=page)
     for asset in result["items"]:
         click.echo(f"{asset['id']}  G{asset['grade']}  {asset['domain']:<18} {asset['title_zh']} / "

@@ -119,3 +119,38 @@ def test_witness_cosigns_only_consistent_checkpoints(served, tmp_path):
     forked = runner.invoke(main, ["witness", *regulator, "--log-key", log_key["log_public_key"],
                                   "--state", str(state)])
     assert forked.exit_code != 0 and "refusing to cosign" in forked.output
+
+
+def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served):
+    runner, url = CliRunner(), served["url"]
+
+    def as_(who: str) -> list[str]:
+        return ["--url", url, "--token", served["tokens"][who], "--key", str(served["keys"] / f"{who}.pem")]
+
+    catalog = requests.get(f"{url}/api/v1/assets", params={"q": "enterprise", "max_grade": 3}, timeout=5).json()
+    assets = {a["provider_id"]: a["id"] for a in catalog["items"] if a["grade"] == 3}
+    assert len(assets) == 2
+    requested = runner.invoke(main, ["grant", "request", "--kind", "scenario", "--scenario", "SME credit scoring",
+                                     "--purpose", "inclusive-finance loans", *sum((["--asset", a] for a in
+                                                                                   assets.values()), []),
+                                     "--computation", "he-statistics", "--epsilon", "1.0", *as_("bank")])
+    assert requested.exit_code == 0, requested.output
+    grant_id = json.loads(requested.output)["id"]
+    for provider in ("tax", "hrss"):
+        approved = runner.invoke(main, ["grant", "act", grant_id, "approve", *as_(provider)])
+        assert approved.exit_code == 0, approved.output
+    assert json.loads(approved.output)["status"] == "provider-approved"
+    active = runner.invoke(main, ["grant", "act", grant_id, "co-approve", *as_("regulator")])
+    assert json.loads(active.output)["status"] == "active"
+    job_args = ["--grant", grant_id, *sum((["--asset", a] for a in assets.values()), []), "--computation",
+                "he-statistics", "--rows", "5000", "--epsilon", "0.2", "--result-cells", "4"]
+    decided = runner.invoke(main, ["decide", *job_args, "--url", url, "--token", served["tokens"]["bank"]])
+    assert decided.output.startswith("ALLOW") and "dp-noise" in decided.output
+    too_small = runner.invoke(main, ["decide", *job_args, "--group-size", "2", "--url", url,
+                                     "--token", served["tokens"]["bank"]])
+    assert too_small.output.startswith("DENY") and "group-too-small" in too_small.output
+    submitted = runner.invoke(main, ["job", "submit", *job_args, *as_("bank")])
+    assert submitted.exit_code == 0, submitted.output
+    assert json.loads(submitted.output)["status"] == "admitted"
+    listed = runner.invoke(main, ["grant", "list", "--url", url, "--token", served["tokens"]["bank"]])
+    assert grant_id in listed.output and "jobs 1/10" in listed.output

@@ -1,0 +1,161 @@
+"""`pdx grant …`, `pdx decide` and `pdx job submit`: the authorization workflow from the command line."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from client.commands import call, client_for, key_option, show, token_option, url_option
+
+KINDS = ["comprehensive", "domain", "scenario"]
+COMPUTATION_KINDS = ["download", "aggregate", "he-statistics", "he-scoring", "federated-learning"]
+
+
+@click.group("grant")
+def grant_group() -> None:
+    """Authorizations: 综合授权 comprehensive, 分领域授权 per-domain, 依场景授权 per-scenario."""
+
+
+def _terms(kinds, days, max_jobs, max_rows, min_group, max_cells, epsilon, price) -> dict[str, Any]:
+    now = datetime.now(timezone.utc)
+    return {"computation_kinds": list(kinds), "valid_from": now.isoformat(),
+            "valid_until": (now + timedelta(days=days)).isoformat(), "max_jobs": max_jobs, "max_rows": max_rows,
+            "min_group_size": min_group, "max_result_cells": max_cells, "epsilon": epsilon,
+            "price": {"amount": price, "currency": "CNY"}}
+
+
+@grant_group.command("request")
+@click.option("--kind", type=click.Choice(KINDS), required=True)
+@click.option("--provider", "providers", multiple=True, help="comprehensive / per-domain: the providers")
+@click.option("--domain", default=None, help="per-domain: the domain code")
+@click.option("--max-grade", type=click.IntRange(1, 4), default=None, help="comprehensive / per-domain")
+@click.option("--asset", "assets", multiple=True, help="per-scenario: the assets")
+@click.option("--scenario", default=None, help="per-scenario: the scenario's name")
+@click.option("--purpose", default=None, help="per-scenario: the stated purpose")
+@click.option("--computation", "kinds", multiple=True, type=click.Choice(COMPUTATION_KINDS), required=True)
+@click.option("--days", type=click.IntRange(1, 3650), default=90, show_default=True, help="validity from now")
+@click.option("--max-jobs", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--max-rows", type=click.IntRange(1), default=1_000_000, show_default=True)
+@click.option("--min-group-size", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--max-result-cells", type=click.IntRange(1), default=1000, show_default=True)
+@click.option("--epsilon", type=click.FloatRange(min=0, min_open=True), default=None, help="DP budget ε")
+@click.option("--price", default="0", show_default=True, help="price in CNY")
+@url_option
+@token_option
+@key_option
+def grant_request(kind, providers, domain, max_grade, assets, scenario, purpose, kinds, days, max_jobs, max_rows,
+                  min_group_size, max_result_cells, epsilon, price, url, token, key_path) -> None:
+    """Request an authorization (consumers)."""
+    body = {"kind": kind, "providers": list(providers), "domain": domain, "max_grade": max_grade,
+            "assets": list(assets), "scenario": scenario, "purpose": purpose,
+            "terms": _terms(kinds, days, max_jobs, max_rows, min_group_size, max_result_cells, epsilon, price)}
+    show(call(client_for(url, token, key_path).post, "/grants", body))
+
+
+@grant_group.command("act")
+@click.argument("grant_id")
+@click.argument("action", type=click.Choice(["approve", "counter", "reject", "accept", "decline", "withdraw",
+                                             "co-approve", "regulator-reject", "revoke", "terminate", "suspend",
+                                             "reinstate"]))
+@click.option("--reason", default=None)
+@click.option("--terms", "terms_file", type=click.File("r", encoding="utf-8"), default=None,
+              help="counter: a JSON file with the narrowed terms")
+@click.option("--core-exception", is_flag=True, help="co-approve: allow grade-4 assets for this scenario")
+@url_option
+@token_option
+@key_option
+def grant_act(grant_id, action, reason, terms_file, core_exception, url, token, key_path) -> None:
+    """Take a workflow action on a grant (who may do what: docs/authorization.md)."""
+    body: dict[str, Any] = {"reason": reason, "core_exception": core_exception}
+    if terms_file is not None:
+        body["terms"] = json.load(terms_file)
+    show(call(client_for(url, token, key_path).post, f"/grants/{grant_id}/{action}", body))
+
+
+@grant_group.command("list")
+@click.option("--status", default=None)
+@click.option("--kind", type=click.Choice(KINDS), default=None)
+@url_option
+@token_option
+def grant_list(status, kind, url, token) -> None:
+    """List the grants you take part in."""
+    page = call(client_for(url, token).get, "/grants", status=status, kind=kind, per_page=100)
+    for grant in page["items"]:
+        usage = grant["usage"]
+        click.echo(f"{grant['id']}  {grant['kind_zh']}  {grant['status']:<17} jobs {usage['jobs_used']}/"
+                   f"{grant['terms']['max_jobs']}  next: {', '.join(grant['allowed_actions']) or '-'}")
+    click.echo(f"{len(page['items'])} of {page['total']}")
+
+
+@grant_group.command("show")
+@click.argument("grant_id")
+@click.option("--odrl", is_flag=True, help="print the ODRL 2.2 Agreement instead")
+@url_option
+@token_option
+def grant_show(grant_id, odrl, url, token) -> None:
+    """Show a grant (or its ODRL terms)."""
+    show(call(client_for(url, token).get, f"/grants/{grant_id}/odrl" if odrl else f"/grants/{grant_id}"))
+
+
+def _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells) -> dict[str, Any]:
+    return {"grant": grant, "assets": list(assets), "computation_kind": computation,
+            "params": json.loads(params) if params else {}, "rows": rows, "epsilon": epsilon,
+            "group_size": group_size, "result_cells": result_cells}
+
+
+job_options = [
+    click.option("--grant", required=True), click.option("--asset", "assets", multiple=True, required=True),
+    click.option("--computation", type=click.Choice(COMPUTATION_KINDS), required=True),
+    click.option("--params", default=None, help="JSON object of operation parameters"),
+    click.option("--rows", type=click.IntRange(0), default=0), click.option("--epsilon", type=float, default=0.0),
+    click.option("--group-size", type=click.IntRange(0), default=10),
+    click.option("--result-cells", type=click.IntRange(0), default=1),
+]
+
+
+def _with_job_options(command):
+    for option in reversed(job_options):
+        command = option(command)
+    return command
+
+
+@click.command("decide")
+@_with_job_options
+@url_option
+@token_option
+def decide(grant, assets, computation, params, rows, epsilon, group_size, result_cells, url, token) -> None:
+    """Ask, without running anything, whether a job would be allowed and why."""
+    body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
+    decision = call(client_for(url, token).post, "/decisions", body)
+    click.echo("ALLOW" if decision["allow"] else "DENY")
+    for reason in decision["reasons"]:
+        click.echo(f"  {reason['effect']:<7}{reason['code']}: {reason['message']}")
+    if decision["obligations"]:
+        click.echo(f"  obligations: {json.dumps(decision['obligations'], ensure_ascii=False)}")
+
+
+@click.group("job")
+def job_group() -> None:
+    """Jobs admitted under a grant."""
+
+
+@job_group.command("submit")
+@_with_job_options
+@url_option
+@token_option
+@key_option
+def job_submit(grant, assets, computation, params, rows, epsilon, group_size, result_cells, url, token,
+               key_path: Path | None) -> None:
+    """Submit a job: the exchange decides, consumes quota and tickets each provider."""
+    body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
+    show(call(client_for(url, token, key_path).post, "/jobs", body))
+
+
+def register(main: click.Group) -> None:
+    """Add the authorization commands to ``pdx``."""
+    for command in (grant_group, decide, job_group):
+        main.add_command(command)
