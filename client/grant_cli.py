@@ -159,3 +159,16 @@ def register(main: click.Group) -> None:
     """Add the authorization commands to ``pdx``."""
     for command in (grant_group, decide, job_group):
         main.add_command(command)
+
+
+@grant_group.command("expire-due")
+def grant_expire_due() -> None:
+    """Record the expiry of every grant whose window has closed (server side; run it from cron)."""
+    from app import create_app
+    from authorization.workflow import expire_due
+    from common.db import utcnow
+    from ledger.service import unit_of_work
+
+    with create_app().app_context(), unit_of_work() as uow:
+        expired = expire_due(uow, utcnow())
+    click.echo(f"expired {len(expired)} grant(s){': ' + ', '.join(expired) if expired else ''}")

@@ -56,3 +56,21 @@ def test_keys_generate_refuses_to_overwrite(runner, tmp_path):
     before = (tmp_path / "k.pem").read_bytes()
     second = runner.invoke(main, ["keys", "generate", "--out", "k.pem"])
     assert second.exit_code != 0 and (tmp_path / "k.pem").read_bytes() == before
+
+
+def test_expire_due_records_the_expiry_of_grants_whose_window_closed(runner, app, client, world):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.support import publish, register, request_grant, scenario_request
+
+    provider, consumer = world.participant("provider"), world.participant("consumer")
+    asset = publish(client, provider, register(client, provider)["id"])
+    soon = (datetime.now(timezone.utc) + timedelta(milliseconds=300)).isoformat()
+    grant = request_grant(client, consumer, scenario_request([asset["id"]], valid_until=soon))
+    later = request_grant(client, consumer, scenario_request([asset["id"]]))
+    import time
+
+    time.sleep(0.5)
+    result = runner.invoke(main, ["grant", "expire-due"])
+    assert result.exit_code == 0 and grant["id"] in result.output and later["id"] not in result.output
+    assert client.get(f"/api/v1/grants/{grant['id']}", headers=consumer.headers).get_json()["status"] == "expired"
