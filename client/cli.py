@@ -12,6 +12,7 @@ import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client import commands, grant_cli, keys
+from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
 
 
@@ -179,6 +180,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
 commands.register(main)
 grant_cli.register(main)
 main.add_command(ledger_group)
+main.add_command(audit)
 main.add_command(witness)
 
 if __name__ == "__main__":

@@ -173,7 +173,11 @@ def parse(data: bytes) -> dict[str, Any]:
         raise EntryError(f"entry is not JSON: {exc}") from exc
     if not isinstance(entry, dict):
         raise EntryError("entry is not a JSON object")
-    if not _is_canonical(entry, data):
+    try:
+        canonical_form = _is_canonical(entry, data)
+    except UnicodeEncodeError as exc:  # an escaped lone surrogate cannot be encoded back
+        raise EntryError(f"entry holds a string that is not valid Unicode: {exc}") from exc
+    if not canonical_form:
         raise EntryError("entry bytes are not in RFC 8785 canonical form")
     missing = {"v", "seq", "type", "time", "actor", "refs", "body", "commit", "request", "sig"} - set(entry)
     if missing:

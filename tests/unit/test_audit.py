@@ -73,9 +73,9 @@ class LogBuilder:
         return seq
 
     def act(self, actor: Member, method: str, path: str, body: Any, draft: Draft,
-            key: Ed25519PrivateKey | None = None) -> int:
+            key: Ed25519PrivateKey | None = None, signed_at: datetime | None = None) -> int:
         request = entries.sign_request(key or actor.keys[-1], actor=actor.id, method=method, path=path, body=body,
-                                       signed_at=self.clock, nonce=f"nonce-{len(self.records):08d}")
+                                       signed_at=signed_at or self.clock, nonce=f"nonce-{len(self.records):08d}")
         return self.append(draft, request)
 
     def enrol(self, role: str) -> Member:
@@ -97,7 +97,7 @@ class LogBuilder:
         member.status = status
 
     def add_key(self, member: Member) -> None:
-        key = seeded_key(f"{member.id}/{len(member.keys)}")
+        key = seeded_key(f"{member.id}/{len(self.records)}")
         public_text = public(key)
         key_id = crypto.key_fingerprint(public_text)
         body = {"public_key": public_text, "label": None,
@@ -209,7 +209,7 @@ def verify(lines: list[str], **kwargs):
 
 
 histories = st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=14)
-fast = settings(max_examples=30, deadline=None)
+fast = settings(max_examples=50, deadline=None)
 
 
 @fast
@@ -275,3 +275,196 @@ def test_inserting_a_copy_of_any_entry_anywhere_is_caught(actions, data):
         verify(lines)
     # the copy is caught where it lands, unless it lands just before its original, which is then one too many
     assert failure.value.seq == (position + 1 if copied == position else position)
+
+
+REQUEST_FIELDS = ("actor", "key", "method", "path", "body_sha256", "signed_at", "nonce")
+
+
+@fast
+@given(histories, st.data())
+def test_the_log_key_cannot_alter_any_field_of_a_signed_request(actions, data):
+    log = build(actions)
+    signed = [seq for seq, (entry, _) in enumerate(log.records) if json.loads(entry)["request"] is not None]
+    seq = data.draw(st.sampled_from(signed), label="seq")
+    entry = json.loads(log.records[seq][0])
+    name = data.draw(st.sampled_from(REQUEST_FIELDS), label="field")
+    value = data.draw(st.text(min_size=1).filter(lambda text: text != entry["request"][name]), label="value")
+    request = entries.SignedRequest({**entry["request"], name: value}, entry["sig"]["actor"])
+    draft = Draft(entry["type"], request.actor, refs=entry["refs"], body=entry["body"])  # the entry follows suit
+    forged, signature = entries.build(draft, seq=seq, time=entry["time"], request=request, commit=entry["commit"],
+                                      operator_key=log.log_key)
+    log.records[seq] = (forged, signature)
+    log.tree = MemoryTree(leaf_hash(record) for record, _ in log.records)
+    with pytest.raises(AuditFailure) as failure:
+        verify(log.export())
+    assert failure.value.seq == seq
+
+
+# --- each rule, broken once at the end of an otherwise valid log ------------------------------------------
+
+
+@dataclass
+class Scene:
+    log: LogBuilder
+    provider: Member
+    consumer: Member
+    asset: str
+
+
+def scene() -> Scene:
+    log = LogBuilder()
+    provider, consumer = log.enrol("provider"), log.enrol("consumer")
+    log.publish(provider)
+    return Scene(log, provider, consumer, next(iter(log.assets)))
+
+
+def update_draft(s: Scene, actor: Member, **changes: Any) -> Draft:
+    body = {**s.log.asset_body(s.provider, s.asset, "Registrations"), "changed": ["title_en"], **changes}
+    return Draft("asset.updated", actor.id, refs={"asset": [s.asset]}, body=body)
+
+
+def update(s: Scene, actor: Member, key: Ed25519PrivateKey | None = None, signed_at: datetime | None = None,
+           path: str | None = None, **changes: Any) -> None:
+    s.log.act(actor, "PATCH", path or f"{API}/assets/{s.asset}", {"title_en": "x"}, update_draft(s, actor, **changes),
+              key=key, signed_at=signed_at)
+
+
+def suspended_provider_publishes(s: Scene) -> None:
+    s.log.change_status(s.provider, "suspend", "suspended")
+    s.log.publish(s.provider)
+
+
+def operator_suspends_itself(s: Scene) -> None:
+    s.log.change_status(s.log.operator, "suspend", "suspended")
+
+
+def active_participant_reinstated(s: Scene) -> None:
+    s.log.change_status(s.consumer, "reinstate", "active")
+
+
+def provider_enrols_a_participant(s: Scene) -> None:
+    body = {"name_zh": "机构", "name_en": "Agency", "roles": ["consumer"]}
+    s.log.act(s.provider, "POST", f"{API}/participants", body, Draft(
+        "participant.enrolled", s.provider.id, refs={"participant": ["prt_new"]}, body={**body, "status": "pending"}))
+
+
+def exchange_enrols_a_second_operator(s: Scene) -> None:
+    s.log.append(Draft("participant.enrolled", entries.SYSTEM_ACTOR, refs={"participant": ["prt_second"]},
+                       body={"name_zh": "运营方", "name_en": "Operator", "roles": ["operator"], "status": "active"}))
+
+
+def another_provider_updates_the_asset(s: Scene) -> None:
+    update(s, s.log.enrol("provider"))
+
+
+def published_grade_changes(s: Scene) -> None:
+    update(s, s.provider, grade=3)
+
+
+def retired_asset_updated(s: Scene) -> None:
+    s.log.retire(s.asset)
+    update(s, s.provider)
+
+
+def two_assets_claim_one_data_element(s: Scene) -> None:
+    body = s.log.asset_body(s.provider, "ast_two", "Copy")
+    s.log.act(s.provider, "POST", f"{API}/assets/ast_two/publish", None, Draft(
+        "asset.published", s.provider.id, refs={"asset": ["ast_two"]},
+        body={**body, "authoritative_for": [f"code-{s.asset}"]}))
+
+
+def grade_out_of_range(s: Scene) -> None:
+    s.log.act(s.provider, "POST", f"{API}/assets/ast_five/publish", None, Draft(
+        "asset.published", s.provider.id, refs={"asset": ["ast_five"]},
+        body={**s.log.asset_body(s.provider, "ast_five", "Five"), "grade": 5}))
+
+
+def request_for_another_asset(s: Scene) -> None:
+    update(s, s.provider, path=f"{API}/assets/ast_other")
+
+
+def request_signed_long_before(s: Scene) -> None:
+    update(s, s.provider, signed_at=s.log.clock - timedelta(seconds=400))
+
+
+def unknown_entry_type(s: Scene) -> None:
+    s.log.act(s.provider, "DELETE", f"{API}/assets/{s.asset}", None,
+              Draft("asset.deleted", s.provider.id, refs={"asset": [s.asset]}))
+
+
+def participant_entry_without_request(s: Scene) -> None:
+    s.log.append(update_draft(s, s.provider))
+
+
+def time_goes_backwards(s: Scene) -> None:
+    s.log.clock -= timedelta(seconds=10)
+    update(s, s.provider)
+
+
+def second_genesis(s: Scene) -> None:
+    s.log.append(Draft("log.genesis", entries.SYSTEM_ACTOR,
+                       body={"origin": ORIGIN, "log_public_key": public(s.log.log_key)}))
+
+
+def domain_added_twice(s: Scene) -> None:
+    body = {"code": "twice", "name_zh": "领域", "name_en": "Domain", "eu_theme": None}
+    for _ in range(2):
+        s.log.act(s.log.operator, "POST", f"{API}/domains", body,
+                  Draft("domain.added", s.log.operator.id, refs={"domain": ["twice"]}, body=body))
+
+
+def signed_with_another_participants_key(s: Scene) -> None:
+    update(s, s.provider, key=s.consumer.keys[-1])
+
+
+def key_registration_signed_by_an_older_key(s: Scene) -> None:
+    new = public(seeded_key("new"))
+    s.log.act(s.provider, "POST", f"{API}/participants/me/keys", {"public_key": new}, Draft(
+        "key.registered", s.provider.id, refs={"participant": [s.provider.id], "key": [crypto.key_fingerprint(new)]},
+        body={"public_key": new, "algorithm": "ed25519", "label": None}))
+
+
+def key_revoked_by_another_participant(s: Scene) -> None:
+    key_id = crypto.key_fingerprint(public(s.provider.keys[-1]))
+    s.log.act(s.consumer, "POST", f"{API}/participants/{s.provider.id}/keys/{key_id}/revoke", None, Draft(
+        "key.revoked", s.consumer.id, refs={"participant": [s.provider.id], "key": [key_id]}))
+
+
+def domain_recorded_other_than_requested(s: Scene) -> None:
+    body = {"code": "asked", "name_zh": "领域", "name_en": "Domain", "eu_theme": None}
+    s.log.act(s.log.operator, "POST", f"{API}/domains", body, Draft(
+        "domain.added", s.log.operator.id, refs={"domain": ["recorded"]}, body={**body, "code": "recorded"}))
+
+
+BROKEN_RULES = [
+    (suspended_provider_publishes, "inactive-actor"),
+    (operator_suspends_itself, "self-status"),
+    (active_participant_reinstated, "transition"),
+    (provider_enrols_a_participant, "forbidden"),
+    (exchange_enrols_a_second_operator, "bootstrap"),
+    (another_provider_updates_the_asset, "asset-owner"),
+    (published_grade_changes, "frozen-field"),
+    (retired_asset_updated, "asset-status"),
+    (two_assets_claim_one_data_element, "authoritative-source"),
+    (grade_out_of_range, "grade"),
+    (request_for_another_asset, "request-route"),
+    (request_signed_long_before, "signature-window"),
+    (unknown_entry_type, "unknown-type"),
+    (participant_entry_without_request, "unsigned-entry"),
+    (time_goes_backwards, "time-order"),
+    (second_genesis, "genesis"),
+    (domain_added_twice, "duplicate-domain"),
+    (signed_with_another_participants_key, "unknown-key"),
+    (key_registration_signed_by_an_older_key, "request-key"),
+    (key_revoked_by_another_participant, "forbidden"),
+    (domain_recorded_other_than_requested, "request-body"),
+]
+
+
+@pytest.mark.parametrize("break_rule, kind", BROKEN_RULES, ids=[f.__name__ for f, _ in BROKEN_RULES])
+def test_an_entry_the_rules_forbid_is_named_with_its_rule(break_rule, kind):
+    s = scene()
+    break_rule(s)
+    with pytest.raises(AuditFailure) as failure:
+        verify(s.log.export())
+    assert (failure.value.seq, failure.value.kind) == (len(s.log.records) - 1, kind)

@@ -1,0 +1,94 @@
+"""Replay rules for catalog assets: publication, descriptive updates, retirement, one data one source. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.replay.base import (
+    API,
+    GRADES,
+    PROVIDER,
+    PUBLISHED,
+    RETIRED,
+    Asset,
+    ReplayError,
+    Route,
+    Rule,
+    State,
+    ref,
+    require_role,
+    route,
+)
+
+# What a grant over an asset relies on: fixed from publication on (catalog.rules.DESCRIPTIVE_FIELDS may change).
+ASSET_SCOPE = ("provider", "domain", "grade", "computation_kinds", "authoritative_for")
+
+
+def _scope(body: dict) -> tuple[Any, ...]:
+    return tuple(body[name] for name in ASSET_SCOPE)
+
+
+def _asset_published(state: State, entry: dict) -> None:
+    require_role(state, entry, PROVIDER)
+    asset_id, body = ref(entry, "asset"), entry["body"]
+    if body["provider"] != entry["actor"]:
+        raise ReplayError("asset-owner", f"{entry['actor']} published an asset naming {body['provider']!r} as "
+                                         f"provider")
+    if asset_id in state.assets:
+        raise ReplayError("asset-status", f"asset {asset_id} was already published")
+    grade = body["grade"]
+    if type(grade) is not int or grade not in GRADES:
+        raise ReplayError("grade", f"expected a grade in {GRADES.start}..{GRADES.stop - 1}, found {grade!r}")
+    codes = body["authoritative_for"]
+    if not isinstance(codes, list) or not all(isinstance(code, str) for code in codes):
+        raise ReplayError("malformed-entry", f"authoritative_for must list data-element codes, found {codes!r}")
+    for code in codes:
+        holder = state.sources.get(code)
+        if holder is not None:
+            raise ReplayError("authoritative-source", f"data element {code} already has its source in published "
+                                                      f"asset {holder} (一数一源)")
+    state.assets[asset_id] = Asset(entry["actor"], PUBLISHED, grade, _scope(body))
+    for code in codes:
+        state.sources[code] = asset_id
+
+
+def _published_asset(state: State, entry: dict) -> tuple[str, Asset]:
+    """Return the asset a retire or update concerns, after checking it is published, owned and unchanged in scope."""
+    asset_id = ref(entry, "asset")
+    asset = state.assets.get(asset_id)
+    if asset is None or asset.status != PUBLISHED:
+        raise ReplayError("asset-status", f"{entry['type']} needs a published asset; {asset_id} is "
+                                          f"{'not published' if asset is None else asset.status}")
+    if entry["actor"] != asset.provider:
+        raise ReplayError("asset-owner", f"asset {asset_id} belongs to {asset.provider}, not {entry['actor']}")
+    scope = _scope(entry["body"])
+    if scope != asset.scope:
+        changed = [name for name, old, new in zip(ASSET_SCOPE, asset.scope, scope) if old != new]
+        raise ReplayError("frozen-field", f"asset {asset_id} changed {', '.join(changed)}, which are fixed once "
+                                          f"it is published")
+    return asset_id, asset
+
+
+def _asset_retired(state: State, entry: dict) -> None:
+    asset_id, asset = _published_asset(state, entry)
+    asset.status = RETIRED
+    for code in entry["body"]["authoritative_for"]:
+        state.sources.pop(code, None)
+
+
+def _asset_updated(state: State, entry: dict) -> None:
+    _published_asset(state, entry)
+
+
+
+RULES: dict[str, Rule] = {
+    "asset.published": _asset_published,
+    "asset.retired": _asset_retired,
+    "asset.updated": _asset_updated,
+}
+
+ROUTES: dict[str, Route] = {
+    "asset.published": route("POST", API + "/assets/{}/publish", "asset"),
+    "asset.retired": route("POST", API + "/assets/{}/retire", "asset"),
+    "asset.updated": route("PATCH", API + "/assets/{}", "asset"),
+}

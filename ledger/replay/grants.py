@@ -1,0 +1,226 @@
+"""Replay rules for authorizations and jobs (as authorization.lifecycle and the decision point state them). Pure.
+
+What the auditor proves from these: every job cites a grant that was active at its sequence number, within its
+window, for assets inside the grant's scope and of a kind the grant allows; nothing uses a grant after its
+revocation, termination or expiry; the jobs, rows and ε consumed never exceed the grant's terms (and match what
+the entry claims); every grant that touches a grade ≥ 3 asset, and every comprehensive grant, carries the
+regulator's approval entry before it is active; grade-4 assets are used only under the regulator's exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger.entries import SYSTEM_ACTOR, parse_time
+from ledger.replay.base import (
+    API,
+    CONSUMER,
+    PROVIDER,
+    PUBLISHED,
+    REGULATOR,
+    ReplayError,
+    Route,
+    Rule,
+    State,
+    expect,
+    ref,
+    require_role,
+    roles_of,
+)
+
+COMPREHENSIVE, DOMAIN, SCENARIO = "comprehensive", "domain", "scenario"
+REQUESTED, COUNTERED, PROVIDER_APPROVED = "requested", "countered", "provider-approved"
+ACTIVE, SUSPENDED = "active", "suspended"
+OPEN = frozenset({REQUESTED, COUNTERED, PROVIDER_APPROVED})
+LIVE = frozenset({ACTIVE, SUSPENDED})
+REGULATOR_GRADE, CORE_GRADE = 3, 4
+EPSILON_SLACK = 1e-9
+
+# entry type -> (party who takes it, statuses it may start from, action path segment)
+ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
+    "grant.provider_approved": (PROVIDER, frozenset({REQUESTED}), "approve"),
+    "grant.countered": (PROVIDER, frozenset({REQUESTED}), "counter"),
+    "grant.rejected": (PROVIDER, frozenset({REQUESTED, COUNTERED}), "reject"),
+    "grant.counter_accepted": (CONSUMER, frozenset({COUNTERED}), "accept"),
+    "grant.counter_declined": (CONSUMER, frozenset({COUNTERED}), "decline"),
+    "grant.withdrawn": (CONSUMER, OPEN, "withdraw"),
+    "grant.regulator_approved": (REGULATOR, frozenset({PROVIDER_APPROVED}), "co-approve"),
+    "grant.regulator_rejected": (REGULATOR, frozenset({PROVIDER_APPROVED}), "regulator-reject"),
+    "grant.revoked": (PROVIDER, LIVE, "revoke"),
+    "grant.terminated": (CONSUMER, LIVE, "terminate"),
+    "grant.suspended": (REGULATOR, frozenset({ACTIVE}), "suspend"),
+    "grant.reinstated": (REGULATOR, frozenset({SUSPENDED}), "reinstate"),
+}
+SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired"})
+
+
+@dataclass(slots=True)
+class Grant:
+    """A grant as the log has made it so far."""
+
+    consumer: str
+    kind: str
+    providers: frozenset[str]
+    domain: str | None
+    max_grade: int | None
+    assets: frozenset[str]
+    needs_regulator: bool
+    terms: dict[str, Any]
+    status: str = REQUESTED
+    approved_by: set[str] = field(default_factory=set)
+    countered_by: str | None = None
+    regulator_approved: bool = False
+    core_exception: bool = False
+    jobs: int = 0
+    rows: int = 0
+    epsilon: float = 0.0
+
+
+def _grant(state: State, entry: dict) -> tuple[str, Grant]:
+    grant_id = ref(entry, "grant")
+    grant = state.grants.get(grant_id)
+    if grant is None:
+        raise ReplayError("unknown-grant", f"grant {grant_id} was never requested")
+    return grant_id, grant
+
+
+def _asset_facts(state: State, asset_id: str) -> tuple[str, str, int]:
+    asset = state.assets.get(asset_id)
+    if asset is None or asset.status != PUBLISHED:
+        raise ReplayError("asset-status", f"asset {asset_id} is not published here")
+    return asset.provider, asset.scope[1], asset.grade
+
+
+def _requested(state: State, entry: dict) -> None:
+    require_role(state, entry, CONSUMER)
+    grant_id, body = ref(entry, "grant"), entry["body"]
+    if grant_id in state.grants:
+        raise ReplayError("duplicate-grant", f"grant {grant_id} was already requested")
+    kind, providers = body["kind"], frozenset(body["providers"])
+    if kind not in (COMPREHENSIVE, DOMAIN, SCENARIO) or not providers or entry["actor"] in providers:
+        raise ReplayError("grant-scope", f"a {kind!r} request by {entry['actor']} names providers {sorted(providers)}")
+    for provider in providers:
+        if PROVIDER not in roles_of(state, provider):
+            raise ReplayError("grant-scope", f"{provider} is not a provider")
+    grades = [_asset_facts(state, a)[2] for a in body["assets"]] if kind == SCENARIO else [body["max_grade"]]
+    if kind == SCENARIO and {_asset_facts(state, a)[0] for a in body["assets"]} != providers:
+        raise ReplayError("grant-scope", "a per-scenario grant is decided by exactly the owners of its assets")
+    if kind != SCENARIO and not 1 <= body["max_grade"] < CORE_GRADE:
+        raise ReplayError("grant-scope", f"a {kind} grant reaches at most grade 3, found {body['max_grade']}")
+    needed = kind == COMPREHENSIVE or any(grade >= REGULATOR_GRADE for grade in grades)
+    if needed and not body["needs_regulator"]:
+        raise ReplayError("regulator-approval", f"grant {grant_id} touches grade ≥ 3 or is comprehensive, but "
+                                                f"does not ask for the regulator's co-approval")
+    state.grants[grant_id] = Grant(entry["actor"], kind, providers, body.get("domain"), body.get("max_grade"),
+                                   frozenset(body["assets"]), bool(body["needs_regulator"]), body["terms"])
+
+
+def _acted(state: State, entry: dict) -> None:
+    party, sources, _ = ACTIONS[entry["type"]]
+    grant_id, grant = _grant(state, entry)
+    actor = entry["actor"]
+    allowed = {CONSUMER: actor == grant.consumer, PROVIDER: actor in grant.providers,
+               REGULATOR: REGULATOR in roles_of(state, actor)}[party]
+    if not allowed:
+        raise ReplayError("grant-party", f"{entry['type']} is taken by the grant's {party}; {actor} is not")
+    if grant.status not in sources:
+        raise ReplayError("grant-transition", f"{entry['type']} needs grant {grant_id} to be "
+                                              f"{' or '.join(sorted(sources))}; it is {grant.status}")
+    if entry["type"] == "grant.provider_approved":
+        grant.approved_by.add(actor)
+    elif entry["type"] == "grant.countered":
+        grant.countered_by = actor
+    elif entry["type"] == "grant.counter_accepted":
+        grant.terms = entry["body"]["terms"]
+        grant.approved_by.add(grant.countered_by)  # accepting a counter-offer is that provider's approval
+    elif entry["type"] == "grant.regulator_approved":
+        grant.regulator_approved = True
+        grant.core_exception = bool(entry["body"].get("core_exception"))
+    grant.status = entry["body"]["status"]
+
+
+def _activated(state: State, entry: dict) -> None:
+    grant_id, grant = _grant(state, entry)
+    if entry["actor"] != SYSTEM_ACTOR or grant.status not in (ACTIVE, PROVIDER_APPROVED, REQUESTED):
+        raise ReplayError("grant-transition", f"grant {grant_id} cannot become active from {grant.status}")
+    if grant.approved_by != set(grant.providers):
+        missing = sorted(set(grant.providers) - grant.approved_by)
+        raise ReplayError("provider-approval", f"grant {grant_id} became active without the approval of "
+                                               f"{', '.join(missing)}")
+    if grant.needs_regulator and not grant.regulator_approved:
+        raise ReplayError("regulator-approval", f"grant {grant_id} became active without the regulator's approval")
+    grant.terms = entry["body"]["terms"]
+    grant.status = ACTIVE
+
+
+def _expired(state: State, entry: dict) -> None:
+    grant_id, grant = _grant(state, entry)
+    if grant.status not in OPEN | LIVE:
+        raise ReplayError("grant-transition", f"grant {grant_id} is {grant.status} and cannot expire")
+    if parse_time(entry["time"]) < datetime.fromisoformat(grant.terms["valid_until"]):
+        raise ReplayError("grant-expiry", f"grant {grant_id} expired before its window closed")
+    grant.status = "expired"
+
+
+def _in_scope(grant: Grant, asset_id: str, provider: str, domain: str, grade: int) -> bool:
+    if grant.kind == SCENARIO:
+        return asset_id in grant.assets
+    if provider not in grant.providers or grade > grant.max_grade:
+        return False
+    return grant.kind == COMPREHENSIVE or domain == grant.domain
+
+
+def _job_admitted(state: State, entry: dict) -> None:
+    grant_id, grant = _grant(state, entry)
+    body, terms = entry["body"], grant.terms
+    if entry["actor"] != grant.consumer:
+        raise ReplayError("grant-party", f"job by {entry['actor']} under grant {grant_id} of {grant.consumer}")
+    if grant.status != ACTIVE:
+        raise ReplayError("grant-not-active", f"job under grant {grant_id}, which is {grant.status}")
+    moment = parse_time(entry["time"])
+    if not datetime.fromisoformat(terms["valid_from"]) <= moment < datetime.fromisoformat(terms["valid_until"]):
+        raise ReplayError("grant-window", f"job at {entry['time']} outside the window of grant {grant_id}")
+    if body["computation_kind"] not in terms["computation_kinds"]:
+        raise ReplayError("grant-kind", f"grant {grant_id} does not allow {body['computation_kind']}")
+    for asset_id in entry["refs"]["asset"]:
+        provider, domain, grade = _asset_facts(state, asset_id)
+        if not _in_scope(grant, asset_id, provider, domain, grade):
+            raise ReplayError("grant-scope", f"asset {asset_id} is outside the scope of grant {grant_id}")
+        if grade >= REGULATOR_GRADE and not grant.regulator_approved:
+            raise ReplayError("regulator-approval", f"asset {asset_id} is grade {grade} but grant {grant_id} has no "
+                                                    f"regulator approval")
+        if grade >= CORE_GRADE and not grant.core_exception:
+            raise ReplayError("core-data", f"grade-4 asset {asset_id} used without the regulator's exception")
+    grant.jobs, grant.rows = grant.jobs + 1, grant.rows + body["rows"]
+    grant.epsilon += body["epsilon"]
+    budget = terms.get("epsilon")
+    if grant.jobs > terms["max_jobs"] or grant.rows > terms["max_rows"] or (
+            budget is not None and grant.epsilon > budget + EPSILON_SLACK):
+        raise ReplayError("quota", f"grant {grant_id} used {grant.jobs} jobs, {grant.rows} rows, ε {grant.epsilon}; "
+                                   f"its terms allow {terms['max_jobs']}, {terms['max_rows']}, {budget}")
+    usage = body["usage"]
+    if (usage["jobs"], usage["rows"]) != (grant.jobs, grant.rows) or abs(usage["epsilon"] - grant.epsilon) > 1e-6:
+        raise ReplayError("quota", f"job entry claims usage {usage}, the log adds up to {grant.jobs} jobs, "
+                                   f"{grant.rows} rows, ε {grant.epsilon}")
+
+
+def _action_route(entry_type: str) -> Route:
+    segment = ACTIONS[entry_type][2]
+
+    def check(entry: dict, request: dict) -> None:
+        expect(request, "POST", f"{API}/grants/{ref(entry, 'grant')}/{segment}")
+
+    return check
+
+
+def _request_route(entry: dict, request: dict) -> None:
+    renewal_of = entry["body"].get("renewal_of")
+    expect(request, "POST", f"{API}/grants/{renewal_of}/renew" if renewal_of else f"{API}/grants")
+
+
+RULES: dict[str, Rule] = {"grant.requested": _requested, **{t: _acted for t in ACTIONS},
+                          "grant.activated": _activated, "grant.expired": _expired, "job.admitted": _job_admitted}
+ROUTES: dict[str, Route] = {"grant.requested": _request_route, **{t: _action_route(t) for t in ACTIONS},
+                            "job.admitted": lambda entry, request: expect(request, "POST", f"{API}/jobs")}
