@@ -85,12 +85,17 @@ def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
                                                       before_commit=lambda: keys.save(private_key, key_path))
     except (PdxError, keys.KeyFileError) as exc:
         raise click.ClickException(str(exc)) from exc
+    with app.app_context():
+        from ledger import service
+
+        log_public_key = service.public_key_text()
     result = {"database": url, "operator": operator.id, "token": token.secret, "key_id": key.id,
-              "private_key": str(key_path), "log_key_file": str(log_key_file)}
+              "private_key": str(key_path), "log_key_file": str(log_key_file), "log_public_key": log_public_key}
     if as_json:
         click.echo(json.dumps(result))
         return
     click.echo(f"database: {url}\noperator: {operator.id}\nsigning key: {key.id} (private key in {key_path})")
+    click.echo(f"log public key (publish it for regulators): {log_public_key}")
     click.echo(f"API token (shown once; keep it secret):\n  {token.secret}")
 
 

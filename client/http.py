@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 import requests
@@ -63,6 +63,18 @@ class ExchangeClient:
                 problem = {"detail": response.text[:500]}
             raise ApiError(response.status_code, problem)
         return response.json() if response.content else None
+
+    def stream(self, path: str) -> Iterator[str]:
+        """GET ``/api/v1{path}`` and yield the answer's lines as they arrive (for the ledger export)."""
+        try:
+            response = self.session.get(f"{self.base_url}/api/v1{path}", stream=True, timeout=TIMEOUT_SECONDS)
+        except requests.RequestException as exc:
+            raise ApiError(0, {"detail": f"cannot reach the exchange at {self.base_url}: {exc}"}) from exc
+        with response:
+            if response.status_code >= 400:
+                raise ApiError(response.status_code, response.json())
+            response.encoding = "utf-8"  # JSON lines are UTF-8 whatever the Content-Type says
+            yield from (line for line in response.iter_lines(decode_unicode=True) if line)
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None})

@@ -145,3 +145,79 @@ def witness(url, token, key_path, log_key, state_path, interval) -> None:
         if interval is None:
             return
         time.sleep(interval)
+
+
+@ledger_group.command("key")
+def ledger_key() -> None:
+    """Print the log's public key (server side): publish it so regulators can verify exports offline."""
+    from app import create_app
+    from ledger import service
+
+    with create_app().app_context():
+        text = service.public_key_text()
+    if text is None:
+        raise click.ClickException("no log key: run `pdx init` first")
+    click.echo(text)
+
+
+@ledger_group.command("export")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), required=True, help="file to write")
+@click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--token", envvar="PDX_TOKEN", required=True, help="a regulator's or operator's token")
+def ledger_export(out_path: Path, url: str, token: str) -> None:
+    """Download the whole ledger for offline audit (JSON lines; regulators and operators)."""
+    client = ExchangeClient(url, token)
+    try:
+        count = 0
+        with out_path.open("w", encoding="utf-8") as handle:
+            for line in client.stream("/ledger/export"):
+                handle.write(line + "\n")
+                count += 1
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {count} lines to {out_path}")
+
+
+@ledger_group.command("checkpoint")
+@click.option("--out", "out_path", type=click.Path(path_type=Path), default=None,
+              help="save the signed note (for a later `pdx audit verify --since`)")
+@click.option("--log-key", default=None, help="verify it with the log's public key (base64 or file)")
+@click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--token", envvar="PDX_TOKEN", required=True)
+def ledger_checkpoint(out_path: Path | None, log_key: str | None, url: str, token: str) -> None:
+    """Fetch the log's latest checkpoint, optionally verify its signature, and save it."""
+    try:
+        body = ExchangeClient(url, token).get("/ledger/checkpoint")
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from exc
+    checkpoint, signatures = notes.parse_note(body["note"])
+    if log_key is not None:
+        try:
+            notes.verify_log_signature(checkpoint, signatures, checkpoint.origin, load_public_key(log_key))
+        except notes.NoteError as exc:
+            raise click.ClickException(f"CHECKPOINT NOT SIGNED BY THAT KEY: {exc}") from exc
+    if out_path is not None:
+        out_path.write_text(body["note"], encoding="utf-8")
+    verified = " (signature verified)" if log_key else ""
+    click.echo(f"{checkpoint.origin} size {checkpoint.size} root {base64.b64encode(checkpoint.root).decode()}"
+               f"{verified}; cosigned by {', '.join(body['cosigners']) or 'no witness yet'}")
+
+
+@ledger_group.command("prove")
+@click.argument("index", type=click.IntRange(min=0))
+@click.option("--log-key", required=True, help="the log's public key (base64 or file)")
+@click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True)
+@click.option("--token", envvar="PDX_TOKEN", required=True)
+def ledger_prove(index: int, log_key: str, url: str, token: str) -> None:
+    """Prove that entry INDEX is in the log: verify the checkpoint's signature and the inclusion proof."""
+    client = ExchangeClient(url, token)
+    try:
+        body = client.get("/ledger/checkpoint")
+        checkpoint, signatures = notes.parse_note(body["note"])
+        notes.verify_log_signature(checkpoint, signatures, checkpoint.origin, load_public_key(log_key))
+        proof = client.get("/ledger/proofs/inclusion", index=index, size=checkpoint.size)
+        merkle.verify_inclusion(bytes.fromhex(proof["leaf_hash"]), index, checkpoint.size,
+                                [base64.b64decode(h) for h in proof["proof"]], checkpoint.root)
+    except (ApiError, notes.NoteError, merkle.MerkleError) as exc:
+        raise click.ClickException(f"NOT PROVEN: {exc}") from exc
+    click.echo(f"entry {index} (leaf {proof['leaf_hash']}) is in {checkpoint.origin} at size {checkpoint.size}")

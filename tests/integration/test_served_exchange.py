@@ -13,6 +13,7 @@ import requests
 from click.testing import CliRunner
 
 from client.cli import main
+from client.keys import load, public_text
 from tests.servers import PDX, serving
 
 
@@ -154,3 +155,37 @@ def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served):
     assert json.loads(submitted.output)["status"] == "admitted"
     listed = runner.invoke(main, ["grant", "list", "--url", url, "--token", served["tokens"]["bank"]])
     assert grant_id in listed.output and "jobs 1/10" in listed.output
+
+
+def test_a_regulator_verifies_the_ledger_offline_with_only_the_cli(served, tmp_path):
+    runner, url = CliRunner(), served["url"]
+    regulator = ["--url", url, "--token", served["tokens"]["regulator"]]
+    log_key = requests.get(f"{url}/api/v1/ledger/checkpoint", timeout=5,
+                           headers={"Authorization": f"Bearer {served['tokens']['regulator']}"}).json()["log_public_key"]
+    key_file = tmp_path / "log.pub"
+    key_file.write_text(log_key)
+    saved = runner.invoke(main, ["ledger", "checkpoint", "--out", str(tmp_path / "cp.txt"), "--log-key",
+                                 str(key_file), *regulator])
+    assert saved.exit_code == 0 and "signature verified" in saved.output, saved.output
+    runner.invoke(main, ["participant", "enrol", "--name-zh", "新机构", "--name-en", "Newcomer", "--role", "consumer",
+                         "--url", url, "--token", served["tokens"]["operator"],
+                         "--key", str(served["keys"] / "operator.pem")])
+    witnessed = runner.invoke(main, ["witness", *regulator, "--key", str(served["keys"] / "regulator.pem"),
+                                     "--log-key", log_key, "--state", str(tmp_path / "w.json")])
+    assert witnessed.exit_code == 0, witnessed.output
+    participants = json.loads(served["token_file"].read_text())["participants"]
+    witness_name = f"pdx.local/ledger/witness/{participants['regulator']}"
+    witness_key = public_text(load(served["keys"] / "regulator.pem"))
+    exported = runner.invoke(main, ["ledger", "export", "--out", str(tmp_path / "ledger.jsonl"), *regulator])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(main, ["audit", "verify", str(tmp_path / "ledger.jsonl"), "--operator-key",
+                                    str(key_file), "--since", str(tmp_path / "cp.txt"), "--witness-key",
+                                    f"{witness_name}={witness_key}"])
+    assert verified.exit_code == 0, verified.output
+    assert "verified" in verified.output and witness_name in verified.output
+    proved = runner.invoke(main, ["ledger", "prove", "3", "--log-key", log_key, *regulator])
+    assert proved.exit_code == 0 and "entry 3" in proved.output, proved.output
+    tampered = (tmp_path / "ledger.jsonl").read_text().replace("Newcomer", "Newcomes", 1)
+    (tmp_path / "bad.jsonl").write_text(tampered)
+    refused = runner.invoke(main, ["audit", "verify", str(tmp_path / "bad.jsonl"), "--operator-key", str(key_file)])
+    assert refused.exit_code == 1 and "FAIL" in refused.output
