@@ -99,6 +99,19 @@ def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     click.echo(f"API token (shown once; keep it secret):\n  {token.secret}")
 
 
+def _audit_in_process():
+    """Sign a checkpoint, export the ledger and verify it with the offline auditor (inside an app context)."""
+    from common.db import get_database
+    from ledger import checkpoints, export, log, service
+    from ledger.audit import verify_export
+
+    identity = service.identity()
+    with get_database().transaction() as session:
+        checkpoints.sign_current(session, identity)
+        lines = list(export.lines(session, identity.origin, service.public_key_text(), log.size(session)))
+    return verify_export(lines, identity.key.public_key())
+
+
 def _gunicorn() -> str | None:
     beside_python = Path(sys.executable).parent / "gunicorn"
     return str(beside_python) if beside_python.exists() else shutil.which("gunicorn")
@@ -164,6 +177,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
     _upgrade(app)
     with app.app_context():
         seeded = demo_data.seed()
+        audited = _audit_in_process()
     for name, key in seeded.keys.items():
         keys.save(key, demo_dir / "keys" / f"{name}.pem")
     base = f"http://{host}:{port}"
@@ -175,6 +189,8 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
                f"assets\n  API docs:  {base}/api/docs\n  catalog:   {base}/api/v1/assets\n"
                f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}\n"
                f"  keys:      {demo_dir / 'keys'} (sign with --key <file>)")
+    click.echo(f"  ledger:    {audited.entries} entries, root {audited.root[:16]}…, verified offline by the "
+               f"auditor ({audited.entry_types.get('job.admitted', 0)} job admitted under grant {seeded.grant_id})")
     for name, token in seeded.tokens.items():
         click.echo(f"  {name:<11}{token}")
     click.echo(f"try: curl -H 'Authorization: Bearer {seeded.tokens['operator']}' {base}/api/v1/participants")

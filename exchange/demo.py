@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from authorization import admission, workflow
+from authorization.schemas import TermsSchema
 from exchange import bootstrap
 from exchange.catalog import services as catalog
 from exchange.participants import services as participants
 from exchange.participants.rules import Principal
+from ledger import service
 
 NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705}
 
@@ -157,6 +161,7 @@ class DemoExchange:
     participant_ids: dict[str, str]
     keys: dict[str, Ed25519PrivateKey]
     asset_ids: list[str]
+    grant_id: str
 
 
 def seed(node_host: str = "127.0.0.1") -> DemoExchange:
@@ -192,4 +197,41 @@ def seed(node_host: str = "127.0.0.1") -> DemoExchange:
         bootstrap.act(principal, key, "POST", f"/api/v1/assets/{asset.id}/publish", {},
                       lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
         asset_ids.append(asset.id)
-    return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids)
+    grant_id = _credit_scoring_grant(principals, keys, asset_ids)
+    return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids, grant_id=grant_id)
+
+
+def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25519PrivateKey],
+                          asset_ids: list[str]) -> str:
+    """The bank's per-scenario grant (依场景授权) for SME credit scoring over tax and social-insurance data:
+    both providers approve, the regulator co-approves (grade 3), and a first HE-statistics job is admitted."""
+    tax_asset, hrss_asset = asset_ids[1], asset_ids[2]
+    now = datetime.now(timezone.utc)
+    terms = {"computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
+             "valid_from": now.isoformat(), "valid_until": (now + timedelta(days=180)).isoformat(),
+             "max_jobs": 50, "max_rows": 5_000_000, "min_group_size": 20, "max_result_cells": 200, "epsilon": 3.0,
+             "price": {"amount": "500.00", "currency": "CNY"}}
+    body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring",
+            "purpose": "score SME loan applicants of the bank's inclusive-finance programme from tax and "
+                       "social-insurance records, without the bank seeing any record", "assets": [tax_asset, hrss_asset],
+            "terms": terms}
+    bank = principals["bank"]
+    loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
+    grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
+                          lambda uow: workflow.request_grant(uow, bank, loaded))
+    for party in ("tax", "hrss", "regulator"):
+        action = "co-approve" if party == "regulator" else "approve"
+        bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", {},
+                      lambda uow, p=principals[party], a=action: workflow.act(uow, p, grant.id, a))
+    job = {"grant": grant.id, "assets": [tax_asset, hrss_asset], "computation_kind": "he-statistics",
+           "params": {"statistics": ["count", "sum", "mean"], "columns": ["vat_paid", "insured_employees"]},
+           "rows": 40_000, "epsilon": 0.5, "group_size": 20, "result_cells": 6}
+    identity = service.identity()
+    request = admission.JobRequest(grant_id=grant.id, assets=job["assets"], computation_kind=job["computation_kind"],
+                                   params=job["params"], context_sha256=None, rows=job["rows"],
+                                   epsilon=job["epsilon"], group_size=job["group_size"],
+                                   result_cells=job["result_cells"])
+    bootstrap.act(bank, keys["bank"], "POST", "/api/v1/jobs", job,
+                  lambda uow: admission.admit(uow, bank, request, datetime.now(timezone.utc), identity.key,
+                                              identity.origin))
+    return grant.id
