@@ -1,7 +1,7 @@
 """`pdx ledger check`: prove the ledger tables were not altered since they were written.
 
 Run at server start. It recomputes every leaf hash from the stored entry bytes, rebuilds the tree from those
-leaves and compares every stored node and the latest signed checkpoint with it, checks that sequence numbers
+leaves and compares every stored node, the head's frontier and the latest signed checkpoint with it, checks that sequence numbers
 run without gaps up to the head, and verifies the operator signature of entries the latest checkpoint does not
 cover yet (``full`` verifies every entry's signature). Any changed, deleted, reordered or inserted row of
 ``ledger_entries``, ``ledger_nodes`` or ``ledger_checkpoints`` makes it fail, naming the first bad row.
@@ -63,6 +63,10 @@ def check(session: Session, origin: str, log_key: Ed25519PublicKey, *, full: boo
                 verified += 1
             tree.append(leaf)
     _compare_nodes(session, tree, size)
+    stored_head = log.head(session)
+    if stored_head.frontier != merkle.Frontier.of(tree, size).to_bytes():
+        raise TamperedLedger("the head row's frontier (the tree's right edge the next append builds on) does not "
+                             "match the entries")
     if checkpoint is not None:
         _check_checkpoint(checkpoint, tree, origin, log_key)
     root = tree.root(size) if size else merkle.EMPTY_ROOT

@@ -61,13 +61,13 @@ def sign_current(session: Session, identity: LogIdentity) -> LedgerCheckpoint:
     if previous is not None and previous.size == size:
         return previous
     nodes = log.DbNodes(session)
-    root = merkle.root_from(nodes, size)
+    root = nodes.run(merkle.root_from, size)
     if previous is not None:
-        stored = merkle.root_from(nodes, previous.size)
+        stored = nodes.run(merkle.root_from, previous.size)
         if stored != previous.root:
             raise InconsistentLog(f"the stored tree gives root {stored.hex()} at size {previous.size}, but the "
                                   f"signed checkpoint says {previous.root.hex()}: the ledger tables were altered")
-        proof = merkle.consistency_proof_from(nodes, previous.size, size)
+        proof = nodes.run(merkle.consistency_proof_from, previous.size, size)
         try:
             merkle.verify_consistency(previous.size, size, previous.root, root, proof)
         except merkle.ProofError as exc:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
@@ -21,6 +21,7 @@ from ledger.entries import Draft, SignedRequest
 from ledger.models import LedgerEntry, LedgerHead, LedgerNode, LedgerOpening, LedgerParty
 
 HEAD_ID = 1
+T = TypeVar("T")
 
 
 class LedgerError(Exception):
@@ -43,22 +44,52 @@ class LogIdentity:
         return self.origin
 
 
+class _Recorder:
+    """A node source that answers anything and remembers what was asked (to fetch it all in one query)."""
+
+    def __init__(self) -> None:
+        self.keys: set[tuple[int, int]] = set()
+
+    def subtree_hash(self, start: int, end: int) -> bytes:
+        level = (end - start).bit_length() - 1
+        self.keys.add((level, start >> level))
+        return bytes(merkle.HASH_SIZE)
+
+
 class DbNodes:
-    """Reads stored perfect-subtree hashes (a ``merkle.NodeReader``), seeing this transaction's writes."""
+    """Reads stored perfect-subtree hashes (a ``merkle.NodeReader``)."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
-        self.pending: dict[tuple[int, int], bytes] = {}
+        self.cache: dict[tuple[int, int], bytes] = {}
 
     def subtree_hash(self, start: int, end: int) -> bytes:
         level = (end - start).bit_length() - 1
         key = (level, start >> level)
-        if key in self.pending:
-            return self.pending[key]
-        found = self.session.get(LedgerNode, key)
-        if found is None:
-            raise merkle.TreeRangeError(f"no stored node for leaves [{start}, {end})")
-        return found.hash
+        if key not in self.cache:
+            found = self.session.get(LedgerNode, key)
+            if found is None:
+                raise merkle.TreeRangeError(f"no stored node for leaves [{start}, {end})")
+            self.cache[key] = found.hash
+        return self.cache[key]
+
+    def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a proof or root function with every node it needs fetched in one query.
+
+        The function is pure, so a first pass against a recorder learns which nodes it reads.
+        """
+        recorder = _Recorder()
+        function(recorder, *args)
+        wanted = recorder.keys - self.cache.keys()
+        by_level: dict[int, list[int]] = {}
+        for level, index in wanted:
+            by_level.setdefault(level, []).append(index)
+        if by_level:
+            condition = or_(*(and_(LedgerNode.level == level, LedgerNode.index.in_(indexes))
+                              for level, indexes in by_level.items()))
+            for node in self.session.scalars(select(LedgerNode).where(condition)):
+                self.cache[(node.level, node.index)] = node.hash
+        return function(self, *args)
 
 
 def head(session: Session, *, lock: bool = False) -> LedgerHead:
@@ -73,7 +104,11 @@ def head(session: Session, *, lock: bool = False) -> LedgerHead:
 
 
 class LedgerWriter:
-    """Appends entries in the transaction of one unit of work."""
+    """Appends entries in the transaction of one unit of work.
+
+    The head row is locked and read once, at the first append; later appends of the same transaction work from
+    it in memory and the rows go to the database in one batch when the transaction flushes (group commit).
+    """
 
     def __init__(self, session: Session, identity: LogIdentity | None, request: SignedRequest | None = None,
                  clock: Callable[[], datetime] = utcnow) -> None:
@@ -81,8 +116,9 @@ class LedgerWriter:
         self.identity = identity
         self.request = request
         self.clock = clock
-        self.nodes = DbNodes(session)
         self.appended: list[int] = []
+        self._head: LedgerHead | None = None
+        self._frontier: merkle.Frontier | None = None
 
     def append(self, draft: Draft, parties: Iterable[str] = ()) -> int:
         """Append one entry and return its sequence number.
@@ -102,7 +138,10 @@ class LedgerWriter:
                                       f"at entry {replayed}")
         elif draft.actor != entries.SYSTEM_ACTOR:
             raise LedgerError(f"an entry by {draft.actor} needs a request signed by {draft.actor}")
-        state = head(self.session, lock=True)
+        if self._head is None:
+            self._head = head(self.session, lock=True)
+            self._frontier = merkle.Frontier.from_bytes(self._head.size, self._head.frontier)
+        state = self._head
         seq = state.size
         time = max(entries.format_time(self.clock()), state.last_time)  # never earlier than the entry before
         commit, salts = {}, {}
@@ -114,16 +153,13 @@ class LedgerWriter:
         self.session.add(LedgerEntry(seq=seq, data=data, operator_sig=operator_sig, leaf_hash=leaf,
                                      type=draft.type, actor=draft.actor,
                                      nonce=None if request is None else request.nonce))
-        for node in merkle.completed_nodes(self.nodes, seq, leaf):
-            self.nodes.pending[(node.level, node.index)] = node.hash
-            self.session.add(LedgerNode(level=node.level, index=node.index, hash=node.hash))
+        self._frontier, completed = self._frontier.append(leaf)
+        self.session.add_all([LedgerNode(level=node.level, index=node.index, hash=node.hash) for node in completed])
         for name, salt in salts.items():
             self.session.add(LedgerOpening(seq=seq, field=name, salt=salt))
         for participant in sorted(set(parties) | {draft.actor} - {entries.SYSTEM_ACTOR}):
             self.session.add(LedgerParty(seq=seq, participant_id=participant))
-        state.size = seq + 1
-        state.last_time = time
-        self.session.flush()
+        state.size, state.last_time, state.frontier = seq + 1, time, self._frontier.to_bytes()
         self.appended.append(seq)
         return seq
 
@@ -134,8 +170,8 @@ def size(session: Session) -> int:
 
 
 def root(session: Session, tree_size: int) -> bytes:
-    """Return the root hash of the first ``tree_size`` entries from stored nodes, in O(log n) reads."""
-    return merkle.root_from(DbNodes(session), tree_size)
+    """Return the root hash of the first ``tree_size`` entries from stored nodes, in one query."""
+    return DbNodes(session).run(merkle.root_from, tree_size)
 
 
 def entry_rows(session: Session, start: int, end: int, viewer_parties: str | None = None) -> list[LedgerEntry]:

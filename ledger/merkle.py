@@ -161,6 +161,66 @@ def completed_nodes(reader: NodeReader, index: int, leaf: bytes) -> list[Node]:
     return nodes
 
 
+@dataclass(frozen=True)
+class Frontier:
+    """The right edge of a tree of ``size`` leaves: the roots of its perfect subtrees, largest first.
+
+    It is all an append needs (the left siblings of the new leaf's path are exactly these), so a log can keep it
+    beside its size and append without reading any stored node.
+    """
+
+    size: int
+    hashes: tuple[bytes, ...]
+
+    @classmethod
+    def of(cls, reader: NodeReader, size: int) -> Frontier:
+        """Read the frontier of the first ``size`` leaves from a node source (O(log n) lookups)."""
+        return cls(size, tuple(reader.subtree_hash(start, end) for start, end in _frontier_ranges(size)))
+
+    @classmethod
+    def from_bytes(cls, size: int, data: bytes) -> Frontier:
+        """Rebuild a frontier stored as its concatenated hashes."""
+        count = bin(size).count("1")
+        if len(data) != count * HASH_SIZE:
+            raise MerkleError(f"a frontier of size {size} has {count} hashes, found {len(data)} bytes")
+        return cls(size, tuple(data[i:i + HASH_SIZE] for i in range(0, len(data), HASH_SIZE)))
+
+    def to_bytes(self) -> bytes:
+        """Return the hashes concatenated, largest subtree first."""
+        return b"".join(self.hashes)
+
+    def subtree_hash(self, start: int, end: int) -> bytes:
+        """Return the hash of one of the frontier's perfect subtrees (a ``NodeReader`` for appends)."""
+        for (first, last), value in zip(_frontier_ranges(self.size), self.hashes):
+            if (first, last) == (start, end):
+                return value
+        raise TreeRangeError(f"[{start}, {end}) is not a perfect subtree on the edge of a tree of {self.size}")
+
+    def append(self, leaf: bytes) -> tuple[Frontier, list[Node]]:
+        """Return the frontier after appending ``leaf`` and the nodes the append completes."""
+        nodes = completed_nodes(self, self.size, leaf)
+        kept = self.hashes[:len(self.hashes) - (len(nodes) - 1)]
+        return Frontier(self.size + 1, (*kept, nodes[-1].hash)), nodes
+
+    def root(self) -> bytes:
+        """Return the root of the tree the frontier is the edge of."""
+        if not self.hashes:
+            return EMPTY_ROOT
+        value = self.hashes[-1]
+        for left in reversed(self.hashes[:-1]):
+            value = node_hash(left, value)
+        return value
+
+
+def _frontier_ranges(size: int) -> list[tuple[int, int]]:
+    ranges, start = [], 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            ranges.append((start, start + (1 << level)))
+            start += 1 << level
+    return ranges
+
+
 class MemoryTree:
     """An append-only in-memory log that stores every perfect-subtree hash, level by level."""
 

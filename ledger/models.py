@@ -11,13 +11,15 @@ from common.db import Base, UTCDateTime
 
 
 class LedgerHead(Base):
-    """The single row appenders lock: the log's size and the time of its last entry."""
+    """The single row appenders lock: the log's size, the time of its last entry, and the tree's right edge
+    (the frontier: roots of its perfect subtrees, largest first), which is all an append needs to read."""
 
     __tablename__ = "ledger_head"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     last_time: Mapped[str] = mapped_column(String(32))
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class LedgerEntry(Base):

@@ -126,9 +126,9 @@ def inclusion_proof(args):
         raise InvalidInput(f"index {index} is not inside a tree of size {size}",
                            errors={"index": [f"must be below size {size}"]})
     nodes = log.DbNodes(session)
+    proof = nodes.run(merkle.inclusion_proof_from, index, size)
     return {"index": index, "size": size, "leaf_hash": nodes.subtree_hash(index, index + 1).hex(),
-            "root": _b64(merkle.root_from(nodes, size)),
-            "proof": [_b64(h) for h in merkle.inclusion_proof_from(nodes, index, size)]}
+            "root": _b64(nodes.run(merkle.root_from, size)), "proof": [_b64(h) for h in proof]}
 
 
 @blp.get("/proofs/consistency")
@@ -141,9 +141,9 @@ def consistency_proof(args):
     _check_size(session, args["second"], "second")
     nodes = log.DbNodes(session)
     first, second = args["first"], args["second"]
-    return {"first": first, "second": second, "first_root": _b64(merkle.root_from(nodes, first)),
-            "second_root": _b64(merkle.root_from(nodes, second)),
-            "proof": [_b64(h) for h in merkle.consistency_proof_from(nodes, first, second)]}
+    proof = nodes.run(merkle.consistency_proof_from, first, second)
+    return {"first": first, "second": second, "first_root": _b64(nodes.run(merkle.root_from, first)),
+            "second_root": _b64(nodes.run(merkle.root_from, second)), "proof": [_b64(h) for h in proof]}
 
 
 @blp.get("/export")

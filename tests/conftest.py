@@ -83,7 +83,7 @@ def _reset_postgres(url: str) -> None:
             {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "eu_theme": d.eu_theme,
              "created_at": datetime.now(timezone.utc)}
             for d in SEED_DOMAINS])
-        connection.execute(LedgerHead.__table__.insert(), [{"id": HEAD_ID, "size": 0, "last_time": ""}])
+        connection.execute(LedgerHead.__table__.insert(), [{"id": HEAD_ID, "size": 0, "last_time": "", "frontier": b""}])
     engine.dispose()
 
 

@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('size', sa.BigInteger(), nullable=False),
     sa.Column('last_time', sa.String(length=32), nullable=False),
+    sa.Column('frontier', sa.LargeBinary(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_head'))
     )
     op.create_table('ledger_nodes',
@@ -85,8 +86,8 @@ def upgrade() -> None:
 
     # The one head row: appenders lock it; the log starts empty.
     head = sa.table('ledger_head', sa.column('id', sa.Integer), sa.column('size', sa.BigInteger),
-                    sa.column('last_time', sa.String))
-    op.bulk_insert(head, [{"id": 1, "size": 0, "last_time": ""}])
+                    sa.column('last_time', sa.String), sa.column('frontier', sa.LargeBinary))
+    op.bulk_insert(head, [{"id": 1, "size": 0, "last_time": "", "frontier": b""}])
 
 
 

@@ -93,6 +93,8 @@ def _tamper(session, identity, size, kind, i, j, position):
                                .offset(position % 5)).first()
         session.execute(update(LedgerNode).where(LedgerNode.level == node.level, LedgerNode.index == node.index)
                         .values(hash=bytes(32)))
+    elif kind == "change-frontier":
+        session.execute(update(LedgerHead).values(frontier=bytes(32) + session.get(LedgerHead, 1).frontier[32:]))
     elif kind == "change-checkpoint-root":
         session.execute(update(LedgerCheckpoint).values(root=bytes(32)))
     session.flush()
@@ -100,7 +102,7 @@ def _tamper(session, identity, size, kind, i, j, position):
 
 
 KINDS = ["change-byte", "change-and-rehash", "delete", "delete-and-shrink-head", "swap", "insert-forged",
-         "change-node", "change-checkpoint-root"]
+         "change-node", "change-frontier", "change-checkpoint-root"]
 
 
 @pytest.mark.parametrize("kind", KINDS)

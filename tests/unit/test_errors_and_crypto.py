@@ -38,3 +38,23 @@ def test_tokens_are_random_and_stored_hashes_differ_from_them():
     first, second = crypto.new_token(), crypto.new_token()
     assert first != second and first.startswith("pdx_") and len(first) > 40
     assert crypto.token_hash(first) != first and len(crypto.token_hash(first)) == 64
+
+
+def test_the_fast_canonical_form_equals_rfc8785_on_json_without_floats():
+    import rfc8785
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ledger.entries import canonical
+
+    scalars = st.none() | st.booleans() | st.integers(-(2**53 - 1), 2**53 - 1) | st.text()
+    values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) |
+                          st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127), max_size=8), inner,
+                                          max_size=4), max_leaves=20)
+
+    @settings(max_examples=300, deadline=None)
+    @given(values)
+    def agrees(value):
+        assert canonical(value) == rfc8785.dumps(value)
+
+    agrees()
