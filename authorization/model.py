@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, UTCDateTime
@@ -33,7 +33,7 @@ class Grant(Base):
     regulator_id: Mapped[str | None] = mapped_column(String(40))
     renewal_of: Mapped[str | None] = mapped_column(ForeignKey("grants.id"))
     jobs_used: Mapped[int] = mapped_column(Integer, default=0)
-    rows_used: Mapped[int] = mapped_column(Integer, default=0)
+    rows_used: Mapped[int] = mapped_column(BigInteger, default=0)
     epsilon_used: Mapped[float] = mapped_column(Float, default=0.0)
     end_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -88,7 +88,7 @@ class Job(Base):
     assets: Mapped[list[str]] = mapped_column(JSON)
     params_sha256: Mapped[str] = mapped_column(String(64))
     context_sha256: Mapped[str | None] = mapped_column(String(64))
-    rows_reserved: Mapped[int] = mapped_column(Integer)
+    rows_reserved: Mapped[int] = mapped_column(BigInteger)
     epsilon: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Response, json, request
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from authorization import admission, facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
-from authorization.model import Grant, GrantProvider, Job, JobTicket
+from authorization.model import Grant, Job, JobTicket
 from authorization.terms import Terms
 from common.db import read_session, utcnow
 from common.errors import InvalidInput, NotFound, Unavailable
@@ -41,7 +41,7 @@ class GrantView:
 
 def _expire_first(grant_id: str) -> None:
     # Its own transaction: an expiry is recorded even when the action that noticed it is then refused.
-    with unit_of_work() as uow:
+    with unit_of_work(system=True) as uow:
         workflow.expire_if_due(uow, grant_id, utcnow())
 
 
@@ -61,18 +61,11 @@ def request_grant(body):
 @blp.response(200, schemas.GrantPage)
 def list_grants(args):
     """List the grants the caller takes part in (regulators and operators: all), newest first."""
-    viewer, session = current_principal(), read_session()
-    query = select(Grant)
-    if not viewer.has_role(REGULATOR, OPERATOR):
-        query = query.where((Grant.consumer_id == viewer.id) | Grant.id.in_(
-            select(GrantProvider.grant_id).where(GrantProvider.provider_id == viewer.id)))
-    for name in ("status", "kind"):
-        if args[name] is not None:
-            query = query.where(getattr(Grant, name) == args[name])
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    viewer = current_principal()
     offset, limit = page_window(args)
-    rows = session.scalars(query.order_by(Grant.created_at.desc(), Grant.id).offset(offset).limit(limit))
-    return page_body([GrantView(g, viewer) for g in rows], args, total or 0)
+    rows, total = workflow.list_grants(read_session(), viewer, status=args["status"], kind=args["kind"],
+                                       offset=offset, limit=limit)
+    return page_body([GrantView(g, viewer) for g in rows], args, total)
 
 
 @blp.get("/grants/<grant_id>")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from authorization import lifecycle
@@ -64,16 +64,21 @@ def _scope(session: Session, kind: str, body: dict[str, Any]) -> tuple[list[str]
         if not body.get("providers"):
             raise InvalidInput("a comprehensive request names its providers", errors={"providers": ["required"]})
         providers = _active_providers(session, body["providers"])
-        return providers, _published(session, where=Asset.provider_id.in_(providers))
+        in_scope = _published(session, where=Asset.provider_id.in_(providers))
+        return providers, [a for a in in_scope if a.grade <= body["max_grade"]]
     if not body.get("domain") or session.get(Domain, body["domain"]) is None:
         raise InvalidInput("a per-domain request names a known domain", errors={"domain": ["unknown or missing"]})
-    in_domain = _published(session, domain_code=body["domain"])
+    in_domain = [a for a in _published(session, domain_code=body["domain"]) if a.grade <= body["max_grade"]]
     if body.get("providers"):
         providers = _active_providers(session, body["providers"])
-    else:  # "all providers": those publishing in the domain now; later newcomers never approved, so not covered
-        providers = _active_providers(session, sorted({a.provider_id for a in in_domain}))
+    else:  # "all providers": the active ones publishing in the domain now; later newcomers never approved
+        publishing = sorted({a.provider_id for a in in_domain})
+        active = set(session.scalars(select(Participant.id).where(Participant.id.in_(publishing),
+                                                                 Participant.status == ACTIVE)))
+        providers = [p for p in publishing if p in active]
         if not providers:
-            raise InvalidInput(f"no provider publishes in domain {body['domain']}", errors={"domain": ["no supply"]})
+            raise InvalidInput(f"no active provider publishes in domain {body['domain']} up to grade "
+                               f"{body['max_grade']}", errors={"domain": ["no supply"]})
     return providers, [a for a in in_domain if a.provider_id in providers]
 
 
@@ -139,6 +144,22 @@ def load(session: Session, viewer: Principal, grant_id: str, *, lock: bool = Fal
     return grant
 
 
+def list_grants(session: Session, viewer: Principal, *, status: str | None, kind: str | None, offset: int,
+                limit: int) -> tuple[list[Grant], int]:
+    """Return one page of the grants the viewer takes part in (regulators and operators: all), newest first."""
+    query = select(Grant)
+    if not viewer.has_role(REGULATOR, OPERATOR):
+        query = query.where((Grant.consumer_id == viewer.id) | Grant.id.in_(
+            select(GrantProvider.grant_id).where(GrantProvider.provider_id == viewer.id)))
+    if status is not None:
+        query = query.where(Grant.status == status)
+    if kind is not None:
+        query = query.where(Grant.kind == kind)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Grant.created_at.desc(), Grant.id).offset(offset).limit(limit))
+    return list(rows), total
+
+
 def party_of(viewer: Principal, grant: Grant) -> str | None:
     """Return the role the viewer plays in this grant's workflow, if any."""
     if grant.consumer_id == viewer.id:
@@ -184,7 +205,7 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
     decision = next((p for p in grant.parties if p.provider_id == actor.id), None)
     if party == PROVIDER and action in ("approve", "counter") and decision.decision != PENDING:
         raise Conflict(f"{actor.id} already decided ({decision.decision})",
-                                 extra={"current_status": grant.status, "allowed_actions": []})
+                       extra={"current_status": grant.status, "allowed_actions": []})
     if action == "counter":
         problems = term_rules.narrowing_problems(Terms.from_json(grant.terms), counter)
         if problems:
@@ -193,7 +214,8 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
         grant.counter_terms, grant.countered_by = counter.to_json(), actor.id
         body["counter_terms"] = grant.counter_terms
     if action == "co-approve" and core_exception and grant.kind != SCENARIO:
-        raise InvalidInput("a grade-4 exception is given only for a scenario", errors={"core_exception": ["scenario only"]})
+        raise InvalidInput("a grade-4 exception is given only for a scenario",
+                           errors={"core_exception": ["scenario only"]})
     if decision is not None and action in ("approve", "counter", "reject"):
         decision.decision = {"approve": APPROVED, "counter": COUNTERED, "reject": REJECTED}[action]
         decision.reason, decision.decided_at = reason, utcnow()
@@ -239,7 +261,7 @@ def expire_if_due(uow: UnitOfWork, grant_id: str, now: datetime) -> bool:
 
 
 def expire_due(uow: UnitOfWork, now: datetime) -> list[str]:
-    """Expire every open or live grant whose window has closed (`pdx grants expire`, run from cron)."""
+    """Expire every open or live grant whose window has closed (`pdx grant expire-due`, run from cron)."""
     open_or_live = list(lifecycle.OPEN | lifecycle.LIVE)
     grants = uow.session.scalars(select(Grant).where(Grant.status.in_(open_or_live)).with_for_update())
     return [grant.id for grant in grants if _expire(uow, grant, now)]

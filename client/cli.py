@@ -79,6 +79,7 @@ def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     private_key = Ed25519PrivateKey.generate()
     try:
         with app.app_context():
+            _refuse_second_operator()
             if not log_key_file.exists():
                 generate(log_key_file)
             operator, token, key = bootstrap_operator(name_zh, name_en, private_key,
@@ -117,6 +118,19 @@ def _gunicorn() -> str | None:
     return str(beside_python) if beside_python.exists() else shutil.which("gunicorn")
 
 
+def _refuse_second_operator() -> None:
+    """Stop `pdx init` before it creates anything when the exchange already has its operator."""
+    from sqlalchemy import select
+
+    from common.db import get_database
+    from exchange.participants.models import ParticipantRole
+
+    with get_database().sessionmaker() as session:
+        existing = session.scalar(select(ParticipantRole.participant_id).where(ParticipantRole.role == "operator"))
+    if existing is not None:
+        raise click.ClickException(f"the exchange already has an operator ({existing}); nothing was created")
+
+
 def _check_ledger_before_serving() -> None:
     from client.ledger_cli import run_check
     from ledger.check import TamperedLedger
@@ -125,8 +139,10 @@ def _check_ledger_before_serving() -> None:
         result = run_check(_app())
     except TamperedLedger as exc:
         raise click.ClickException(f"not serving: LEDGER TAMPERED: {exc}") from exc
-    if result is not None:
-        click.echo(f"ledger intact: {result.size} entries, root {result.root[:16]}…", err=True)
+    if result is None:
+        raise click.ClickException("not serving: no log key (PDX_LOG_KEY_FILE); run `pdx init` first, or restore "
+                                   "the key from its backup")
+    click.echo(f"ledger intact: {result.size} entries, root {result.root[:16]}…", err=True)
 
 
 def _serve(host: str, port: int, dev: bool, workers: int, check_ledger: bool = True) -> None:

@@ -108,7 +108,8 @@ def _job_body(grant, assets, computation, params, rows, epsilon, group_size, res
 
 
 job_options = [
-    click.option("--grant", required=True), click.option("--asset", "assets", multiple=True, required=True),
+    click.option("--grant", default=None, help="the grant (not needed to ask about downloading open data)"),
+    click.option("--asset", "assets", multiple=True, required=True),
     click.option("--computation", type=click.Choice(COMPUTATION_KINDS), required=True),
     click.option("--params", default=None, help="JSON object of operation parameters"),
     click.option("--rows", type=click.IntRange(0), default=0), click.option("--epsilon", type=float, default=0.0),
@@ -125,11 +126,14 @@ def _with_job_options(command):
 
 @click.command("decide")
 @_with_job_options
+@click.option("--download", is_flag=True, help="ask about downloading raw rows instead of computing")
 @url_option
 @token_option
-def decide(grant, assets, computation, params, rows, epsilon, group_size, result_cells, url, token) -> None:
-    """Ask, without running anything, whether a job would be allowed and why."""
+def decide(grant, assets, computation, params, rows, epsilon, group_size, result_cells, download, url,
+           token) -> None:
+    """Ask, without running anything, whether a job (or a download) would be allowed and why."""
     body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
+    body["action"] = "download" if download else "compute"
     decision = call(client_for(url, token).post, "/decisions", body)
     click.echo("ALLOW" if decision["allow"] else "DENY")
     for reason in decision["reasons"]:
@@ -151,6 +155,8 @@ def job_group() -> None:
 def job_submit(grant, assets, computation, params, rows, epsilon, group_size, result_cells, url, token,
                key_path: Path | None) -> None:
     """Submit a job: the exchange decides, consumes quota and tickets each provider."""
+    if grant is None:
+        raise click.UsageError("a job runs under a grant: give --grant")
     body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
     show(call(client_for(url, token, key_path).post, "/jobs", body))
 
@@ -167,8 +173,12 @@ def grant_expire_due() -> None:
     from app import create_app
     from authorization.workflow import expire_due
     from common.db import utcnow
+    from ledger.log import LedgerError
     from ledger.service import unit_of_work
 
-    with create_app().app_context(), unit_of_work() as uow:
-        expired = expire_due(uow, utcnow())
+    try:
+        with create_app().app_context(), unit_of_work(system=True) as uow:
+            expired = expire_due(uow, utcnow())
+    except LedgerError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"expired {len(expired)} grant(s){': ' + ', '.join(expired) if expired else ''}")

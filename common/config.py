@@ -38,7 +38,8 @@ def _coerce(name: str, raw: str) -> Any:
     return raw
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load_settings(overrides: Mapping[str, Any] | None = None,
+                  environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Return the settings: defaults, then PDX_* environment variables, then explicit overrides."""
     environ = os.environ if environ is None else environ
     settings = dict(DEFAULTS)

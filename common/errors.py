@@ -7,7 +7,8 @@ PdxError
  ├── Forbidden           403  authenticated, but this participant may not do this
  ├── NotFound            404  no such resource, or not visible to this participant
  ├── Conflict            409  the resource's state forbids it (``extra`` may list what is allowed)
- │   └── DuplicateSource 409  a data-element code already has its authoritative source
+ │   ├── DuplicateSource 409  a data-element code already has its authoritative source
+ │   └── Replayed        409  a signed request whose nonce was already used
  └── Unavailable         503  a part the request needs is not set up or not reachable
 """
 
@@ -69,6 +70,11 @@ class Conflict(PdxError):
     status = 409
     slug = "conflict"
     title = "Conflict with the resource's state"
+
+
+class Replayed(Conflict):
+    slug = "replayed-request"
+    title = "Replayed request"
 
 
 class DuplicateSource(Conflict):

@@ -213,7 +213,8 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
              "price": {"amount": "500.00", "currency": "CNY"}}
     body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring",
             "purpose": "score SME loan applicants of the bank's inclusive-finance programme from tax and "
-                       "social-insurance records, without the bank seeing any record", "assets": [tax_asset, hrss_asset],
+                       "social-insurance records, without the bank seeing any record",
+            "assets": [tax_asset, hrss_asset],
             "terms": terms}
     bank = principals["bank"]
     loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}

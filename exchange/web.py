@@ -96,9 +96,13 @@ def signed_request(principal: Principal, *, self_certified: bool = False) -> Sig
         public_key = participant_services.active_key(read_session(), principal.id, values["key"])
         if public_key is None:
             raise BadSignature(f"key {values['key']} is not a registered, unrevoked key of {principal.id}")
-    statement = entries.request_statement(actor=principal.id, key=values["key"], method=request.method,
-                                          path=request.path, body=body, signed_at=values["signed_at"],
-                                          nonce=values["nonce"])
+    try:
+        statement = entries.request_statement(actor=principal.id, key=values["key"], method=request.method,
+                                              path=request.path, body=body, signed_at=values["signed_at"],
+                                              nonce=values["nonce"])
+    except entries.EntryError as exc:
+        raise InvalidInput(f"the JSON body has no RFC 8785 form to sign: {exc}",
+                           errors={"_body": ["integers beyond ±2^53 and lone surrogates cannot be signed"]}) from exc
     signed = SignedRequest(statement, values["signature"])
     try:
         entries.verify_request(crypto.load_public_key(public_key), signed)

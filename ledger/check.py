@@ -1,8 +1,8 @@
 """`pdx ledger check`: prove the ledger tables were not altered since they were written.
 
 Run at server start. It recomputes every leaf hash from the stored entry bytes, rebuilds the tree from those
-leaves and compares every stored node, the head's frontier and the latest signed checkpoint with it, checks that sequence numbers
-run without gaps up to the head, and verifies the operator signature of entries the latest checkpoint does not
+leaves and compares every stored node, the head's frontier and the latest signed checkpoint with it, checks that
+sequence numbers run without gaps up to the head, and verifies the operator signature of entries the latest checkpoint does not
 cover yet (``full`` verifies every entry's signature). Any changed, deleted, reordered or inserted row of
 ``ledger_entries``, ``ledger_nodes`` or ``ledger_checkpoints`` makes it fail, naming the first bad row.
 """

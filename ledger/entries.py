@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -75,12 +76,17 @@ def format_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+TIME_FORMAT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+
+
 def parse_time(text: str) -> datetime:
     """Parse an entry timestamp, refusing anything but the exact format ``format_time`` writes."""
     try:
+        if not TIME_FORMAT.fullmatch(text):
+            raise ValueError("not the exact format")
         moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     except (TypeError, ValueError) as exc:
-        raise EntryError(f"time {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ") from exc
+        raise EntryError(f"time {text!r} is not YYYY-MM-DDTHH:MM:SS.ffffffZ (six fractional digits)") from exc
     return moment
 
 

@@ -8,17 +8,17 @@ entry, its tree nodes and the new head commit with the caller's state change, or
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from common.db import utcnow
 from ledger import entries, merkle
 from ledger.entries import Draft, SignedRequest
-from ledger.models import LedgerEntry, LedgerHead, LedgerNode, LedgerOpening, LedgerParty
+from ledger.models import LedgerEntry, LedgerHead, LedgerNode, LedgerOpening, LedgerParty, RequestNonce
 
 HEAD_ID = 1
 T = TypeVar("T")
@@ -162,6 +162,20 @@ class LedgerWriter:
         state.size, state.last_time, state.frontier = seq + 1, time, self._frontier.to_bytes()
         self.appended.append(seq)
         return seq
+
+
+def use_nonce(session: Session, request: SignedRequest, keep: timedelta) -> None:
+    """Record a signed request's nonce in the caller's transaction; refuse one already used (a replay).
+
+    Nonces older than ``keep`` (twice the signature window: their requests would be refused as stale anyway)
+    are forgotten.
+    """
+    if session.get(RequestNonce, (request.actor, request.nonce)) is not None:
+        raise ReplayedRequest(f"request nonce {request.nonce} of {request.actor} was already used")
+    session.execute(delete(RequestNonce).where(RequestNonce.signed_at < utcnow() - keep))
+    session.add(RequestNonce(participant_id=request.actor, nonce=request.nonce,
+                             signed_at=entries.parse_time(request.statement["signed_at"])))
+    session.flush()
 
 
 def size(session: Session) -> int:

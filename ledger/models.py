@@ -89,3 +89,14 @@ class LedgerOpening(Base):
     seq: Mapped[int] = mapped_column(ForeignKey("ledger_entries.seq"), primary_key=True)
     field: Mapped[str] = mapped_column(String(64), primary_key=True)
     salt: Mapped[str] = mapped_column(String(64))
+
+
+class RequestNonce(Base):
+    """A signed request's nonce, kept for twice the signature window, so that no signed request runs twice
+    (also those that change state without a ledger entry, such as a draft)."""
+
+    __tablename__ = "request_nonces"
+
+    participant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

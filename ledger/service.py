@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
 from flask import Flask, current_app, g, has_request_context
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common import crypto
 from common.db import get_database
 from common.keyfiles import KeyFileError, load
-from ledger import entries
+from ledger import entries, log
 from ledger.entries import Draft, SignedRequest
 from ledger.log import LedgerWriter, LogIdentity
 
@@ -64,14 +66,21 @@ class UnitOfWork:
 
 
 @contextlib.contextmanager
-def unit_of_work(request: SignedRequest | None = None) -> Iterator[UnitOfWork]:
+def unit_of_work(request: SignedRequest | None = None, *, system: bool = False) -> Iterator[UnitOfWork]:
     """Open a write transaction whose ledger entries commit with it.
 
-    Inside an HTTP request the signed request verified by the route's authentication is used by default.
+    Inside an HTTP request the signed request verified by the route's authentication is used (and its nonce
+    used up) by default; ``system`` opens one for the exchange's own entries only, with no request.
     """
-    if request is None and has_request_context():
+    if request is None and not system and has_request_context():
         request = g.get("pdx_signed_request")
     with get_database().transaction() as session:
+        if request is not None:
+            window = current_app.config["PDX_SIGNATURE_WINDOW_SECONDS"]
+            try:
+                log.use_nonce(session, request, timedelta(seconds=2 * window))
+            except IntegrityError as exc:  # the same request racing itself
+                raise log.ReplayedRequest(f"request nonce {request.nonce} was already used") from exc
         yield UnitOfWork(session, LedgerWriter(session, identity(), request))
 
 

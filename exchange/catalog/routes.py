@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Response, json, request
 from flask_smorest import Blueprint
 
-from common.db import read_session, unit_of_work
+from common.db import read_session
 from exchange.catalog import dcat, schemas, services
 from exchange.participants.rules import OPERATOR, PROVIDER
 from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
@@ -36,8 +36,8 @@ def search_assets(args):
 @blp.response(201, schemas.Asset)
 def register_asset(body):
     """Register an asset as a draft (providers)."""
-    with unit_of_work() as session:
-        return services.register_asset(session, current_principal(), body)
+    with recorded_work() as uow:  # a draft writes no entry, but its signed request's nonce is used up
+        return services.register_asset(uow.session, current_principal(), body)
 
 
 @blp.get("/assets/<asset_id>")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from exchange.catalog import rules, vocab
@@ -25,7 +27,7 @@ class FieldSpec(RequestSchema):
 
 class Price(RequestSchema):
     model = fields.String(required=True, validate=validate.OneOf(vocab.PRICE_MODELS))
-    amount = fields.Decimal(load_default="0", as_string=True, places=2,
+    amount = fields.Decimal(load_default=Decimal("0.00"), as_string=True, places=2,
                             validate=validate.Range(min=0, max=10**9))
     currency = fields.String(load_default="CNY", validate=validate.OneOf(vocab.CURRENCIES))
     unit_rows = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10**9),

@@ -259,3 +259,8 @@ def test_domain_iris_of_the_dcat_export_resolve(client, catalog):
     path = theme[theme.index("/api/v1/"):]
     assert client.get(path).status_code == 200
     assert document["dct:publisher"]["foaf:name"][0]["@value"] == "运营方"
+
+
+def test_free_assets_need_no_amount(client, provider):
+    asset = register(client, provider, price={"model": "free"})
+    assert asset["price"]["amount"] == "0.00"

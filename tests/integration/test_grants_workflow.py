@@ -212,3 +212,16 @@ def test_grant_terms_export_as_odrl(client, market, active_grant):
     operands = {c["leftOperand"]: c for c in permission["constraint"]}
     assert operands["count"]["rightOperand"] == 10 and operands["purpose"]["operator"] == "eq"
     assert document["prohibition"][0]["action"] == "distribute"
+
+
+def test_an_all_providers_domain_grant_skips_suspended_providers_and_grades_above_its_maximum(client, world,
+                                                                                             market):
+    second = world.participant("provider", name="另一交通机构")
+    publish(client, second, register(client, second, domain="transport", grade=2)["id"])
+    client.post(f"/api/v1/participants/{second.id}/suspend", headers=world.operator.headers, json={})
+    publish(client, market["transport"], register(client, market["transport"], domain="transport", grade=3,
+                                                  computation_kinds=["he-statistics"])["id"])
+    grant = request_grant(client, market["consumer"], {"kind": "domain", "domain": "transport", "max_grade": 2,
+                                                       "terms": terms()})
+    assert [p["provider_id"] for p in grant["providers"]] == [market["transport"].id]
+    assert grant["needs_regulator"] is False  # the grade-3 asset lies above the grant's maximum grade

@@ -239,3 +239,41 @@ def test_a_witness_cosignature_is_verified_and_then_returned(client, world, regu
     forged = notes.cosign(checkpoint, name, world.operator.key, int(time.time())).line()
     refused = client.post(path, headers=regulator.headers, json={"line": forged})
     assert refused.status_code == 422 and "line" in refused.get_json()["errors"]
+
+
+def test_a_replayed_draft_registration_is_refused_although_drafts_write_no_entry(client, world):
+    from client.signing import signature_headers
+
+    provider = world.participant("provider")
+    body = asset_body()
+    headers = {**provider.headers, **signature_headers(provider.key, actor=provider.id, method="POST",
+                                                       path="/api/v1/assets", body=body)}
+    assert client.post("/api/v1/assets", headers=headers, json=body).status_code == 201
+    replay = client.post("/api/v1/assets", headers=headers, json=body)
+    assert replay.status_code == 409 and replay.get_json()["type"] == "urn:pdx:problem:replayed-request"
+    drafts = client.get("/api/v1/assets?status=draft", headers=provider.headers).get_json()
+    assert drafts["total"] == 1
+
+
+def test_a_signing_time_in_another_format_is_refused(client, world):
+    from client.signing import signature_headers
+
+    body = {"name_zh": "格式", "name_en": "Format", "roles": ["consumer"]}
+    headers = {**world.operator.headers, **signature_headers(world.operator.key, actor=world.operator.id,
+                                                             method="POST", path="/api/v1/participants", body=body)}
+    headers["PDX-Signed-At"] = headers["PDX-Signed-At"][:21] + "Z"  # one fractional digit instead of six
+    response = client.post("/api/v1/participants", headers=headers, json=body)
+    assert response.status_code == 401 and "six fractional digits" in response.get_json()["detail"]
+
+
+def test_a_body_that_has_no_canonical_form_is_a_422_not_a_500(client, world):
+    from datetime import datetime, timezone
+
+    from ledger.entries import format_time
+
+    # No client can sign this body (RFC 8785 has no form for 2**60), so the headers are well-formed but unsigned.
+    headers = {**world.operator.headers, "PDX-Key": public_key_id(world.operator.key), "PDX-Nonce": "n" * 32,
+               "PDX-Signed-At": format_time(datetime.now(timezone.utc)), "PDX-Signature": "AAAA"}
+    response = client.post("/api/v1/participants", headers=headers, sign=False, data=json.dumps(
+        {"name_zh": "大", "name_en": "Big", "roles": ["consumer"], "extra": 2**60}), content_type="application/json")
+    assert response.status_code == 422 and "_body" in response.get_json()["errors"]
