@@ -52,6 +52,17 @@ KEY_ID = re.compile(r"[0-9a-f]{64}")
 SIGNATURE_HEADERS = {"key": "PDX-Key", "signed_at": "PDX-Signed-At", "nonce": "PDX-Nonce",
                      "signature": "PDX-Signature"}
 SELF_CERTIFIED = "self-certified"
+SIGNATURE_PARAMETERS = [
+    {"in": "header", "name": "PDX-Key", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+     "description": "id of the signing key: hex SHA-256 of the raw Ed25519 public key"},
+    {"in": "header", "name": "PDX-Signed-At", "required": True, "schema": {"type": "string"},
+     "description": "signing time, UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ"},
+    {"in": "header", "name": "PDX-Nonce", "required": True,
+     "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"}, "description": "never reused"},
+    {"in": "header", "name": "PDX-Signature", "required": True, "schema": {"type": "string"},
+     "description": "base64 Ed25519 over 'pdx-request/v1\\n' + RFC 8785 {actor, key, method, path, body_sha256, "
+                    "signed_at, nonce} (docs/ledger.md)"},
+]
 
 
 def _request_body() -> Any:
@@ -136,7 +147,10 @@ def authenticated(*roles: str, inactive_ok: bool = False, signed: bool | str = F
         wrapper._pdx_roles = roles  # read by the role-matrix tests and the API docs
         wrapper._pdx_signed = bool(signed)
         doc = getattr(wrapper, "_apidoc", {})
-        doc.setdefault("manual_doc", {})["security"] = [{"bearerAuth": []}]
+        manual = doc.setdefault("manual_doc", {})
+        manual["security"] = [{"bearerAuth": []}]
+        if signed:
+            manual["parameters"] = SIGNATURE_PARAMETERS
         wrapper._apidoc = doc
         return wrapper
 

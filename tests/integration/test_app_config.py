@@ -35,3 +35,14 @@ def test_forwarded_host_is_used_only_behind_a_trusted_proxy(database_url, tmp_pa
         "http://localhost")
     assert proxied.test_client().get("/api/v1/catalog.jsonld", headers=headers).get_json()["@id"].startswith(
         "https://data.example.gov.cn/")
+
+
+def test_openapi_documents_bearer_auth_and_the_signature_headers_of_signed_writes(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    signed = spec["paths"]["/api/v1/grants"]["post"]
+    assert signed["security"] == [{"bearerAuth": []}]
+    assert {p["name"] for p in signed["parameters"] if p["in"] == "header"} == {
+        "PDX-Key", "PDX-Signed-At", "PDX-Nonce", "PDX-Signature"}
+    unsigned = spec["paths"]["/api/v1/participants/me/tokens"]["post"]
+    assert not [p for p in unsigned.get("parameters", []) if p["in"] == "header"]
+    assert "security" not in spec["paths"]["/api/v1/assets"]["get"]
