@@ -1,0 +1,26 @@
+"""Privacy core: additive aggregates (pure NumPy), the CKKS facade (TenSEAL) and differential-privacy noise.
+
+``aggregation`` and ``dp`` are pure; ``he`` is the only module that imports TenSEAL. Importing this package
+imports none of them, so a pure core never pulls TenSEAL in. Every error raised on purpose descends from
+``PrivacyError``:
+
+    ValueError
+     └── PrivacyError               anything the privacy package rejects
+          ├── AggregationError      aggregation: a plan, table or result vector it cannot serve
+          │    ├── BadPlan          a malformed plan, or a vector that does not fit the plan's layout
+          │    ├── UnknownColumn    the plan names a column the table lacks
+          │    ├── BadTable         columns of unequal length, non-numeric or non-finite values
+          │    └── GroupTooSmall    a released cell (set, group or bin) holds 1 .. min_group_size-1 rows
+          ├── HEError               he: anything the CKKS facade rejects
+          │    ├── SecretKeyPresent a context meant to be public carries the secret key
+          │    ├── BadContext       bytes that are not a usable CKKS context for the operation
+          │    ├── BadBundle        a ciphertext bundle that is malformed, of the wrong kind or does not fit
+          │    └── BadInput         plaintext values that are empty, of the wrong shape or not finite
+          └── DPError               dp: a sensitivity, epsilon, delta, size or generator it cannot use
+"""
+
+from __future__ import annotations
+
+
+class PrivacyError(ValueError):
+    """Root of every error the privacy package raises on purpose."""
