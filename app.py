@@ -38,7 +38,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["PDX_LOG_KEY_FILE"] = settings["LOG_KEY_FILE"]
     ledger_service.init_app(app, settings["LOG_KEY_FILE"], settings["LEDGER_ORIGIN"])
 
-    from exchange import api, problems
+    from exchange import api, jobs, problems
+
+    jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"])
 
     problems.register(app)
     api.init_app(app)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from common.db import Base, UTCDateTime
@@ -103,3 +103,27 @@ class JobTicket(Base):
     provider_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), primary_key=True)
     ticket: Mapped[dict[str, Any]] = mapped_column(JSON)
     signature: Mapped[str] = mapped_column(String(100))
+
+
+class JobPayload(Base):
+    """What the consumer sent with a job: its parameters, its public HE context, encrypted weights if scoring."""
+
+    __tablename__ = "job_payloads"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    context: Mapped[bytes | None] = mapped_column(LargeBinary)
+    weights: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class JobResult(Base):
+    """The outcome of a job: the summed ciphertext (only the consumer can decrypt it) or the reason it failed."""
+
+    __tablename__ = "job_results"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_sha256: Mapped[str | None] = mapped_column(String(64))
+    receipts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 from typing import Any
 
-from flask import Response, json, request
+from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from authorization import admission, facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
-from authorization.model import Grant, Job, JobTicket
+from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
 from authorization.terms import Terms
 from common.db import read_session, utcnow
-from common.errors import InvalidInput, NotFound, Unavailable
+from common.errors import Conflict, InvalidInput, NotFound, Unavailable
+from exchange import jobs
 from exchange.participants import services as participants
 from exchange.participants.rules import OPERATOR, REGULATOR, Principal
 from exchange.web import authenticated, current_principal, page_body, page_window
 from ledger import service
 from ledger.service import unit_of_work
+from privacy import he
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
                 description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "
@@ -138,11 +143,22 @@ def dry_run(body):
             "obligations": admission.obligations_json(decision)}
 
 
-def _job_request(body) -> admission.JobRequest:
+def _decoded(body, name: str) -> bytes | None:
+    if body[name] is None:
+        return None
+    try:
+        return base64.b64decode(body[name], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidInput(f"{name} is not base64", errors={name: ["not base64"]}) from exc
+
+
+def _job_request(body, context: bytes | None) -> admission.JobRequest:
+    context_sha256 = None if context is None else hashlib.sha256(context).hexdigest()
     return admission.JobRequest(grant_id=body["grant"], assets=body["assets"],
                                 computation_kind=body["computation_kind"], params=body["params"],
-                                context_sha256=body["context_sha256"], rows=body["rows"], epsilon=body["epsilon"],
-                                group_size=body["group_size"], result_cells=body["result_cells"])
+                                context_sha256=context_sha256 or body["context_sha256"], rows=body["rows"],
+                                epsilon=body["epsilon"], group_size=body["group_size"],
+                                result_cells=body["result_cells"])
 
 
 @blp.post("/jobs")
@@ -154,18 +170,27 @@ def submit_job(body):
     identity = service.identity()
     if identity is None:
         raise Unavailable("the exchange has no signing key yet; run `pdx init`")
+    context, weights = _decoded(body, "context"), _decoded(body, "weights")
+    runnable = body["computation_kind"] in jobs.RUNNABLE
+    if runnable and context is None:
+        raise InvalidInput(f"a {body['computation_kind']} job needs the consumer's public HE context",
+                           errors={"context": ["required"]})
+    if context is not None:
+        try:
+            he.require_public_context(context)
+        except he.HEError as exc:
+            raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
     _expire_first(body["grant"])
     with unit_of_work() as uow:
-        job, _ = admission.admit(uow, current_principal(), _job_request(body), utcnow(), identity.key,
+        job, _ = admission.admit(uow, current_principal(), _job_request(body, context), utcnow(), identity.key,
                                  identity.origin)
-        return job
+        uow.session.add(JobPayload(job_id=job.id, params=body["params"], context=context, weights=weights))
+    if runnable:
+        current_app.extensions[jobs.EXTENSION_KEY].submit(job.id)
+    return job
 
 
-@blp.get("/jobs/<job_id>")
-@authenticated()
-@blp.response(200, schemas.JobSchema)
-def get_job(job_id):
-    """Read a job: its consumer, the providers it runs at, regulators and operators."""
+def _visible_job(job_id: str):
     viewer, session = current_principal(), read_session()
     job = session.get(Job, job_id)
     providers = [] if job is None else list(session.scalars(select(JobTicket.provider_id)
@@ -174,4 +199,26 @@ def get_job(job_id):
                            or viewer.id in providers):
         raise NotFound(f"no job {job_id}")
     return job
+
+
+@blp.get("/jobs/<job_id>")
+@authenticated()
+@blp.response(200, schemas.JobSchema)
+def get_job(job_id):
+    """Read a job and its status (admitted, completed, failed): its consumer, its providers, regulators."""
+    return _visible_job(job_id)
+
+
+@blp.get("/jobs/<job_id>/result")
+@authenticated("consumer")
+@blp.response(200, schemas.JobResultSchema)
+def get_job_result(job_id):
+    """The job's summed ciphertext (for its consumer, who alone can decrypt it), or why it failed."""
+    job = _visible_job(job_id)
+    if job.consumer_id != current_principal().id:
+        raise NotFound(f"no result of job {job_id} for {current_principal().id}")
+    result = read_session().get(JobResult, job_id)
+    if result is None:
+        raise Conflict(f"job {job_id} is still {job.status}", extra={"current_status": job.status})
+    return result
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -130,6 +131,10 @@ class JobBody(RequestSchema):
     params = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "operation parameters"})
     context_sha256 = fields.String(load_default=None, allow_none=True, validate=HEX_HASH,
                                    metadata={"description": "hex SHA-256 of the consumer's public HE context"})
+    context = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "base64 of the consumer's public CKKS context (never with its secret key)"})
+    weights = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "he-scoring: base64 of the model weights encrypted under that context"})
     rows = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**12))
     epsilon = fields.Float(load_default=0.0, allow_nan=False, validate=validate.Range(min=0, max=100))
     group_size = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9),
@@ -162,6 +167,16 @@ class Decision(Schema):
 class Ticket(Schema):
     provider_id = fields.String()
     expires_at = fields.Function(lambda t: t.ticket["expires_at"])
+
+
+class JobResultSchema(Schema):
+    job_id = fields.String()
+    result = fields.Function(lambda r: None if r.result is None else base64.b64encode(r.result).decode(),
+                             metadata={"description": "base64 of the summed ciphertext; only the consumer decrypts it"})
+    result_sha256 = fields.String(allow_none=True)
+    receipts = fields.List(fields.Dict(), metadata={"description": "each provider node's signed receipt"})
+    error = fields.String(allow_none=True)
+    finished_at = fields.DateTime()
 
 
 class JobSchema(Schema):

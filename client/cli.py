@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from client import commands, grant_cli, keys
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
+from provider.cli import node_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -218,6 +219,7 @@ commands.register(main)
 grant_cli.register(main)
 main.add_command(ledger_group)
 main.add_command(audit)
+main.add_command(node_group)
 main.add_command(witness)
 
 if __name__ == "__main__":

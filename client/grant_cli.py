@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -149,15 +150,19 @@ def job_group() -> None:
 
 @job_group.command("submit")
 @_with_job_options
+@click.option("--context", "context_file", type=click.File("rb"), default=None,
+              help="he-*: a file holding your public CKKS context (the SDK makes it and keeps the secret key)")
 @url_option
 @token_option
 @key_option
-def job_submit(grant, assets, computation, params, rows, epsilon, group_size, result_cells, url, token,
-               key_path: Path | None) -> None:
+def job_submit(grant, assets, computation, params, rows, epsilon, group_size, result_cells, context_file, url,
+               token, key_path: Path | None) -> None:
     """Submit a job: the exchange decides, consumes quota and tickets each provider."""
     if grant is None:
         raise click.UsageError("a job runs under a grant: give --grant")
     body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
+    if context_file is not None:
+        body["context"] = base64.b64encode(context_file.read()).decode()
     show(call(client_for(url, token, key_path).post, "/jobs", body))
 
 

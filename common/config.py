@@ -10,16 +10,19 @@ ENV_PREFIX = "PDX_"
 # Every setting the exchange knows, with its default. Environment variables are PDX_<NAME>.
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: SQLite file under the instance folder
-    "MAX_BODY_BYTES": 1024 * 1024,
+    "MAX_BODY_BYTES": 16 * 1024 * 1024,  # a job carries the consumer's public HE context (and encrypted weights)
     "INSTANCE_DIR": None,  # None: Flask's instance path
     "SQL_ECHO": False,
     "TRUSTED_PROXIES": 0,  # reverse proxies in front of the exchange whose X-Forwarded-* headers are trusted
     "LOG_KEY_FILE": None,  # None: log.key in the instance folder (created by `pdx init`)
     "LEDGER_ORIGIN": "pdx.local/ledger",  # the checkpoint origin line: set it to your exchange's host
     "SIGNATURE_WINDOW_SECONDS": 300,  # how far a signed request's time may be from the server's clock
+    "JOB_WORKERS": 4,  # background threads per server process that run jobs on provider nodes
+    "NODE_TIMEOUT_SECONDS": 120,  # how long a job waits for one provider node before it fails
 }
 
-_INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS"}
+_INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
+                  "NODE_TIMEOUT_SECONDS"}
 _BOOL_SETTINGS = {"SQL_ECHO"}
 
 
@@ -55,6 +58,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
             raise ConfigError(f"{ENV_PREFIX}{name} must be an integer, got {settings[name]!r}")
     if settings["MAX_BODY_BYTES"] <= 0:
         raise ConfigError(f"{ENV_PREFIX}MAX_BODY_BYTES must be positive")
+    if settings["JOB_WORKERS"] < 0:
+        raise ConfigError(f"{ENV_PREFIX}JOB_WORKERS cannot be negative")
     if settings["SIGNATURE_WINDOW_SECONDS"] <= 0:
         raise ConfigError(f"{ENV_PREFIX}SIGNATURE_WINDOW_SECONDS must be positive")
     if settings["TRUSTED_PROXIES"] < 0:

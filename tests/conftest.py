@@ -103,8 +103,8 @@ def database_url(request, tmp_path) -> str:
 def app(database_url, tmp_path):
     instance = tmp_path / "instance"
     keyfiles.generate(instance / "log.key")
-    app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 64 * 1024,
-                      "LEDGER_ORIGIN": "test.pdx/ledger"})
+    app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 2 * 1024 * 1024,
+                      "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0})
     app.config["TESTING"] = True
     app.test_client_class = SigningClient
     yield app
@@ -214,3 +214,11 @@ class World:
 @pytest.fixture
 def world(app, client) -> World:
     return World(app, client)
+
+
+@pytest.fixture(scope="session")
+def public_context() -> bytes:
+    """A consumer's public CKKS context (no secret key), made once: HE jobs carry one."""
+    from privacy.he import ConsumerKeys
+
+    return ConsumerKeys().public_context()

@@ -53,7 +53,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
     "grant.suspended": (REGULATOR, frozenset({ACTIVE}), "suspend"),
     "grant.reinstated": (REGULATOR, frozenset({SUSPENDED}), "reinstate"),
 }
-SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired"})
+SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired", "job.completed", "job.failed"})
 
 
 @dataclass(slots=True)
@@ -76,6 +76,7 @@ class Grant:
     jobs: int = 0
     rows: int = 0
     epsilon: float = 0.0
+    running: dict[str, tuple[int, float]] = field(default_factory=dict)  # job id -> rows and ε it reserved
 
 
 def _grant(state: State, entry: dict) -> tuple[str, Grant]:
@@ -204,6 +205,22 @@ def _job_admitted(state: State, entry: dict) -> None:
     if (usage["jobs"], usage["rows"]) != (grant.jobs, grant.rows) or abs(usage["epsilon"] - grant.epsilon) > 1e-6:
         raise ReplayError("quota", f"job entry claims usage {usage}, the log adds up to {grant.jobs} jobs, "
                                    f"{grant.rows} rows, ε {grant.epsilon}")
+    grant.running[ref(entry, "job")] = (body["rows"], body["epsilon"])
+
+
+def _job_finished(state: State, entry: dict) -> None:
+    """A job ends once: completed with its result hash, or failed with its reserved quota given back."""
+    grant_id, grant = _grant(state, entry)
+    job_id = ref(entry, "job")
+    if job_id not in grant.running:
+        raise ReplayError("job-status", f"{entry['type']} for job {job_id}, which is not running under {grant_id}")
+    rows, epsilon = grant.running.pop(job_id)
+    if entry["type"] == "job.failed":
+        released = entry["body"]["released"]
+        if (released["jobs"], released["rows"]) != (1, rows) or abs(released["epsilon"] - epsilon) > 1e-9:
+            raise ReplayError("quota", f"failed job {job_id} gives back {released}, it reserved 1 job, {rows} rows, "
+                                       f"ε {epsilon}")
+        grant.jobs, grant.rows, grant.epsilon = grant.jobs - 1, grant.rows - rows, grant.epsilon - epsilon
 
 
 def _action_route(entry_type: str) -> Route:
@@ -221,6 +238,7 @@ def _request_route(entry: dict, request: dict) -> None:
 
 
 RULES: dict[str, Rule] = {"grant.requested": _requested, **{t: _acted for t in ACTIONS},
-                          "grant.activated": _activated, "grant.expired": _expired, "job.admitted": _job_admitted}
+                          "grant.activated": _activated, "grant.expired": _expired, "job.admitted": _job_admitted,
+                          "job.completed": _job_finished, "job.failed": _job_finished}
 ROUTES: dict[str, Route] = {"grant.requested": _request_route, **{t: _action_route(t) for t in ACTIONS},
                             "job.admitted": lambda entry, request: expect(request, "POST", f"{API}/jobs")}

@@ -3,6 +3,7 @@ rules forbid are caught even when the operator's own log key signs them (a rewri
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass
 
@@ -37,15 +38,16 @@ def _export(app) -> list[str]:
         return list(export.lines(session, identity.origin, service.public_key_text(), log.size(session)))
 
 
-def _job(client, consumer, grant_id, assets, **extra):
+def _job(client, consumer, grant_id, assets, context, **extra):
     body = {"grant": grant_id, "assets": assets, "computation_kind": "he-statistics", "rows": 100,
-            "epsilon": 0.1, "group_size": 10, "result_cells": 4, **extra}
+            "epsilon": 0.1, "group_size": 10, "result_cells": 4, "params": {"plan": "statistics"},
+            "context": base64.b64encode(context).decode(), **extra}
     response = client.post("/api/v1/jobs", headers=consumer.headers, json=body)
     assert response.status_code == 201, response.get_json()
 
 
 @pytest.fixture
-def story(app, client, world) -> Story:
+def story(app, client, world, public_context) -> Story:
     """Grade-3 and grade-2 scenario grants with jobs, a counter-offer, a revocation and a pending co-approval."""
     tax, hr = world.participant("provider", name="税务局"), world.participant("provider", name="人社厅")
     consumer, regulator = world.participant("consumer", name="银行"), world.participant("regulator")
@@ -58,11 +60,11 @@ def story(app, client, world) -> Story:
     grant_action(client, tax, sensitive["id"], "approve")
     grant_action(client, hr, sensitive["id"], "approve")
     grant_action(client, regulator, sensitive["id"], "co-approve")
-    _job(client, consumer, sensitive["id"], [assets["tax3"], assets["hr2"]])
+    _job(client, consumer, sensitive["id"], [assets["tax3"], assets["hr2"]], public_context)
     plain = request_grant(client, consumer, scenario_request([assets["hr2"]]))
     grant_action(client, hr, plain["id"], "counter", {"terms": {**plain["terms"], "max_jobs": 3}})
     grant_action(client, consumer, plain["id"], "accept")
-    _job(client, consumer, plain["id"], [assets["hr2"]], epsilon=0.0)
+    _job(client, consumer, plain["id"], [assets["hr2"]], public_context, epsilon=0.0)
     grant_action(client, hr, plain["id"], "revoke", {"reason": "incident"})
     waiting = request_grant(client, consumer, scenario_request([assets["tax3"]]))
     grant_action(client, tax, waiting["id"], "approve")

@@ -55,6 +55,7 @@ POLICY = {
     ("POST", "/api/v1/decisions"): ("consumer", "regulator"),
     ("POST", "/api/v1/jobs"): ("consumer",),
     ("GET", "/api/v1/jobs/<job_id>"): ANY,
+    ("GET", "/api/v1/jobs/<job_id>/result"): ("consumer",),
     ("GET", "/api/v1/ledger/checkpoint"): ANY,
     ("GET", "/api/v1/ledger/checkpoints/<int:size>"): ANY,
     ("GET", "/api/v1/ledger/entries"): ANY,

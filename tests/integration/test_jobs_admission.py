@@ -3,6 +3,7 @@ rush on both databases), tickets per provider, and the dry-run decision endpoint
 
 from __future__ import annotations
 
+import base64
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
@@ -34,7 +35,7 @@ def grant(client, world):
 
 
 def _job(grant, **overrides):
-    body = {"grant": grant["id"], "assets": grant["assets"], "computation_kind": "he-statistics",
+    body = {"grant": grant["id"], "assets": grant["assets"], "computation_kind": "aggregate",
             "params": {"statistics": ["count", "sum"], "column": "registered_capital"}, "rows": 1000,
             "epsilon": 0.1, "group_size": 10, "result_cells": 4}
     body.update(overrides)
@@ -61,9 +62,10 @@ def test_an_admitted_job_consumes_quota_and_tickets_each_provider(app, client, g
         assert client.get(f"/api/v1/jobs/{job['id']}", headers=provider.headers).status_code == 200
 
 
-def test_a_denied_job_explains_why_and_consumes_nothing(client, grant):
+def test_a_denied_job_explains_why_and_consumes_nothing(client, grant, public_context):
+    context = base64.b64encode(public_context).decode()
     response = client.post("/api/v1/jobs", headers=grant["consumer"].headers,
-                           json=_job(grant, group_size=3, computation_kind="he-scoring"))
+                           json=_job(grant, group_size=3, computation_kind="he-scoring", context=context))
     assert response.status_code == 403
     codes = {r["code"] for r in response.get_json()["reasons"]}
     assert {"group-too-small", "kind-not-allowed-by-grant"} <= codes

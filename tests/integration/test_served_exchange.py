@@ -122,7 +122,7 @@ def test_witness_cosigns_only_consistent_checkpoints(served, tmp_path):
     assert forked.exit_code != 0 and "refusing to cosign" in forked.output
 
 
-def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served):
+def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served, tmp_path, public_context):
     runner, url = CliRunner(), served["url"]
 
     def as_(who: str) -> list[str]:
@@ -150,7 +150,9 @@ def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served):
     too_small = runner.invoke(main, ["decide", *job_args, "--group-size", "2", "--url", url,
                                      "--token", served["tokens"]["bank"]])
     assert too_small.output.startswith("DENY") and "group-too-small" in too_small.output
-    submitted = runner.invoke(main, ["job", "submit", *job_args, *as_("bank")])
+    context = tmp_path / "bank.context"
+    context.write_bytes(public_context)
+    submitted = runner.invoke(main, ["job", "submit", *job_args, "--context", str(context), *as_("bank")])
     assert submitted.exit_code == 0, submitted.output
     assert json.loads(submitted.output)["status"] == "admitted"
     listed = runner.invoke(main, ["grant", "list", "--url", url, "--token", served["tokens"]["bank"]])

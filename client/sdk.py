@@ -1,0 +1,102 @@
+"""The consumer SDK: compute on providers' data without the data or the result ever being readable by anyone else.
+
+The SDK makes a CKKS key pair and keeps the secret key in this process; only the public context leaves it.
+Each provider node encrypts its partial aggregates under that context, the exchange adds the ciphertexts without
+being able to read them, and only here are they decrypted and finished into statistics.
+
+    from client.sdk import Consumer
+    from privacy.aggregation import StatisticsPlan
+    bank = Consumer("http://127.0.0.1:5000", token, keys.load("bank.pem"))
+    result = bank.statistics(grant_id, [tax_asset, hr_asset], StatisticsPlan(columns=("vat_paid",)), rows=40_000)
+    result.columns            # pandas DataFrame: count, sum, mean, variance, sample_variance per column
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from client.http import DEFAULT_URL, ExchangeClient
+from privacy import aggregation
+from privacy.he import ConsumerKeys
+
+POLL_SECONDS = 0.5
+FINISHED = frozenset({"completed", "failed"})
+
+
+class JobFailed(Exception):
+    """The exchange could not complete the job; the message is the recorded reason."""
+
+
+@dataclass(frozen=True)
+class StatisticsResult:
+    """Finished statistics as DataFrames, with the job they came from."""
+
+    job_id: str
+    count: int
+    columns: pd.DataFrame
+    histogram: pd.DataFrame | None
+    groups: pd.DataFrame | None
+    statistics: aggregation.Statistics
+
+
+def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
+    columns = pd.DataFrame(
+        [{"column": name, "count": stats.count, "sum": c.sum, "mean": c.mean, "variance": c.variance,
+          "sample_variance": c.sample_variance} for name, c in stats.columns.items()]).set_index("column")
+    histogram = None
+    if plan.histogram is not None:
+        edges = list(plan.histogram.edges)
+        histogram = pd.DataFrame({"from": edges[:-1], "to": edges[1:], "count": list(stats.histogram)})
+    groups = None
+    if stats.groups:
+        groups = pd.DataFrame([{"group": label, "count": g.count, **{f"sum_{c}": s for c, s in g.sums.items()},
+                                **{f"mean_{c}": m for c, m in g.means.items()}}
+                               for label, g in stats.groups.items()]).set_index("group")
+    return columns, histogram, groups
+
+
+class Consumer:
+    """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results."""
+
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
+                 signing_key: Ed25519PrivateKey | None = None) -> None:
+        self.exchange = ExchangeClient(url, token, signing_key)
+
+    def wait(self, job_id: str, timeout: float, progress: Callable[[str, float], None] | None = None) -> dict:
+        """Poll a job until it has completed or failed; ``progress`` is told its status and the seconds waited."""
+        started = time.monotonic()
+        while True:
+            job = self.exchange.get(f"/jobs/{job_id}")
+            waited = time.monotonic() - started
+            if progress is not None:
+                progress(job["status"], waited)
+            if job["status"] in FINISHED:
+                return job
+            if waited > timeout:
+                raise JobFailed(f"job {job_id} is still {job['status']} after {timeout:.0f} s")
+            time.sleep(POLL_SECONDS)
+
+    def statistics(self, grant: str, assets: Sequence[str], plan: aggregation.StatisticsPlan, *, rows: int,
+                   epsilon: float = 0.0, timeout: float = 600,
+                   progress: Callable[[str, float], None] | None = None) -> StatisticsResult:
+        """Run homomorphic statistics over the assets under a grant and return them, decrypted here."""
+        keys = ConsumerKeys()
+        shape = aggregation.layout(plan)
+        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics",
+                "params": {"plan": plan.to_dict()}, "context": base64.b64encode(keys.public_context()).decode(),
+                "rows": rows, "epsilon": epsilon, "group_size": plan.min_group_size, "result_cells": shape.size}
+        job = self.exchange.post("/jobs", body)
+        self.wait(job["id"], timeout, progress)
+        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
+        if outcome["error"] is not None:
+            raise JobFailed(outcome["error"])
+        total = keys.decrypt(base64.b64decode(outcome["result"]))[:shape.size]
+        stats = aggregation.finish(plan, total)
+        columns, histogram, groups = _frames(plan, stats)
+        return StatisticsResult(job["id"], stats.count, columns, histogram, groups, stats)

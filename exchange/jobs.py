@@ -1,0 +1,156 @@
+"""Running admitted jobs: send each provider node its ticket, verify the signed receipts, add the ciphertexts, and
+record `job.completed` — or `job.failed` with the reason, releasing the quota the job had reserved.
+
+Jobs run in a thread pool inside the server process (``PDX_JOB_WORKERS``), so no HTTP request waits on provider
+nodes; the exchange never holds a secret key: it only adds ciphertexts under the consumer's public context.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import requests
+from flask import Flask
+from sqlalchemy import select
+
+from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
+from common import crypto
+from common.db import get_database, utcnow
+from exchange.catalog.models import Asset
+from exchange.participants.models import ParticipantKey
+from ledger.entries import SYSTEM_ACTOR, Draft
+from ledger.service import unit_of_work
+from privacy import he
+from provider.app import verify_receipt
+
+EXTENSION_KEY = "pdx.jobs"
+RUNNABLE = frozenset({"he-statistics", "he-scoring"})
+log = logging.getLogger(__name__)
+
+
+class NodeFailure(Exception):
+    """A provider node did not deliver a valid result."""
+
+
+class JobRunner:
+    """The pool that runs jobs in the background of one server process."""
+
+    def __init__(self, app: Flask, workers: int, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pdx-job") if workers else None
+
+    def submit(self, job_id: str) -> Future | None:
+        """Run a job in the background (with no workers configured, jobs wait for `pdx job run`)."""
+        return None if self.pool is None else self.pool.submit(self._run, job_id)
+
+    def _run(self, job_id: str) -> None:
+        with self.app.app_context():
+            try:
+                run_job(job_id, self.timeout)
+            except Exception:  # noqa: BLE001 - a job must never take the worker down; the reason is recorded
+                log.exception("job %s crashed", job_id)
+                fail_job(job_id, "internal error while running the job")
+
+
+def init_app(app: Flask, workers: int, timeout: float) -> None:
+    app.extensions[EXTENSION_KEY] = JobRunner(app, workers, timeout)
+
+
+def _call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
+    body: dict[str, Any] = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
+                            "context": base64.b64encode(payload.context or b"").decode()}
+    if payload.weights is not None:
+        body["weights"] = base64.b64encode(payload.weights).decode()
+    try:
+        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout)
+    except requests.RequestException as exc:
+        raise NodeFailure(f"provider node {endpoint} of {ticket.provider_id} did not answer: "
+                          f"{type(exc).__name__}") from exc
+    if response.status_code != 200:
+        try:
+            detail = response.json().get("detail", "")
+        except ValueError:
+            detail = response.text[:200]
+        raise NodeFailure(f"provider {ticket.provider_id} refused: {response.status_code} {detail}")
+    return response.json()
+
+
+def _check_receipt(session, provider_id: str, job_id: str, answer: dict[str, Any]) -> bytes:
+    try:
+        result = base64.b64decode(answer["result"], validate=True)
+        receipt, signature = answer["receipt"], answer["signature"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NodeFailure(f"provider {provider_id} answered without a result and a signed receipt") from exc
+    if receipt.get("job") != job_id or receipt.get("provider") != provider_id:
+        raise NodeFailure(f"provider {provider_id}'s receipt is for another job or provider")
+    if receipt.get("result_sha256") != hashlib.sha256(result).hexdigest():
+        raise NodeFailure(f"provider {provider_id}'s receipt does not match its result")
+    keys = session.scalars(select(ParticipantKey.public_key).where(ParticipantKey.participant_id == provider_id,
+                                                                  ParticipantKey.revoked_at.is_(None)))
+    for public_key in keys:
+        try:
+            verify_receipt(public_key, receipt, signature)
+            return result
+        except crypto.BadKey:
+            continue
+    raise NodeFailure(f"provider {provider_id}'s receipt is not signed by any of its registered keys")
+
+
+def run_job(job_id: str, timeout: float) -> None:
+    """Run one admitted job to completion or failure."""
+    with get_database().sessionmaker() as session:
+        job = session.get(Job, job_id)
+        payload = session.get(JobPayload, job_id)
+        tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job_id)))
+        endpoints = {asset.provider_id: asset.node_endpoint for asset in
+                     session.scalars(select(Asset).where(Asset.id.in_(job.assets)))}
+        results, receipts = [], []
+        try:
+            for ticket in tickets:
+                answer = _call_node(endpoints[ticket.provider_id], ticket, payload, timeout)
+                results.append(_check_receipt(session, ticket.provider_id, job_id, answer))
+                receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
+            total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
+        except (NodeFailure, he.HEError) as exc:
+            fail_job(job_id, str(exc))
+            return
+    complete_job(job_id, total, receipts)
+
+
+def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]]) -> None:
+    """Store the summed ciphertext and record `job.completed` with its hash and each provider's usage."""
+    digest = hashlib.sha256(result).hexdigest()
+    with unit_of_work(system=True) as uow:
+        job = uow.session.get(Job, job_id)
+        job.status = "completed"
+        uow.session.add(JobResult(job_id=job_id, result=result, result_sha256=digest, receipts=receipts,
+                                  error=None, finished_at=utcnow()))
+        usage = [{"provider": r["receipt"]["provider"], "rows_used": r["receipt"]["rows_used"],
+                  "receipt_sha256": hashlib.sha256(r["signature"].encode()).hexdigest()} for r in receipts]
+        uow.ledger.append(Draft("job.completed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
+                                body={"result_sha256": digest, "usage": usage}),
+                          parties=[job.consumer_id, *[u["provider"] for u in usage]])
+
+
+def fail_job(job_id: str, reason: str) -> None:
+    """Record `job.failed` with the reason and release the quota the job reserved."""
+    with unit_of_work(system=True) as uow:
+        job = uow.session.get(Job, job_id)
+        if job.status in ("completed", "failed"):
+            return
+        grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
+        grant.jobs_used -= 1
+        grant.rows_used -= job.rows_reserved
+        grant.epsilon_used -= job.epsilon
+        job.status = "failed"
+        uow.session.add(JobResult(job_id=job_id, result=None, result_sha256=None, receipts=[], error=reason,
+                                  finished_at=utcnow()))
+        uow.ledger.append(Draft("job.failed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
+                                body={"reason": reason, "released": {"jobs": 1, "rows": job.rows_reserved,
+                                                                     "epsilon": job.epsilon}}),
+                          parties=[job.consumer_id])

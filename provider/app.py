@@ -1,0 +1,130 @@
+"""The provider node's HTTP service: verify the ticket, compute locally, return only ciphertexts, sign a receipt.
+
+    POST /v1/jobs/run              {ticket, signature, params, context, [weights]} → {result, receipt, signature}
+    GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
+    GET  /v1/health
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import time
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from authorization.tickets import SignedTicket, TicketError, TicketVerifier
+from common import crypto
+from common.keyfiles import load as load_key
+from ledger.entries import canonical, format_time
+from privacy import he
+from provider import compute
+from provider.config import NodeConfig
+from provider.datasets import Dataset, load_all
+from provider.record import NodeRecord
+
+RECEIPT_CONTEXT = b"pdx-receipt/v1\n"
+MAX_BODY_BYTES = 64 * 1024 * 1024  # an HE context and, for scoring, the encrypted weights
+
+
+def _problem(status: int, title: str, detail: str) -> Response:
+    response = jsonify({"type": f"urn:pdx:problem:node-{title.lower().replace(' ', '-')}", "title": title,
+                        "status": status, "detail": detail})
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def _bytes(body: Mapping[str, Any], name: str) -> bytes:
+    try:
+        return base64.b64decode(body[name], validate=True)
+    except (KeyError, TypeError, binascii.Error) as exc:
+        raise compute.ComputeError(f"{name} must be base64") from exc
+
+
+def sign_receipt(key, receipt: dict[str, Any]) -> str:
+    """Sign a receipt the way every node does."""
+    return crypto.sign(key, RECEIPT_CONTEXT + canonical(receipt))
+
+
+def verify_receipt(public_key_b64: str, receipt: dict[str, Any], signature: str) -> None:
+    """Verify a node's receipt, raising ``crypto.BadKey`` if it does not hold."""
+    crypto.verify(public_key_b64, signature, RECEIPT_CONTEXT + canonical(receipt))
+
+
+def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None = None) -> Flask:
+    """Create the node service for ``config`` (datasets are mounted from the config unless given)."""
+    app = Flask("pdx-provider-node")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    mounted = dict(datasets if datasets is not None else load_all(list(config.mounts)))
+    record = NodeRecord(config.state_dir)
+    key = load_key(config.key_file)
+    verifier = TicketVerifier(crypto.load_public_key(config.exchange_public_key), config.issuer,
+                              config.participant_id, record)
+    app.extensions["pdx.node"] = {"record": record, "datasets": mounted}
+
+    @app.errorhandler(HTTPException)
+    def _http(error: HTTPException):
+        return _problem(error.code or 500, error.name, error.description or error.name)
+
+    @app.get("/v1/health")
+    def health():
+        return {"status": "ok", "participant": config.participant_id,
+                "datasets": {d.mount.name: d.rows for d in mounted.values()}}
+
+    @app.post("/v1/jobs/run")
+    def run():
+        started = time.perf_counter()
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _problem(400, "Bad request", "the body must be a JSON object")
+        try:
+            ticket = SignedTicket.from_json(body)
+            context = _bytes(body, "context")
+            claims = verifier.verify(ticket, params=body.get("params"), context=context,
+                                     now=datetime.now(timezone.utc))
+        except (TicketError, compute.ComputeError) as exc:
+            return _problem(403, "Ticket refused", str(exc))
+        try:
+            he.require_public_context(context)
+            datasets = [mounted[asset] for asset in claims["assets"] if asset in mounted]
+            if len(datasets) != len(claims["assets"]):
+                return _problem(404, "Not mounted", "this node does not mount every asset of the ticket")
+            if claims["operation"] == compute.HE_STATISTICS:
+                result, rows = compute.statistics(datasets, body["params"], claims["obligations"], context)
+            elif claims["operation"] == compute.HE_SCORING:
+                result, rows = compute.scores(datasets, body["params"], _bytes(body, "weights"), context)
+            else:
+                return _problem(422, "Unsupported", f"this node does not run {claims['operation']}")
+        except (compute.ComputeError, he.HEError) as exc:
+            return _problem(422, "Cannot compute", str(exc))
+        served_at = datetime.now(timezone.utc)
+        receipt = {"job": claims["job"], "provider": config.participant_id, "assets": claims["assets"],
+                   "operation": claims["operation"], "rows_used": rows,
+                   "result_sha256": hashlib.sha256(result).hexdigest(),
+                   "wall_ms": round((time.perf_counter() - started) * 1000, 1), "served_at": format_time(served_at)}
+        record.served(job=claims["job"], grant=claims["grant"], operation=claims["operation"],
+                      assets=claims["assets"], rows=rows, result_sha256=receipt["result_sha256"], served_at=served_at)
+        return {"result": base64.b64encode(result).decode(), "receipt": receipt,
+                "signature": sign_receipt(key, receipt)}
+
+    @app.get("/v1/datasets/<name>/download")
+    def download(name: str):
+        dataset = next((d for d in mounted.values() if d.mount.name == name), None)
+        if dataset is None:
+            return _problem(404, "Not found", f"no dataset {name}")
+        if dataset.mount.grade != 1:
+            return _problem(403, "Forbidden", f"dataset {name} is grade {dataset.mount.grade}: its rows never "
+                                              f"leave this node")
+        import pandas as pd
+
+        buffer = io.StringIO()
+        pd.DataFrame(dataset.columns).to_csv(buffer, index=False)
+        return Response(buffer.getvalue(), mimetype="text/csv")
+
+    return app

@@ -1,0 +1,69 @@
+"""What a node computes for a ticket: pure functions over its mounted datasets, encrypting under the consumer's
+public context. Nothing here sees a secret key; nothing returned holds a raw row of a grade ≥ 2 asset."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Mapping
+
+import numpy as np
+
+from privacy import aggregation, he
+from provider.datasets import Dataset, DatasetError
+
+HE_STATISTICS, HE_SCORING = "he-statistics", "he-scoring"
+
+
+class ComputeError(ValueError):
+    """The parameters of a job are not something this node can compute."""
+
+
+def _plan(params: Mapping[str, Any], obligations: Mapping[str, Any]) -> aggregation.StatisticsPlan:
+    try:
+        plan = aggregation.StatisticsPlan.from_dict(params["plan"])
+    except (KeyError, TypeError, aggregation.AggregationError) as exc:
+        raise ComputeError(f"params.plan is not a statistics plan: {exc}") from exc
+    # The grant's minimum group size binds even if the consumer asked for less.
+    required = int(obligations.get("min-group-size", 0))
+    return replace(plan, min_group_size=max(plan.min_group_size, required))
+
+
+def statistics(datasets: list[Dataset], params: Mapping[str, Any], obligations: Mapping[str, Any],
+               context: bytes) -> tuple[bytes, int]:
+    """Return the encrypted partial aggregates of the node's datasets and the number of rows read."""
+    plan = _plan(params, obligations)
+    total, rows = None, 0
+    for dataset in datasets:
+        try:
+            vector = aggregation.partials(plan, dataset.columns)
+        except aggregation.AggregationError as exc:
+            raise ComputeError(f"dataset {dataset.mount.name}: {exc}") from exc
+        total = vector if total is None else total + vector
+        rows += dataset.rows
+    return he.encrypt_vector(context, np.asarray(total, dtype=np.float64)), rows
+
+
+def scores(datasets: list[Dataset], params: Mapping[str, Any], weights: bytes, context: bytes) -> tuple[bytes, int]:
+    """Return encrypted scores w·x + b for the rows the consumer names by id (packed, 4096 rows a ciphertext)."""
+    if len(datasets) != 1:
+        raise ComputeError("encrypted scoring runs over exactly one dataset per node")
+    dataset = datasets[0]
+    id_column = dataset.mount.id_column
+    try:
+        features = params["features"]
+        ids = [str(i) for i in params["ids"]]
+    except (KeyError, TypeError) as exc:
+        raise ComputeError("params needs features (column names) and ids (row ids)") from exc
+    if id_column is None:
+        raise ComputeError(f"dataset {dataset.mount.name} has no id column to look rows up by")
+    try:
+        columns = dataset.select([id_column, *features])
+    except DatasetError as exc:
+        raise ComputeError(str(exc)) from exc
+    position = {value: index for index, value in enumerate(columns[id_column])}
+    missing = [i for i in ids if i not in position]
+    if missing:
+        raise ComputeError(f"{len(missing)} requested id(s) are not in dataset {dataset.mount.name}")
+    rows = np.array([position[i] for i in ids], dtype=np.int64)
+    matrix = np.column_stack([np.asarray(columns[name], dtype=np.float64)[rows] for name in features])
+    return he.encrypted_dot(context, weights, matrix), len(ids)

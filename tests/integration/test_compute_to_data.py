@@ -1,0 +1,169 @@
+"""Compute-to-data end to end with real processes: an exchange (gunicorn), two provider nodes (`pdx node serve`),
+and a consumer using the SDK. Statistics computed under homomorphic encryption match numpy on the pooled rows;
+a node that is down fails the job cleanly and gives the quota back; the ledger records the result's hash."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import requests
+from sqlalchemy import select
+
+from authorization.model import JobPayload, JobTicket
+from client.sdk import Consumer, JobFailed
+from common import keyfiles
+from common.db import get_database
+from ledger import service
+from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
+from tests.servers import PDX, app_env, free_port, serving
+from tests.support import grant_action, publish, register, request_grant, scenario_request
+
+INDUSTRIES = ("manufacturing", "retail", "logistics")
+FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "registered_capital", "type": "number"},
+          {"name": "employees", "type": "integer"}, {"name": "industry", "type": "category"}]
+
+
+def _enterprises(rng: np.random.Generator, rows: int, prefix: str) -> pd.DataFrame:
+    return pd.DataFrame({
+        "uscc": [f"{prefix}{i:08d}" for i in range(rows)],
+        "registered_capital": rng.lognormal(mean=6.0, sigma=1.2, size=rows).round(2),
+        "employees": rng.integers(1, 500, size=rows).astype(float),
+        "industry": rng.choice(INDUSTRIES, size=rows),
+    })
+
+
+def _start_node(config: str, port: int) -> subprocess.Popen:
+    process = subprocess.Popen([PDX, "node", "serve", "--config", config], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
+            return process
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"node did not start: {process.stderr.read()}") from None
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def federation(app, client, world, database_url, tmp_path):
+    """Two providers with nodes mounting their CSVs, an active grant for a consumer, the exchange served."""
+    rng = np.random.default_rng(17)
+    with app.app_context():
+        log_key, issuer = service.public_key_text(), service.identity().origin
+    nodes, assets, frames, processes = [], [], [], []
+    for number, name in enumerate(("tax", "hr")):
+        provider = world.participant("provider", name=name)
+        port = free_port()
+        asset = publish(client, provider, register(client, provider, fields=FIELDS, grade=2,
+                                                   computation_kinds=["he-statistics", "aggregate"],
+                                                   node_endpoint=f"http://127.0.0.1:{port}")["id"])
+        frame = _enterprises(rng, 3000 + 500 * number, f"9137{number}")
+        data = tmp_path / f"{name}.csv"
+        frame.to_csv(data, index=False)
+        keyfiles.save(provider.key, tmp_path / f"{name}.key")
+        config = tmp_path / f"{name}.toml"
+        config.write_text(f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\n'
+                          f'exchange_public_key = "{log_key}"\nissuer = "{issuer}"\nstate_dir = "{name}-state"\n'
+                          f'port = {port}\n\n[[datasets]]\nasset = "{asset["id"]}"\nname = "{name}_enterprises"\n'
+                          f'grade = 2\nsource = "csv"\nlocation = "{name}.csv"\nid_column = "uscc"\n')
+        processes.append(_start_node(str(config), port))
+        nodes.append(provider)
+        assets.append(asset["id"])
+        frames.append(frame)
+    consumer = world.participant("consumer", name="bank")
+    grant = request_grant(client, consumer, scenario_request(assets, max_rows=100_000, max_jobs=5))
+    for provider in nodes:
+        grant = grant_action(client, provider, grant["id"], "approve")
+    assert grant["status"] == "active"
+    env = {**app_env(app, database_url), "PDX_JOB_WORKERS": "2"}
+    try:
+        with serving(env, workers=1) as url:
+            yield {"url": url, "consumer": consumer, "grant": grant["id"], "assets": assets,
+                   "pooled": pd.concat(frames, ignore_index=True), "processes": processes, "client": client}
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def test_statistics_under_encryption_match_numpy_on_the_pooled_rows(federation):
+    consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+    plan = StatisticsPlan(columns=("registered_capital", "employees"),
+                          histogram=Histogram("employees", (0, 100, 250, 500)),
+                          group_by=GroupBy("industry", INDUSTRIES), min_group_size=10)
+    seen = []
+    result = consumer.statistics(federation["grant"], federation["assets"], plan, rows=6500,
+                                 progress=lambda status, waited: seen.append(status))
+    pooled = federation["pooled"]
+    assert seen[-1] == "completed" and result.count == len(pooled)
+    for column in plan.columns:
+        row = result.columns.loc[column]
+        assert row["sum"] == pytest.approx(pooled[column].sum(), rel=1e-6)
+        assert row["mean"] == pytest.approx(pooled[column].mean(), rel=1e-6)
+        assert row["variance"] == pytest.approx(pooled[column].var(ddof=0), rel=1e-6)
+    expected_bins, _ = np.histogram(pooled["employees"], bins=[0, 100, 250, 500])
+    assert list(result.histogram["count"]) == list(expected_bins)
+    for industry in INDUSTRIES:
+        members = pooled[pooled["industry"] == industry]
+        assert result.groups.loc[industry, "count"] == len(members)
+        assert result.groups.loc[industry, "mean_registered_capital"] == pytest.approx(
+            members["registered_capital"].mean(), rel=1e-6)
+    job = federation["client"].get(f"/api/v1/jobs/{result.job_id}", headers=federation["consumer"].headers)
+    assert job.get_json()["status"] == "completed"
+
+
+def test_the_ledger_records_the_hash_of_the_result_the_consumer_downloads(federation):
+    consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+    result = consumer.statistics(federation["grant"], federation["assets"],
+                                 StatisticsPlan(columns=("employees",)), rows=6500)
+    downloaded = consumer.exchange.get(f"/jobs/{result.job_id}/result")
+    digest = hashlib.sha256(base64.b64decode(downloaded["result"])).hexdigest()
+    size = consumer.exchange.get("/ledger/checkpoint")["size"]
+    entries = consumer.exchange.get("/ledger/entries", start=max(0, size - 5), end=size)["entries"]
+    completed = [e["entry"] for e in entries if e["entry"]["type"] == "job.completed"]
+    assert completed[-1]["body"]["result_sha256"] == digest
+    assert sorted(u["rows_used"] for u in completed[-1]["body"]["usage"]) == [3000, 3500]
+    assert len(downloaded["receipts"]) == 2
+
+
+def test_a_node_that_is_down_fails_the_job_and_the_quota_is_given_back(federation):
+    federation["processes"][1].terminate()
+    federation["processes"][1].wait(timeout=20)
+    consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+    with pytest.raises(JobFailed, match="did not answer"):
+        consumer.statistics(federation["grant"], federation["assets"], StatisticsPlan(columns=("employees",)),
+                            rows=6500)
+    grant = consumer.exchange.get(f"/grants/{federation['grant']}")
+    assert grant["usage"]["jobs_used"] == 0 and grant["usage"]["rows_used"] == 0
+
+
+def test_the_minimum_group_size_is_enforced_before_anything_leaves_a_node(federation):
+    consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+    tiny = StatisticsPlan(columns=("employees",), row_filter=(("uscc", "==", "913700000001"),), min_group_size=10)
+    with pytest.raises(JobFailed, match="refused"):
+        consumer.statistics(federation["grant"], federation["assets"], tiny, rows=6500)
+
+
+def test_nodes_refuse_a_replayed_ticket(federation):
+    consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+    result = consumer.statistics(federation["grant"], federation["assets"], StatisticsPlan(columns=("employees",)),
+                                 rows=6500)
+    assert result.count == 6500
+    app = federation["client"].application
+    with app.app_context(), get_database().sessionmaker() as session:
+        ticket = session.scalars(select(JobTicket).where(JobTicket.job_id == result.job_id)).first()
+        payload = session.get(JobPayload, result.job_id)
+    body = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
+            "context": base64.b64encode(payload.context).decode()}
+    node_url = federation["client"].get(f"/api/v1/assets/{ticket.ticket['assets'][0]}").get_json()["node_endpoint"]
+    replay = requests.post(f"{node_url}/v1/jobs/run", json=body, timeout=60)
+    assert replay.status_code == 403 and "replay" in replay.json()["detail"]
