@@ -14,9 +14,11 @@ being able to read them, and only here are they decrypted and finished into stat
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import time
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -100,3 +102,32 @@ class Consumer:
         stats = aggregation.finish(plan, total)
         columns, histogram, groups = _frames(plan, stats)
         return StatisticsResult(job["id"], stats.count, columns, histogram, groups, stats)
+
+    def score(self, grant: str, parts: Mapping[str, Sequence[str]], weights: Mapping[str, Sequence[float]],
+              bias: float, ids: Sequence[str], *, logistic: bool = False, timeout: float = 600,
+              progress: Callable[[str, float], None] | None = None) -> pd.DataFrame:
+        """Score the rows named by ``ids`` with a linear or logistic model whose features may live at several
+        providers (``parts``: asset → its feature columns; ``weights``: asset → the weights of those columns).
+
+        The weights are encrypted here; each node multiplies its plain columns by them, the exchange adds the
+        partial scores, and only this process can decrypt the result.
+        """
+        keys = ConsumerKeys()
+        assets = list(parts)
+        encrypted = {asset: keys.encrypt_weights(weights[asset], bias if number == 0 else 0.0)
+                     for number, asset in enumerate(assets)}
+        params = {"ids": [str(i) for i in ids], "parts": {
+            asset: {"features": list(parts[asset]), "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
+            for asset in assets}}
+        payload = json.dumps({asset: base64.b64encode(blob).decode() for asset, blob in encrypted.items()})
+        body = {"grant": grant, "assets": assets, "computation_kind": "he-scoring", "params": params,
+                "context": base64.b64encode(keys.public_context()).decode(),
+                "weights": base64.b64encode(payload.encode()).decode(), "rows": len(ids) * len(assets),
+                "group_size": 1, "result_cells": len(ids)}
+        job = self.exchange.post("/jobs", body)
+        self.wait(job["id"], timeout, progress)
+        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
+        if outcome["error"] is not None:
+            raise JobFailed(outcome["error"])
+        values = keys.decrypt_scores(base64.b64decode(outcome["result"]), logistic=logistic)[:len(ids)]
+        return pd.DataFrame({"id": list(ids), "score": values}).set_index("id")

@@ -3,6 +3,10 @@ public context. Nothing here sees a secret key; nothing returned holds a raw row
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -43,17 +47,36 @@ def statistics(datasets: list[Dataset], params: Mapping[str, Any], obligations: 
     return he.encrypt_vector(context, np.asarray(total, dtype=np.float64)), rows
 
 
-def scores(datasets: list[Dataset], params: Mapping[str, Any], weights: bytes, context: bytes) -> tuple[bytes, int]:
-    """Return encrypted scores w·x + b for the rows the consumer names by id (packed, 4096 rows a ciphertext)."""
+def weights_of(params: Mapping[str, Any], weights_payload: bytes, asset: str) -> bytes:
+    """Return this asset's encrypted weights from the job's payload, checked against the hash the ticket binds.
+
+    The payload maps asset id to base64 encrypted weights (features may be split across providers: each node
+    scores its own columns and the exchange adds the partial scores; the bias rides with one part only).
+    """
+    try:
+        encoded = json.loads(weights_payload)[asset]
+        expected = params["parts"][asset]["weights_sha256"]
+        weights = base64.b64decode(encoded, validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
+        raise ComputeError(f"no encrypted weights for asset {asset} in the job") from exc
+    if hashlib.sha256(weights).hexdigest() != expected:
+        raise ComputeError("the encrypted weights differ from the ones the ticket's parameters name")
+    return weights
+
+
+def scores(datasets: list[Dataset], params: Mapping[str, Any], weights_payload: bytes,
+           context: bytes) -> tuple[bytes, int]:
+    """Return encrypted partial scores w·x (+ b) for the rows the consumer names by id (4096 rows a ciphertext)."""
     if len(datasets) != 1:
         raise ComputeError("encrypted scoring runs over exactly one dataset per node")
     dataset = datasets[0]
     id_column = dataset.mount.id_column
     try:
-        features = params["features"]
+        features = params["parts"][dataset.mount.asset]["features"]
         ids = [str(i) for i in params["ids"]]
     except (KeyError, TypeError) as exc:
-        raise ComputeError("params needs features (column names) and ids (row ids)") from exc
+        raise ComputeError("params needs parts[asset].features (column names) and ids (row ids)") from exc
+    weights = weights_of(params, weights_payload, dataset.mount.asset)
     if id_column is None:
         raise ComputeError(f"dataset {dataset.mount.name} has no id column to look rows up by")
     try:
@@ -67,3 +90,4 @@ def scores(datasets: list[Dataset], params: Mapping[str, Any], weights: bytes, c
     rows = np.array([position[i] for i in ids], dtype=np.int64)
     matrix = np.column_stack([np.asarray(columns[name], dtype=np.float64)[rows] for name in features])
     return he.encrypted_dot(context, weights, matrix), len(ids)
+

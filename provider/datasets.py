@@ -57,8 +57,8 @@ class Dataset:
 def _frame(mount: Mount):
     import pandas as pd
 
-    if mount.kind == "csv":
-        return pd.read_csv(mount.location)
+    if mount.kind == "csv":  # ids stay text: "0123" is not the number 123
+        return pd.read_csv(mount.location, dtype={mount.id_column: str} if mount.id_column else None)
     if mount.kind == "parquet":
         return pd.read_parquet(mount.location)
     if mount.kind == "sql":
@@ -83,7 +83,7 @@ def load(mount: Mount) -> Dataset:
     columns: dict[str, np.ndarray] = {}
     for name in frame.columns:
         series = frame[name]
-        if series.dtype.kind in "biuf":
+        if series.dtype.kind in "biuf" and name != mount.id_column:
             columns[str(name)] = series.to_numpy(dtype=np.float64)
         else:
             columns[str(name)] = series.astype(str).to_numpy()
