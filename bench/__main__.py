@@ -19,6 +19,8 @@ BENCHMARKS = {  # name -> module with run(quick, profile) -> Report
     "ledger-proofs": "bench.ledger_proofs",
     "audit-verify": "bench.audit_verify",
     "pdp-decisions": "bench.pdp_decisions",
+    "he-statistics": "bench.he_statistics",
+    "he-scoring": "bench.he_scoring",
 }
 
 

@@ -2,7 +2,12 @@
 record `job.completed` — or `job.failed` with the reason, releasing the quota the job had reserved.
 
 Jobs run in a thread pool inside the server process (``PDX_JOB_WORKERS``), so no HTTP request waits on provider
-nodes; the exchange never holds a secret key: it only adds ciphertexts under the consumer's public context.
+nodes, and the nodes of one job are called at once, well inside the tickets' five minutes. The exchange never
+holds a secret key: it only adds ciphertexts under the consumer's public context.
+
+Quota is given back only when the exchange or a node could not run the job (down, timed out, broken answer).
+A node that *refuses* — a group below the minimum size, an unknown id — keeps the job's quota spent: otherwise
+refused probes would be free, and a consumer could learn whether a record exists by filtering on it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ log = logging.getLogger(__name__)
 
 
 class NodeFailure(Exception):
-    """A provider node did not deliver a valid result."""
+    """A provider node did not deliver a valid result; ``refused`` when it declined on purpose."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class JobRunner:
@@ -76,7 +85,8 @@ def _call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: f
             detail = response.json().get("detail", "")
         except ValueError:
             detail = response.text[:200]
-        raise NodeFailure(f"provider {ticket.provider_id} refused: {response.status_code} {detail}")
+        raise NodeFailure(f"provider {ticket.provider_id} refused: {response.status_code} {detail}",
+                          refused=response.status_code in (403, 422))
     return response.json()
 
 
@@ -109,15 +119,20 @@ def run_job(job_id: str, timeout: float) -> None:
         tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job_id)))
         endpoints = {asset.provider_id: asset.node_endpoint for asset in
                      session.scalars(select(Asset).where(Asset.id.in_(job.assets)))}
+        with ThreadPoolExecutor(max_workers=max(1, len(tickets))) as calls:
+            pending = [calls.submit(_call_node, endpoints[t.provider_id], t, payload, timeout) for t in tickets]
         results, receipts = [], []
         try:
-            for ticket in tickets:
-                answer = _call_node(endpoints[ticket.provider_id], ticket, payload, timeout)
+            for ticket, future in zip(tickets, pending):
+                answer = future.result()
                 results.append(_check_receipt(session, ticket.provider_id, job_id, answer))
                 receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
-        except (NodeFailure, he.HEError) as exc:
-            fail_job(job_id, str(exc))
+        except NodeFailure as exc:
+            fail_job(job_id, str(exc), release=not exc.refused)
+            return
+        except he.HEError as exc:
+            fail_job(job_id, f"the partial results could not be added: {exc}")
             return
     complete_job(job_id, total, receipts)
 
@@ -130,27 +145,31 @@ def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]]) -> 
         job.status = "completed"
         uow.session.add(JobResult(job_id=job_id, result=result, result_sha256=digest, receipts=receipts,
                                   error=None, finished_at=utcnow()))
+        # The nodes' signed receipts go into the entry whole: anyone can check them offline against the
+        # providers' keys registered in the log.
         usage = [{"provider": r["receipt"]["provider"], "rows_used": r["receipt"]["rows_used"],
-                  "receipt_sha256": hashlib.sha256(r["signature"].encode()).hexdigest()} for r in receipts]
+                  "receipt": r["receipt"], "signature": r["signature"]} for r in receipts]
         uow.ledger.append(Draft("job.completed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
                                 body={"result_sha256": digest, "usage": usage}),
                           parties=[job.consumer_id, *[u["provider"] for u in usage]])
 
 
-def fail_job(job_id: str, reason: str) -> None:
-    """Record `job.failed` with the reason and release the quota the job reserved."""
+def fail_job(job_id: str, reason: str, *, release: bool = True) -> None:
+    """Record `job.failed` with the reason, giving back the quota the job reserved when ``release``."""
     with unit_of_work(system=True) as uow:
         job = uow.session.get(Job, job_id)
         if job.status in ("completed", "failed"):
             return
+        released = {"jobs": 1, "rows": job.rows_reserved, "epsilon": job.epsilon} if release else {
+            "jobs": 0, "rows": 0, "epsilon": 0.0}
         grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
-        grant.jobs_used -= 1
-        grant.rows_used -= job.rows_reserved
-        grant.epsilon_used -= job.epsilon
+        grant.jobs_used -= released["jobs"]
+        grant.rows_used -= released["rows"]
+        grant.epsilon_used -= released["epsilon"]
         job.status = "failed"
         uow.session.add(JobResult(job_id=job_id, result=None, result_sha256=None, receipts=[], error=reason,
                                   finished_at=utcnow()))
+        providers = list(uow.session.scalars(select(JobTicket.provider_id).where(JobTicket.job_id == job_id)))
         uow.ledger.append(Draft("job.failed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
-                                body={"reason": reason, "released": {"jobs": 1, "rows": job.rows_reserved,
-                                                                     "epsilon": job.epsilon}}),
-                          parties=[job.consumer_id])
+                                body={"reason": reason, "released": released}),
+                          parties=[job.consumer_id, *providers])

@@ -66,7 +66,7 @@ def dataset(asset: Any, provider: Any, domain: Any, base_url: str) -> dict[str, 
     }
     if vocab.DOWNLOAD in asset.computation_kinds:
         node["dcat:distribution"][0]["dcat:downloadURL"] = {
-            "@id": f"{asset.node_endpoint.rstrip('/')}/datasets/{asset.dataset}/download"}
+            "@id": f"{asset.node_endpoint.rstrip('/')}/v1/datasets/{asset.dataset}/download"}
     return {key: value for key, value in node.items() if value not in (None, [])}
 
 

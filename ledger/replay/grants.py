@@ -217,10 +217,13 @@ def _job_finished(state: State, entry: dict) -> None:
     rows, epsilon = grant.running.pop(job_id)
     if entry["type"] == "job.failed":
         released = entry["body"]["released"]
-        if (released["jobs"], released["rows"]) != (1, rows) or abs(released["epsilon"] - epsilon) > 1e-9:
-            raise ReplayError("quota", f"failed job {job_id} gives back {released}, it reserved 1 job, {rows} rows, "
-                                       f"ε {epsilon}")
-        grant.jobs, grant.rows, grant.epsilon = grant.jobs - 1, grant.rows - rows, grant.epsilon - epsilon
+        given_back = (released["jobs"], released["rows"], released["epsilon"])
+        if given_back != (0, 0, 0.0) and ((given_back[0], given_back[1]) != (1, rows)
+                                          or abs(given_back[2] - epsilon) > 1e-9):
+            raise ReplayError("quota", f"failed job {job_id} gives back {released}; it reserved 1 job, {rows} rows, "
+                                       f"ε {epsilon} (a failed job gives back all of it or, if refused, nothing)")
+        grant.jobs, grant.rows, grant.epsilon = (grant.jobs - given_back[0], grant.rows - given_back[1],
+                                                 grant.epsilon - given_back[2])
 
 
 def _action_route(entry_type: str) -> Route:

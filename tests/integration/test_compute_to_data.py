@@ -131,7 +131,14 @@ def test_the_ledger_records_the_hash_of_the_result_the_consumer_downloads(federa
     entries = consumer.exchange.get("/ledger/entries", start=max(0, size - 5), end=size)["entries"]
     completed = [e["entry"] for e in entries if e["entry"]["type"] == "job.completed"]
     assert completed[-1]["body"]["result_sha256"] == digest
-    assert sorted(u["rows_used"] for u in completed[-1]["body"]["usage"]) == [3000, 3500]
+    usage = completed[-1]["body"]["usage"]
+    assert sorted(u["rows_used"] for u in usage) == [3000, 3500]
+    from provider.app import verify_receipt
+
+    for item in usage:  # the receipts in the ledger verify with the providers' keys
+        keys = consumer.exchange.get(f"/participants/{item['provider']}/keys")
+        verify_receipt(keys[0]["public_key"], item["receipt"], item["signature"])
+        assert item["receipt"]["job"] == result.job_id
     assert len(downloaded["receipts"]) == 2
 
 
@@ -152,6 +159,8 @@ def test_the_minimum_group_size_is_enforced_before_anything_leaves_a_node(federa
     with pytest.raises(JobFailed, match="refused.*fewer than|refused.*minimum|refused.*group") as refused:
         consumer.statistics(federation["grant"], federation["assets"], tiny, rows=6500)
     assert "9137000000001" not in str(refused.value)  # the refusal names the cell, never a row
+    grant = consumer.exchange.get(f"/grants/{federation['grant']}")
+    assert grant["usage"]["jobs_used"] == 1  # a refused probe is not free: the job stays counted
 
 
 def test_nodes_refuse_a_replayed_ticket(federation):
