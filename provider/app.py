@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import io
 import time
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -61,11 +60,11 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     """Create the node service for ``config`` (datasets are mounted from the config unless given)."""
     app = Flask("pdx-provider-node")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    mounted = dict(datasets if datasets is not None else load_all(list(config.mounts)))
-    record = NodeRecord(config.state_dir)
     key = load_key(config.key_file)
-    verifier = TicketVerifier(crypto.load_public_key(config.exchange_public_key), config.issuer,
-                              config.participant_id, record)
+    exchange_key = crypto.load_public_key(config.exchange_public_key)
+    mounted = dict(datasets if datasets is not None else load_all(list(config.mounts)))
+    record = NodeRecord(config.state_dir)  # only once everything above is valid
+    verifier = TicketVerifier(exchange_key, config.issuer, config.participant_id, record)
     app.extensions["pdx.node"] = {"record": record, "datasets": mounted}
 
     @app.errorhandler(HTTPException)
@@ -121,10 +120,6 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
         if dataset.mount.grade != 1:
             return _problem(403, "Forbidden", f"dataset {name} is grade {dataset.mount.grade}: its rows never "
                                               f"leave this node")
-        import pandas as pd
-
-        buffer = io.StringIO()
-        pd.DataFrame(dataset.columns).to_csv(buffer, index=False)
-        return Response(buffer.getvalue(), mimetype="text/csv")
+        return Response(dataset.open_data(), mimetype="text/csv")
 
     return app

@@ -22,13 +22,15 @@ def node_group() -> None:
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn")
 def node_serve(config_path: Path, dev: bool) -> None:
     """Mount the configured datasets and serve the node (gunicorn, one worker: the ticket record is local)."""
+    from common.crypto import BadKey
+    from common.keyfiles import KeyFileError
+    from provider.app import create_node_app
+
     try:
         config = node_config.load(config_path)
-        from provider.app import create_node_app
-
         app = create_node_app(config)
-    except (DatasetError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (DatasetError, KeyFileError, BadKey, OSError) as exc:
+        raise click.ClickException(f"cannot start the node: {exc}") from exc
     gunicorn = Path(sys.executable).parent / "gunicorn"
     if dev or not gunicorn.exists():
         app.run(host=config.host, port=config.port)

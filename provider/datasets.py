@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -41,6 +41,13 @@ class Dataset:
 
     mount: Mount
     columns: dict[str, np.ndarray] = field(default_factory=dict)
+    original: Any = None  # grade 1 only: the rows as read, so a download returns them unchanged
+
+    def open_data(self) -> str:
+        """Return an open (grade-1) dataset as CSV, values exactly as mounted."""
+        if self.mount.grade != 1 or self.original is None:
+            raise DatasetError(f"dataset {self.mount.name} is not open data")
+        return self.original.to_csv(index=False)
 
     @property
     def rows(self) -> int:
@@ -87,7 +94,14 @@ def load(mount: Mount) -> Dataset:
             columns[str(name)] = series.to_numpy(dtype=np.float64)
         else:
             columns[str(name)] = series.astype(str).to_numpy()
-    return Dataset(mount, columns)
+    original = None
+    if mount.grade == 1:  # open data is downloaded exactly as mounted: for CSV, every value as its text
+        original = frame
+        if mount.kind == "csv":
+            import pandas as pd
+
+            original = pd.read_csv(mount.location, dtype=str, keep_default_na=False)
+    return Dataset(mount, columns, original=original)
 
 
 def load_all(mounts: list[Mount]) -> Mapping[str, Dataset]:

@@ -1,0 +1,49 @@
+"""Mounting datasets on a node: typed columns for computing, ids kept as text, open data downloaded unchanged."""
+
+from __future__ import annotations
+
+import pytest
+
+from provider.datasets import DatasetError, Mount, load
+
+
+def _csv(tmp_path, text: str):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    return str(path)
+
+
+def test_ids_stay_text_and_numbers_become_floats(tmp_path):
+    dataset = load(Mount("ast_1", "d", 2, "csv", _csv(tmp_path, "id,value\n0123,3\n0456,4.5\n"), id_column="id"))
+    assert list(dataset.columns["id"]) == ["0123", "0456"]
+    assert list(dataset.columns["value"]) == [3.0, 4.5]
+    with pytest.raises(DatasetError):
+        dataset.open_data()  # grade 2: no download
+
+
+def test_open_data_downloads_exactly_as_mounted(tmp_path):
+    text = "station,count,note\n007,3,\n010,12,late\n"
+    dataset = load(Mount("ast_2", "flow", 1, "csv", _csv(tmp_path, text)))
+    assert dataset.open_data() == text
+    assert list(dataset.columns["count"]) == [3.0, 12.0]
+
+
+def test_a_missing_file_or_unknown_column_is_refused(tmp_path):
+    with pytest.raises(DatasetError):
+        load(Mount("ast_3", "none", 2, "csv", str(tmp_path / "missing.csv")))
+    dataset = load(Mount("ast_4", "d", 2, "csv", _csv(tmp_path, "a\n1\n")))
+    with pytest.raises(DatasetError):
+        dataset.select(["b"])
+
+
+def test_a_node_without_its_key_refuses_to_start_and_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from provider.cli import node_group
+
+    config = tmp_path / "node.toml"
+    config.write_text('participant_id = "prt_x"\nkey_file = "missing.key"\nexchange_public_key = "AAAA"\n'
+                      'issuer = "pdx.local/ledger"\nstate_dir = "state"\n')
+    result = CliRunner().invoke(node_group, ["serve", "--config", str(config)])
+    assert result.exit_code != 0 and "cannot start the node" in result.output
+    assert not (tmp_path / "state").exists()
