@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -174,9 +175,17 @@ def serve(host: str, port: int, workers: int, dev: bool, skip_ledger_check: bool
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--dev", is_flag=True, help="use Flask's development server instead of gunicorn")
-@click.option("--no-serve", is_flag=True, help="seed the demo exchange and exit")
-def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
-    """Create a fresh demo exchange (embedded SQLite), print its tokens and serve it."""
+@click.option("--no-serve", is_flag=True, help="walk the story, then stop the nodes and the exchange and exit")
+@click.option("--seed-only", is_flag=True, help="only create the demo exchange's database and keys, then exit")
+@click.option("--node-port", default=8701, show_default=True, type=click.IntRange(1, 65533),
+              help="the first of the three provider nodes' ports")
+def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_port: int) -> None:
+    """Create a fresh demo exchange, start three provider nodes, walk the bank's story, audit, and serve it.
+
+    The story: the bank's grants for SME credit scoring (approved by the tax and social-insurance providers,
+    co-approved by the regulator), homomorphic statistics and encrypted scoring beside the plaintext truth, and the
+    ledger verified by the offline auditor.
+    """
     from app import create_app
     from common.config import load_settings
     from common.keyfiles import generate
@@ -193,8 +202,11 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
     app = _app()
     _upgrade(app)
     with app.app_context():
-        seeded = demo_data.seed()
+        seeded = demo_data.seed(first_node_port=node_port)
         audited = _audit_in_process()
+        from ledger import service
+
+        log_key, origin = service.public_key_text(), service.identity().origin
     for name, key in seeded.keys.items():
         keys.save(key, demo_dir / "keys" / f"{name}.pem")
     base = f"http://{host}:{port}"
@@ -206,13 +218,33 @@ def demo(host: str, port: int, dev: bool, no_serve: bool) -> None:
                f"assets\n  API docs:  {base}/api/docs\n  catalog:   {base}/api/v1/assets\n"
                f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}\n"
                f"  keys:      {demo_dir / 'keys'} (sign with --key <file>)")
-    click.echo(f"  ledger:    {audited.entries} entries, root {audited.root[:16]}…, verified offline by the "
-               f"auditor ({audited.entry_types.get('job.admitted', 0)} job admitted under grant {seeded.grant_id})")
+    click.echo(f"  ledger:    {audited.entries} entries, root {audited.root[:16]}…, verified offline by the auditor")
     for name, token in seeded.tokens.items():
         click.echo(f"  {name:<11}{token}")
     click.echo(f"try: curl -H 'Authorization: Bearer {seeded.tokens['operator']}' {base}/api/v1/participants")
-    if not no_serve:
-        _serve(host, port, dev, workers=2)
+    if seed_only:
+        return
+    from client.demo_story import NODES, running, story, write_node_data
+    from client.sdk import Consumer
+
+    ports = {name: node_port + number for number, name in enumerate(NODES)}
+    frames = write_node_data(demo_dir / "nodes", seeded.participant_ids, seeded.asset_ids, log_key, origin, ports)
+    click.echo(f"\nstarting provider nodes on ports {', '.join(map(str, ports.values()))} and the exchange …")
+    with running(demo_dir / "nodes", ports, host, port, dev) as url:
+        bank = Consumer(url, seeded.tokens["bank"], seeded.keys["bank"])
+        story(bank, frames, seeded.asset_ids, seeded.grant_id, seeded.scoring_grant_id, click.echo)
+        with app.app_context():
+            audited = _audit_in_process()
+        click.echo(f"\n可信 ledger: {audited.entries} entries, {audited.entry_types.get('job.completed', 0)} jobs "
+                   f"completed, verified offline by the auditor (root {audited.root[:16]}…)")
+        if no_serve:
+            return
+        click.echo(f"\nserving the demo at {url} (API docs at {url}/api/docs); Ctrl-C stops the exchange and nodes")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopping …")
 
 
 commands.register(main)

@@ -7,13 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from authorization import admission, workflow
+from authorization import workflow
 from authorization.schemas import TermsSchema
 from exchange import bootstrap
 from exchange.catalog import services as catalog
 from exchange.participants import services as participants
 from exchange.participants.rules import Principal
-from ledger import service
 
 NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705}
 
@@ -69,9 +68,9 @@ ASSETS = (
                           "rating (A–D, M).",
         "domain": "tax", "keywords": ["纳税", "信用", "tax", "VAT", "credit rating"],
         "fields": [_field("uscc", "identifier", "unified social credit code"),
-                   _field("month", "date", "filing month"),
-                   _field("vat_paid", "number", "VAT paid", "CNY"),
-                   _field("cit_paid", "number", "corporate income tax paid", "CNY"),
+                   _field("vat_paid", "number", "VAT paid in the year", "CNY 10k"),
+                   _field("cit_paid", "number", "corporate income tax paid in the year", "CNY 10k"),
+                   _field("months_late", "integer", "months filed late in the year", "months"),
                    _field("credit_rating", "category", "tax credit rating")],
         "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
         "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-row", "5.00"),
@@ -82,9 +81,8 @@ ASSETS = (
         "description_en": "Monthly number of insured employees and total contribution base per enterprise.",
         "domain": "social-security", "keywords": ["社保", "参保", "social insurance", "employment"],
         "fields": [_field("uscc", "identifier", "unified social credit code"),
-                   _field("month", "date", "contribution month"),
                    _field("insured_employees", "integer", "insured employees", "persons"),
-                   _field("contribution_base", "number", "total contribution base", "CNY")],
+                   _field("contribution_base", "number", "yearly contribution base", "CNY 10k")],
         "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
         "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "300.00"),
         "authoritative_for": ["DE.HRSS.INSURED_EMPLOYEES"]}),
@@ -162,9 +160,10 @@ class DemoExchange:
     keys: dict[str, Ed25519PrivateKey]
     asset_ids: list[str]
     grant_id: str
+    scoring_grant_id: str
 
 
-def seed(node_host: str = "127.0.0.1") -> DemoExchange:
+def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExchange:
     """Create the operator and the demo participants, each with its own key, and publish the demo catalog.
 
     Every step is a signed action recorded in the ledger, exactly as the same calls over the API would be.
@@ -191,48 +190,42 @@ def seed(node_host: str = "127.0.0.1") -> DemoExchange:
     asset_ids = []
     for owner, values in ASSETS:
         principal, key = principals[owner], keys[owner]
-        body = {**values, "node_endpoint": f"http://{node_host}:{NODE_PORTS[owner]}"}
+        port = first_node_port + NODE_PORTS[owner] - NODE_PORTS["market"]
+        body = {**values, "node_endpoint": f"http://{node_host}:{port}"}
         asset = bootstrap.act(principal, key, "POST", "/api/v1/assets", body,
                               lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b))
         bootstrap.act(principal, key, "POST", f"/api/v1/assets/{asset.id}/publish", {},
                       lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
         asset_ids.append(asset.id)
-    grant_id = _credit_scoring_grant(principals, keys, asset_ids)
-    return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids, grant_id=grant_id)
+    grant_id, scoring_grant_id = _credit_scoring_grant(principals, keys, asset_ids)
+    return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids, grant_id=grant_id,
+                        scoring_grant_id=scoring_grant_id)
 
 
 def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25519PrivateKey],
-                          asset_ids: list[str]) -> str:
-    """The bank's per-scenario grant (依场景授权) for SME credit scoring over tax and social-insurance data:
-    both providers approve, the regulator co-approves (grade 3), and a first HE-statistics job is admitted."""
+                          asset_ids: list[str]) -> tuple[str, str]:
+    """The bank's per-scenario grants (依场景授权) for SME credit scoring over tax and social-insurance data:
+    statistics (minimum group 20, ε budget 3) and scoring of named applicants; both providers approve and the
+    regulator co-approves (grade 3). Returns the statistics and the scoring grant's ids."""
     tax_asset, hrss_asset = asset_ids[1], asset_ids[2]
     now = datetime.now(timezone.utc)
-    terms = {"computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
-             "valid_from": now.isoformat(), "valid_until": (now + timedelta(days=180)).isoformat(),
-             "max_jobs": 50, "max_rows": 5_000_000, "min_group_size": 20, "max_result_cells": 200, "epsilon": 3.0,
-             "price": {"amount": "500.00", "currency": "CNY"}}
-    body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring",
-            "purpose": "score SME loan applicants of the bank's inclusive-finance programme from tax and "
-                       "social-insurance records, without the bank seeing any record",
-            "assets": [tax_asset, hrss_asset],
-            "terms": terms}
-    bank = principals["bank"]
-    loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
-    grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
-                          lambda uow: workflow.request_grant(uow, bank, loaded))
-    for party in ("tax", "hrss", "regulator"):
-        action = "co-approve" if party == "regulator" else "approve"
-        bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", {},
-                      lambda uow, p=principals[party], a=action: workflow.act(uow, p, grant.id, a))
-    job = {"grant": grant.id, "assets": [tax_asset, hrss_asset], "computation_kind": "he-statistics",
-           "params": {"statistics": ["count", "sum", "mean"], "columns": ["vat_paid", "insured_employees"]},
-           "rows": 40_000, "epsilon": 0.5, "group_size": 20, "result_cells": 6}
-    identity = service.identity()
-    request = admission.JobRequest(grant_id=grant.id, assets=job["assets"], computation_kind=job["computation_kind"],
-                                   params=job["params"], context_sha256=None, rows=job["rows"],
-                                   epsilon=job["epsilon"], group_size=job["group_size"],
-                                   result_cells=job["result_cells"])
-    bootstrap.act(bank, keys["bank"], "POST", "/api/v1/jobs", job,
-                  lambda uow: admission.admit(uow, bank, request, datetime.now(timezone.utc), identity.key,
-                                              identity.origin))
-    return grant.id
+    purpose = ("score SME loan applicants of the bank's inclusive-finance programme from tax and social-insurance "
+               "records, without the bank seeing any record")
+    grants = []
+    for kinds, min_group, cells in ((["he-statistics"], 20, 200), (["he-scoring"], 1, 5000)):
+        terms = {"computation_kinds": kinds, "valid_from": now.isoformat(),
+                 "valid_until": (now + timedelta(days=180)).isoformat(), "max_jobs": 50, "max_rows": 5_000_000,
+                 "min_group_size": min_group, "max_result_cells": cells, "epsilon": 3.0 if min_group > 1 else None,
+                 "price": {"amount": "500.00", "currency": "CNY"}}
+        body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring", "purpose": purpose,
+                "assets": [tax_asset, hrss_asset], "terms": terms}
+        bank = principals["bank"]
+        loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
+        grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
+                              lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld))
+        for party in ("tax", "hrss", "regulator"):
+            action = "co-approve" if party == "regulator" else "approve"
+            bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", {},
+                          lambda uow, p=principals[party], a=action, g=grant.id: workflow.act(uow, p, g, a))
+        grants.append(grant.id)
+    return grants[0], grants[1]
