@@ -87,7 +87,7 @@ def story(bank: Consumer, frames: dict[str, pd.DataFrame], assets: list[str], gr
     tax, hrss = frames["tax"], frames["hrss"]
     plan = StatisticsPlan(columns=("vat_paid", "cit_paid"), group_by=GroupBy("credit_rating", synthetic.RATINGS),
                           min_group_size=20)
-    result = bank.statistics(grant, [assets[1]], plan, rows=len(tax), epsilon=0.5)
+    result = bank.statistics(grant, [assets[1]], plan, rows=len(tax))
     truth = tax.groupby("credit_rating")["vat_paid"].agg(["count", "mean"])
     say("\n同态加密统计 HE statistics over the tax bureau's filings (the bank never sees a record):")
     say(f"  {'rating':<8}{'firms (HE)':>12}{'firms (truth)':>15}{'mean VAT (HE)':>16}{'mean VAT (truth)':>18}")
@@ -97,7 +97,7 @@ def story(bank: Consumer, frames: dict[str, pd.DataFrame], assets: list[str], gr
             f"{row['mean_vat_paid']:>16.4f}{truth.loc[rating, 'mean']:>18.4f}")
     plan = StatisticsPlan(columns=("insured_employees", "contribution_base"),
                           histogram=Histogram("insured_employees", (0, 5, 20, 100, 10_000)), min_group_size=20)
-    result = bank.statistics(grant, [assets[2]], plan, rows=len(hrss), epsilon=0.5)
+    result = bank.statistics(grant, [assets[2]], plan, rows=len(hrss))
     say("\n社保 social insurance (HE vs truth):")
     for column in plan.columns:
         row = result.columns.loc[column]

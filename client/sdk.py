@@ -85,13 +85,19 @@ class Consumer:
             time.sleep(POLL_SECONDS)
 
     def statistics(self, grant: str, assets: Sequence[str], plan: aggregation.StatisticsPlan, *, rows: int,
-                   epsilon: float = 0.0, timeout: float = 600,
-                   progress: Callable[[str, float], None] | None = None) -> StatisticsResult:
-        """Run homomorphic statistics over the assets under a grant and return them, decrypted here."""
+                   epsilon: float = 0.0, bounds: Mapping[str, tuple[float, float]] | None = None,
+                   timeout: float = 600, progress: Callable[[str, float], None] | None = None) -> StatisticsResult:
+        """Run homomorphic statistics over the assets under a grant and return them, decrypted here.
+
+        Under a grant with a privacy budget, ``epsilon`` is spent and each column needs ``bounds`` (values are
+        clipped to them and Laplace noise is added by every node before encryption).
+        """
         keys = ConsumerKeys()
         shape = aggregation.layout(plan)
         body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics",
-                "params": {"plan": plan.to_dict()}, "context": base64.b64encode(keys.public_context()).decode(),
+                "params": {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}}
+                                                      if bounds else {})},
+                "context": base64.b64encode(keys.public_context()).decode(),
                 "rows": rows, "epsilon": epsilon, "group_size": plan.min_group_size, "result_cells": shape.size}
         job = self.exchange.post("/jobs", body)
         self.wait(job["id"], timeout, progress)

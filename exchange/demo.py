@@ -205,7 +205,7 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
 def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25519PrivateKey],
                           asset_ids: list[str]) -> tuple[str, str]:
     """The bank's per-scenario grants (依场景授权) for SME credit scoring over tax and social-insurance data:
-    statistics (minimum group 20, ε budget 3) and scoring of named applicants; both providers approve and the
+    statistics (minimum group 20) and scoring of named applicants; both providers approve and the
     regulator co-approves (grade 3). Returns the statistics and the scoring grant's ids."""
     tax_asset, hrss_asset = asset_ids[1], asset_ids[2]
     now = datetime.now(timezone.utc)
@@ -215,7 +215,7 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
     for kinds, min_group, cells in ((["he-statistics"], 20, 200), (["he-scoring"], 1, 5000)):
         terms = {"computation_kinds": kinds, "valid_from": now.isoformat(),
                  "valid_until": (now + timedelta(days=180)).isoformat(), "max_jobs": 50, "max_rows": 5_000_000,
-                 "min_group_size": min_group, "max_result_cells": cells, "epsilon": 3.0 if min_group > 1 else None,
+                 "min_group_size": min_group, "max_result_cells": cells, "epsilon": None,
                  "price": {"amount": "500.00", "currency": "CNY"}}
         body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring", "purpose": purpose,
                 "assets": [tax_asset, hrss_asset], "terms": terms}
