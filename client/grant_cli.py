@@ -187,3 +187,51 @@ def grant_expire_due() -> None:
     except LedgerError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"expired {len(expired)} grant(s){': ' + ', '.join(expired) if expired else ''}")
+
+
+@job_group.command("statistics")
+@click.option("--grant", required=True)
+@click.option("--asset", "assets", multiple=True, required=True)
+@click.option("--column", "columns", multiple=True, required=True, help="numeric column to summarise")
+@click.option("--group-by", default=None, help="categorical column to group by")
+@click.option("--group", "groups", multiple=True, help="the group labels to report (with --group-by)")
+@click.option("--min-group-size", type=click.IntRange(1), default=10, show_default=True)
+@click.option("--rows", type=click.IntRange(0), required=True, help="rows the job will process (quota)")
+@click.option("--epsilon", type=float, default=0.0, help="ε to spend under a grant with a privacy budget")
+@click.option("--bound", "bounds", multiple=True, help="COLUMN=LOW:HIGH clipping bounds (needed with --epsilon)")
+@url_option
+@token_option
+@key_option
+def job_statistics(grant, assets, columns, group_by, groups, min_group_size, rows, epsilon, bounds, url, token,
+                   key_path) -> None:
+    """Run homomorphic statistics with a fresh key pair kept in this process; show progress, print the result."""
+    from client.http import ApiError
+    from client.sdk import Consumer, JobFailed
+    from privacy.aggregation import BadPlan, GroupBy, StatisticsPlan
+
+    try:
+        parsed = {name: (float(low), float(high)) for name, _, span in (b.partition("=") for b in bounds)
+                  for low, _, high in [span.partition(":")]}
+        plan = StatisticsPlan(columns=columns, min_group_size=min_group_size,
+                              group_by=GroupBy(group_by, groups) if group_by else None)
+    except (ValueError, BadPlan) as exc:
+        raise click.UsageError(str(exc)) from exc
+    consumer = Consumer(url, token, client_for(url, token, key_path).signing_key)
+    spinner = "|/-\\\\"
+
+    def progress(status: str, waited: float) -> None:
+        click.echo(f"\\r{spinner[int(waited * 2) % 4]} job {status} … {waited:5.1f} s", nl=False, err=True)
+
+    try:
+        result = consumer.statistics(grant, assets, plan, rows=rows, epsilon=epsilon, bounds=parsed or None,
+                                     progress=progress)
+    except JobFailed as exc:
+        click.echo("", err=True)
+        raise click.ClickException(f"job failed: {exc}") from exc
+    except ApiError as exc:
+        click.echo("", err=True)
+        raise click.ClickException(str(exc)) from exc
+    click.echo("", err=True)
+    click.echo(f"job {result.job_id}: {result.count} rows\n{result.columns.to_string()}")
+    if result.groups is not None:
+        click.echo(result.groups.to_string())

@@ -177,3 +177,20 @@ def test_nodes_refuse_a_replayed_ticket(federation):
     node_url = federation["client"].get(f"/api/v1/assets/{ticket.ticket['assets'][0]}").get_json()["node_endpoint"]
     replay = requests.post(f"{node_url}/v1/jobs/run", json=body, timeout=60)
     assert replay.status_code == 403 and "replay" in replay.json()["detail"]
+
+
+def test_the_cli_runs_statistics_with_a_progress_display(federation, tmp_path):
+    from click.testing import CliRunner
+
+    from client.cli import main
+
+    key_file = tmp_path / "bank.pem"
+    keyfiles.save(federation["consumer"].key, key_file)
+    result = CliRunner().invoke(main, [
+        "job", "statistics", "--grant", federation["grant"], *sum((["--asset", a] for a in federation["assets"]), []),
+        "--column", "employees", "--group-by", "industry", *sum((["--group", g] for g in INDUSTRIES), []),
+        "--rows", "6500", "--url", federation["url"], "--token", federation["consumer"].token,
+        "--key", str(key_file)])
+    assert result.exit_code == 0, result.output
+    assert "job completed" in result.stderr and "6500 rows" in result.stdout
+    assert f"{federation['pooled']['employees'].mean():.4f}"[:6] in result.stdout
