@@ -47,3 +47,22 @@ def test_a_node_without_its_key_refuses_to_start_and_creates_nothing(tmp_path):
     result = CliRunner().invoke(node_group, ["serve", "--config", str(config)])
     assert result.exit_code != 0 and "cannot start the node" in result.output
     assert not (tmp_path / "state").exists()
+
+
+def test_parquet_and_sql_mounts_read_the_same_columns(tmp_path):
+    import pandas as pd
+    from sqlalchemy import create_engine
+
+    frame = pd.DataFrame({"uscc": ["0001", "0002"], "vat": [1.5, 2.5]})
+    frame.to_parquet(tmp_path / "d.parquet")
+    engine = create_engine(f"sqlite:///{tmp_path / 'd.sqlite3'}")
+    frame.to_sql("filings", engine, index=False)
+    engine.dispose()
+    from_parquet = load(Mount("ast_p", "p", 2, "parquet", str(tmp_path / "d.parquet"), id_column="uscc"))
+    from_sql = load(Mount("ast_s", "s", 2, "sql", f"sqlite:///{tmp_path / 'd.sqlite3'}", table="filings",
+                          id_column="uscc"))
+    for dataset in (from_parquet, from_sql):
+        assert list(dataset.columns["uscc"]) == ["0001", "0002"]
+        assert list(dataset.columns["vat"]) == [1.5, 2.5]
+    with pytest.raises(DatasetError):
+        load(Mount("ast_x", "x", 2, "sql", f"sqlite:///{tmp_path / 'd.sqlite3'}", table="missing"))
