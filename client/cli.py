@@ -145,6 +145,14 @@ def _check_ledger_before_serving() -> None:
         raise click.ClickException("not serving: no log key (PDX_LOG_KEY_FILE); run `pdx init` first, or restore "
                                    "the key from its backup")
     click.echo(f"ledger intact: {result.size} entries, root {result.root[:16]}…", err=True)
+    from common.db import utcnow
+    from exchange.jobs import recover_stranded
+
+    with _app().app_context():
+        stranded = recover_stranded(utcnow())
+    if stranded:
+        click.echo(f"failed {len(stranded)} job(s) admitted before the last stop and never run: "
+                   f"{', '.join(stranded)}", err=True)
 
 
 def _serve(host: str, port: int, dev: bool, workers: int, check_ledger: bool = True) -> None:

@@ -27,7 +27,7 @@ from common import crypto
 from common.db import get_database, utcnow
 from exchange.catalog.models import Asset
 from exchange.participants.models import ParticipantKey
-from ledger.entries import SYSTEM_ACTOR, Draft
+from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import unit_of_work
 from privacy import he
 from provider.app import verify_receipt
@@ -135,6 +135,22 @@ def run_job(job_id: str, timeout: float) -> None:
             fail_job(job_id, f"the partial results could not be added: {exc}")
             return
     complete_job(job_id, total, receipts)
+
+
+def recover_stranded(now) -> list[str]:
+    """Fail the jobs that were admitted but never ran (the server stopped first) and whose tickets have expired,
+    giving their quota back; return their ids. `pdx serve` runs this before it starts."""
+    with get_database().sessionmaker() as session:
+        admitted = list(session.scalars(select(Job).where(Job.status == "admitted",
+                                                         Job.computation_kind.in_(sorted(RUNNABLE)))))
+        expired = []
+        for job in admitted:
+            tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job.id)))
+            if all(parse_time(t.ticket["expires_at"]) < now for t in tickets):
+                expired.append(job.id)
+    for job_id in expired:
+        fail_job(job_id, "the exchange stopped before the job ran and its tickets expired")
+    return expired
 
 
 def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]]) -> None:

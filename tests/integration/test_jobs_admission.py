@@ -110,3 +110,19 @@ def test_fifty_concurrent_submissions_against_ten_jobs_admit_exactly_ten(app, gr
     with app.test_client() as reader:
         usage = reader.get(f"/api/v1/grants/{grant['id']}", headers=consumer.headers).get_json()["usage"]
     assert usage["jobs_used"] == 10 and usage["rows_used"] == 100
+
+
+def test_jobs_stranded_by_a_stop_are_failed_with_their_quota_given_back(app, client, grant, public_context):
+    from datetime import timedelta
+
+    from exchange.jobs import recover_stranded
+
+    body = _job(grant, computation_kind="he-statistics", context=base64.b64encode(public_context).decode())
+    job = client.post("/api/v1/jobs", headers=grant["consumer"].headers, json=body).get_json()
+    assert job["status"] == "admitted"  # no workers in tests: nothing ran it
+    with app.app_context():
+        assert recover_stranded(datetime.now(timezone.utc)) == []  # its tickets are still valid
+        assert recover_stranded(datetime.now(timezone.utc) + timedelta(minutes=6)) == [job["id"]]
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=grant["consumer"].headers).get_json()["status"] == "failed"
+    usage = client.get(f"/api/v1/grants/{grant['id']}", headers=grant["consumer"].headers).get_json()["usage"]
+    assert usage["jobs_used"] == 0 and usage["rows_used"] == 0
