@@ -9,7 +9,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from authorization import lifecycle
-from authorization.terms import KINDS, Terms
+from authorization.terms import KIND_NAMES, KINDS, Terms
 from exchange.catalog.schemas import DOMAIN_CODE
 from exchange.catalog.vocab import COMPUTATION_KINDS, CURRENCIES
 from exchange.web import PageArgs, RequestSchema, page_schema
@@ -82,17 +82,10 @@ class Party(Schema):
     decided_at = fields.DateTime(allow_none=True)
 
 
-class Usage(Schema):
-    jobs_used = fields.Integer()
-    rows_used = fields.Integer()
-    epsilon_used = fields.Float()
-
-
 class Grant(Schema):
     id = fields.String()
     kind = fields.String()
-    kind_zh = fields.Function(lambda g: {"comprehensive": "综合授权", "domain": "分领域授权",
-                                         "scenario": "依场景授权"}[g.kind])
+    kind_zh = fields.Function(lambda g: KIND_NAMES[g.kind])
     status = fields.String()
     consumer_id = fields.String()
     providers = fields.List(fields.Nested(Party), attribute="parties")
@@ -162,11 +155,6 @@ class Decision(Schema):
     allow = fields.Boolean()
     reasons = fields.List(fields.Nested(Reason))
     obligations = fields.Dict()
-
-
-class Ticket(Schema):
-    provider_id = fields.String()
-    expires_at = fields.Function(lambda t: t.ticket["expires_at"])
 
 
 class JobResultSchema(Schema):

@@ -197,7 +197,7 @@ def test_bundles_round_trip_and_any_truncation_or_extension_is_detected(kind, le
         Bundle.from_bytes(wire + b"\x00")
 
 
-@pytest.mark.parametrize("wire", [b"XXXX" + bytes(14), b"PDXH\x02\x01" + bytes(12), b"PDXH\x01\x09" + bytes(12),
+@pytest.mark.parametrize("wire", [b"ABCD" + bytes(14), b"PDXH\x02\x01" + bytes(12), b"PDXH\x01\x09" + bytes(12),
                                   b"PDXH\x01\x01" + bytes(12)])
 def test_bundles_with_a_bad_magic_version_kind_or_no_parts_are_rejected(wire):
     with pytest.raises(BadBundle):
