@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -154,9 +155,26 @@ def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served, tmp_
     context.write_bytes(public_context)
     submitted = runner.invoke(main, ["job", "submit", *job_args, "--context", str(context), *as_("bank")])
     assert submitted.exit_code == 0, submitted.output
-    assert json.loads(submitted.output)["status"] == "admitted"
+    job = json.loads(submitted.output)
+    assert job["status"] == "admitted"
+    # ``--seed-only`` starts no provider node, so the runner cannot reach one: the job fails and gives its quota back.
+    finished = _wait_for_job(url, job["id"], served["tokens"]["bank"])
+    assert finished["status"] == "failed", finished
+    result = requests.get(f"{url}/api/v1/jobs/{job['id']}/result", timeout=5,
+                          headers={"Authorization": f"Bearer {served['tokens']['bank']}"}).json()
+    assert "did not answer" in result["error"], result
     listed = runner.invoke(main, ["grant", "list", "--url", url, "--token", served["tokens"]["bank"]])
-    assert grant_id in listed.output and "jobs 1/10" in listed.output
+    assert grant_id in listed.output and "jobs 0/10" in listed.output
+
+
+def _wait_for_job(url: str, job_id: str, token: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        job = requests.get(f"{url}/api/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {token}"},
+                           timeout=5).json()
+        if job["status"] not in ("admitted", "running") or time.monotonic() > deadline:
+            return job
+        time.sleep(0.1)
 
 
 def test_a_regulator_verifies_the_ledger_offline_with_only_the_cli(served, tmp_path):
