@@ -12,8 +12,11 @@ from common import config as pdx_config
 from common import db
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
-    """Create the exchange app; ``config`` overrides PDX_* environment settings (keys with or without prefix)."""
+def create_app(config: Mapping[str, Any] | None = None, *, background: bool = False) -> Flask:
+    """Create the exchange app; ``config`` overrides PDX_* environment settings (keys with or without prefix).
+
+    ``background`` starts the chain sender's thread when a chain is configured (`pdx serve` does, CLI commands don't).
+    """
     app = Flask(__name__)
     settings = pdx_config.load_settings(config)
     instance_dir = settings["INSTANCE_DIR"] or app.instance_path
@@ -41,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from exchange import api, jobs, problems
 
     jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"])
+
+    from ledger.anchor import worker as chain_worker
+
+    chain_worker.init_app(app, background=background)
 
     problems.register(app)
     api.init_app(app)

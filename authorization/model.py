@@ -36,6 +36,8 @@ class Grant(Base):
     rows_used: Mapped[int] = mapped_column(BigInteger, default=0)
     epsilon_used: Mapped[float] = mapped_column(Float, default=0.0)
     end_reason: Mapped[str | None] = mapped_column(Text)
+    mark_status: Mapped[str | None] = mapped_column(String(20))  # the last mirrored status (ledger.anchor.records)
+    mark_seq: Mapped[int | None] = mapped_column(BigInteger)  # the ledger entry that set it
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

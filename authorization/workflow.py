@@ -20,6 +20,7 @@ from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.catalog.models import Asset, Domain
 from exchange.participants.models import Participant, ParticipantRole
 from exchange.participants.rules import ACTIVE, OPERATOR, Principal
+from ledger.anchor import outbox
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork
 
@@ -86,8 +87,9 @@ def _entry(uow: UnitOfWork, type_: str, actor: str, grant: Grant, body: dict[str
     refs = {"grant": [grant.id], "participant": [grant.consumer_id, *grant.providers]}
     if grant.assets:
         refs["asset"] = grant.assets
-    uow.ledger.append(Draft(type_, actor, refs=refs, body={"status": grant.status, **(body or {})}),
-                      parties=[grant.consumer_id, *grant.providers])
+    seq = uow.ledger.append(Draft(type_, actor, refs=refs, body={"status": grant.status, **(body or {})}),
+                            parties=[grant.consumer_id, *grant.providers])
+    outbox.mark_grant(uow.session, grant, seq)  # queues the change for the chain's grant registry, if deployed
 
 
 def _scope_body(grant: Grant) -> dict[str, Any]:

@@ -46,6 +46,17 @@ def _witness_keys(_ctx: click.Context, _param: click.Parameter, values: tuple[st
     return witnesses
 
 
+def _chain_view(url: str, address: str):
+    """Read what the chain holds before the export is read, so anchors newer than the export count as ahead."""
+    from ledger.anchor import ChainError
+    from ledger.anchor.chain import Chain
+
+    try:
+        return Chain.connect(url).view(address)
+    except (ChainError, ValueError) as exc:
+        raise click.ClickException(f"cannot read the chain at {url}: {exc}") from exc
+
+
 @click.group("audit")
 def audit() -> None:
     """Verify the ledger offline, from an export, without the exchange's database or server."""
@@ -59,16 +70,23 @@ def audit() -> None:
               help="require a cosignature of the last checkpoint by this witness (repeatable)")
 @click.option("--since", type=click.File("r", encoding="utf-8"),
               help="a checkpoint note saved earlier, which must still be a prefix of the log")
+@click.option("--chain", "chain_url", metavar="URL", help="also compare with the anchors and grant registry on the "
+              "chain behind this JSON-RPC URL (needs --anchor)")
+@click.option("--anchor", "anchor_address", metavar="ADDRESS", help="the CheckpointAnchor's address (with --chain)")
 @click.option("--window", "signature_window_s", type=click.IntRange(min=1), default=300, show_default=True,
               help="seconds a request's signing time may be from its entry's time (PDX_SIGNATURE_WINDOW_SECONDS)")
 @click.pass_context
 def verify(ctx: click.Context, export: IO[str], operator_key: Ed25519PublicKey,
-           witness_keys: dict[str, Ed25519PublicKey], since: IO[str] | None, signature_window_s: int) -> None:
+           witness_keys: dict[str, Ed25519PublicKey], since: IO[str] | None, chain_url: str | None,
+           anchor_address: str | None, signature_window_s: int) -> None:
     """Verify the ledger export EXPORT ('-' reads standard input) and print what it establishes."""
+    if (chain_url is None) != (anchor_address is None):
+        raise click.UsageError("--chain and --anchor go together")
     since_text = None if since is None else since.read()
+    view = None if chain_url is None else _chain_view(chain_url, anchor_address)
     try:
         report = verify_export(export, operator_key, witness_keys, since=since_text,
-                               signature_window_s=signature_window_s)
+                               signature_window_s=signature_window_s, chain=view)
     except AuditFailure as failure:
         where = "export" if failure.seq is None else f"entry {failure.seq}"
         click.echo(f"FAIL {where} [{failure.kind}]: {failure.message}")

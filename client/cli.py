@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import commands, grant_cli, keys
+from client import chain_cli, commands, grant_cli, keys
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
 from provider.cli import node_group
@@ -23,10 +23,10 @@ def main() -> None:
     """pdx — privacy-preserving public data exchange (公共数据授权运营)."""
 
 
-def _app():
+def _app(*, background: bool = False):
     from app import create_app
 
-    return create_app()
+    return create_app(background=background)
 
 
 def _upgrade(app) -> str:
@@ -162,10 +162,10 @@ def _serve(host: str, port: int, dev: bool, workers: int, check_ledger: bool = T
     if dev or gunicorn is None:
         if not dev:
             click.echo("gunicorn not found; falling back to Flask's development server", err=True)
-        _app().run(host=host, port=port, debug=False)
+        _app(background=True).run(host=host, port=port, debug=False)
         return
     os.execv(gunicorn, [gunicorn, "--workers", str(workers), "--bind", f"{host}:{port}", "--access-logfile", "-",
-                        "app:create_app()"])
+                        "app:create_app(background=True)"])
 
 
 @main.command()
@@ -257,6 +257,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
 
 commands.register(main)
 grant_cli.register(main)
+chain_cli.register(main)
 main.add_command(ledger_group)
 main.add_command(audit)
 main.add_command(node_group)

@@ -19,10 +19,19 @@ DEFAULTS: dict[str, Any] = {
     "SIGNATURE_WINDOW_SECONDS": 300,  # how far a signed request's time may be from the server's clock
     "JOB_WORKERS": 4,  # background threads per server process that run jobs on provider nodes
     "NODE_TIMEOUT_SECONDS": 120,  # how long a job waits for one provider node before it fails
+    "CHAIN_URL": None,  # an EVM JSON-RPC node (anvil, Besu …); None: the exchange anchors on no chain
+    "CHAIN_KEY_FILE": None,  # the operator's chain account key (hex); None: the node's first unlocked account
+    "CHAIN_GAS_PRICE": None,  # wei; 0 on a free-gas permissioned network; None: what the node suggests
+    "CHAIN_INTERVAL_SECONDS": 10,  # how often checkpoints are anchored and grant changes mirrored (one batch each)
+    "CHAIN_BATCH": 200,  # grant changes per registry transaction
+    "CHAIN_RECEIPT_TIMEOUT_SECONDS": 60,  # how long a transaction may take to be mined before the round fails
+    "CHAIN_MAX_BACKOFF_SECONDS": 300,  # the longest wait between retries while the chain fails
 }
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
-                  "NODE_TIMEOUT_SECONDS"}
+                  "NODE_TIMEOUT_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
+                  "CHAIN_MAX_BACKOFF_SECONDS"}
+_OPTIONAL_INT_SETTINGS = {"CHAIN_GAS_PRICE"}
 _BOOL_SETTINGS = {"SQL_ECHO"}
 
 
@@ -31,7 +40,7 @@ class ConfigError(ValueError):
 
 
 def _coerce(name: str, raw: str) -> Any:
-    if name in _INT_SETTINGS:
+    if name in _INT_SETTINGS | _OPTIONAL_INT_SETTINGS:
         try:
             return int(raw)
         except ValueError as exc:
@@ -64,6 +73,12 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"{ENV_PREFIX}SIGNATURE_WINDOW_SECONDS must be positive")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
+    for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS"):
+        if settings[name] < 1:
+            raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1")
+    gas_price = settings["CHAIN_GAS_PRICE"]
+    if gas_price is not None and (not isinstance(gas_price, int) or isinstance(gas_price, bool) or gas_price < 0):
+        raise ConfigError(f"{ENV_PREFIX}CHAIN_GAS_PRICE must be a non-negative integer (wei), got {gas_price!r}")
     return settings
 
 

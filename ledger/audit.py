@@ -13,7 +13,8 @@
 5. the Merkle tree (RFC 9162) of the exact entry bytes gives the root of every checkpoint, each signed by the
    log; the last covers every entry and carries the cosignature of every trusted witness;
 6. the end line counts what came before (else the export was truncated);
-7. a checkpoint saved earlier (``since``) is still a prefix of this log (else the log forked).
+7. a checkpoint saved earlier (``since``) is still a prefix of this log (else the log forked);
+8. with a chain view, the anchors and the grant registry on the chain agree with the export (``ledger.anchor.verify``).
 
     Exception
      └── AuditFailure      the first entry or line that does not verify: ``seq`` (or None), ``kind``, and why
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -34,12 +35,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from common import crypto
 from ledger import entries, merkle, notes, replay
+from ledger.anchor import records
+from ledger.anchor.verify import ChainMismatch, ChainReport, ChainView, LedgerFacts, compare
 from ledger.entries import SYSTEM_ACTOR, EntryError, SignedRequest
 from ledger.replay import ReplayError
 
 FORMAT_VERSION = 1
 GENESIS = "log.genesis"
 KEY_REGISTERED = "key.registered"
+GRANT_PREFIX = "grant."
 CLOCK_SKEW_S = 5  # the exchange checks the window against its clock, then stamps the entry a moment later
 NO_WITNESSES: Mapping[str, Ed25519PublicKey] = MappingProxyType({})
 _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)  # entries.format_time; sorts as text
@@ -80,6 +84,7 @@ class AuditReport:
     witnesses: tuple[str, ...]
     cosignatures_ignored: int
     since_size: int | None
+    chain: ChainReport | None = None
 
     def render(self) -> str:
         """Return the report as readable text."""
@@ -100,17 +105,27 @@ class AuditReport:
             lines.append(f"  since         the saved checkpoint of size {self.since_size} is a prefix of this log")
         lines.append("  entry types")
         lines.extend(f"    {name:<{width}}  {count}" for name, count in sorted(self.entry_types.items()))
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines) + "\n" + ("" if self.chain is None else self.chain.render())
 
 
 def verify_export(lines: Iterable[str], operator_key: Ed25519PublicKey,
                   witness_keys: Mapping[str, Ed25519PublicKey] = NO_WITNESSES, since: str | None = None,
-                  signature_window_s: int = 300) -> AuditReport:
-    """Verify a ledger export line by line and return what it establishes; raise ``AuditFailure`` at the first fault."""
+                  signature_window_s: int = 300, chain: ChainView | None = None) -> AuditReport:
+    """Verify a ledger export line by line and return what it establishes; raise ``AuditFailure`` at the first fault.
+
+    With ``chain`` (read by ``ledger.anchor.chain.Chain.view``), also compare the export with the anchors and the
+    grant registry on the chain.
+    """
     audit = _Audit(operator_key, witness_keys, signature_window_s)
     for number, line in enumerate(lines, 1):
         audit.feed(number, line)
-    return audit.finish(since)
+    report = audit.finish(since)
+    if chain is None:
+        return report
+    try:
+        return replace(report, chain=compare(audit.chain_facts(), chain))
+    except ChainMismatch as exc:
+        raise AuditFailure(None, exc.kind, str(exc)) from exc
 
 
 def _raw(public_key: Ed25519PublicKey) -> bytes:
@@ -159,6 +174,7 @@ class _Audit:
         self.types: dict[str, int] = {}
         self.checkpoints: list[tuple[notes.Checkpoint, list[notes.Signature]]] = []
         self.cosignatures_ignored = 0
+        self.marks: dict[str, list[tuple[int, str]]] = {}  # grant id -> (seq, status) of its marks (ledger.anchor)
 
     # --- lines -----------------------------------------------------------------------------------------
 
@@ -245,10 +261,30 @@ class _Audit:
             replay.apply(self.state, entry)
         except ReplayError as exc:
             raise AuditFailure(seq, exc.kind, str(exc)) from exc
+        if entry["type"].startswith(GRANT_PREFIX):
+            self._mark(seq, entry)
         self.tree.append(merkle.leaf_hash(data))
         self.types[entry["type"]] = self.types.get(entry["type"], 0) + 1
         self.last_time = entry["time"]
         self.count = seq + 1
+
+    def _mark(self, seq: int, entry: dict) -> None:
+        """Remember a grant entry that changes the grant's mirrored status (what the chain's registry records)."""
+        grant_id, status = entry["refs"]["grant"][0], entry["body"].get("status")
+        marks = self.marks.setdefault(grant_id, [])
+        if records.is_mark(marks[-1][1] if marks else None, status):
+            marks.append((seq, status))
+
+    def chain_facts(self) -> LedgerFacts:
+        """Return what the comparison with the chain needs from this pass (after ``finish``)."""
+        origin = self.header["origin"]
+        return LedgerFacts(
+            origin=origin, size=self.count, root_at=self.tree.root,
+            checkpoint_notes={cp.size: notes.note(cp, [s for s in sigs if s.name == origin])
+                              for cp, sigs in self.checkpoints},
+            deployments=list(self.state.chain_deployments),
+            marks={grant_id: marks for grant_id, marks in self.marks.items() if marks},
+            terms={grant_id: grant.terms for grant_id, grant in self.state.grants.items()})
 
     def _genesis(self, entry: dict) -> None:
         header, body = self.header, entry["body"]

@@ -65,6 +65,7 @@ class State:
     sources: dict[str, str] = field(default_factory=dict)  # data-element code -> its published source asset
     operator_enrolled: bool = False
     grants: dict[str, Any] = field(default_factory=dict)  # grant id -> ledger.replay.grants.Grant
+    chain_deployments: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (seq, chain.deployed body)
 
 
 Rule = Callable[[State, dict], None]
