@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import chain_cli, commands, grant_cli, keys
+from client import chain_cli, commands, demo_chain, grant_cli, keys
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
 from provider.cli import node_group
@@ -102,8 +102,11 @@ def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     click.echo(f"API token (shown once; keep it secret):\n  {token.secret}")
 
 
-def _audit_in_process():
-    """Sign a checkpoint, export the ledger and verify it with the offline auditor (inside an app context)."""
+def _audit_in_process(anchor: str | None = None):
+    """Sign a checkpoint, export the ledger and verify it with the offline auditor (inside an app context); with
+    ``anchor``, also against the chain at PDX_CHAIN_URL."""
+    from flask import current_app
+
     from common.db import get_database
     from ledger import checkpoints, export, log, service
     from ledger.audit import verify_export
@@ -112,7 +115,12 @@ def _audit_in_process():
     with get_database().transaction() as session:
         checkpoints.sign_current(session, identity)
         lines = list(export.lines(session, identity.origin, service.public_key_text(), log.size(session)))
-    return verify_export(lines, identity.key.public_key())
+    view = None
+    if anchor is not None:
+        from ledger.anchor.chain import Chain
+
+        view = Chain.connect(current_app.config["PDX_CHAIN_URL"]).view(anchor)
+    return verify_export(lines, identity.key.public_key(), chain=view)
 
 
 def _gunicorn() -> str | None:
@@ -206,11 +214,14 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
     os.environ["PDX_DATABASE_URL"] = f"sqlite:///{demo_dir / 'demo.sqlite3'}"
     os.environ["PDX_INSTANCE_DIR"] = str(instance_dir)
     os.environ["PDX_LOG_KEY_FILE"] = str(demo_dir / "log.key")
+    if os.environ.get("PDX_CHAIN_URL"):
+        os.environ.setdefault("PDX_CHAIN_INTERVAL_SECONDS", demo_chain.DEMO_INTERVAL_SECONDS)
     generate(demo_dir / "log.key")
     app = _app()
     _upgrade(app)
     with app.app_context():
         seeded = demo_data.seed(first_node_port=node_port)
+        anchor = demo_chain.deploy(app, click.echo)
         audited = _audit_in_process()
         from ledger import service
 
@@ -242,9 +253,17 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
         bank = Consumer(url, seeded.tokens["bank"], seeded.keys["bank"])
         story(bank, frames, seeded.asset_ids, seeded.grant_id, seeded.scoring_grant_id, click.echo)
         with app.app_context():
-            audited = _audit_in_process()
+            if anchor is not None:
+                click.echo("\nwaiting for the exchange to anchor the ledger and mirror the grants on the chain …")
+                demo_chain.wait_until_anchored()
+            audited = _audit_in_process(anchor)
         click.echo(f"\n可信 ledger: {audited.entries} entries, {audited.entry_types.get('job.completed', 0)} jobs "
                    f"completed, verified offline by the auditor (root {audited.root[:16]}…)")
+        if audited.chain is not None:
+            click.echo(f"锚定 anchored: the chain's {audited.chain.anchors_checked} anchor(s) agree with the ledger "
+                       f"(the newest covers {audited.chain.newest_anchored_size} entries) and its registry's "
+                       f"{audited.chain.statuses_checked} grant status change(s) each match their ledger entry — "
+                       f"verified against the chain by the auditor")
         if no_serve:
             return
         click.echo(f"\nserving the demo at {url} (API docs at {url}/api/docs); Ctrl-C stops the exchange and nodes")

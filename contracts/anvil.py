@@ -1,0 +1,77 @@
+"""Run anvil, the local EVM node from the npm package ``@foundry-rs/anvil`` (``npm ci --prefix contracts``).
+
+Tests and benchmarks start it on a free loopback port; for the demo, start it yourself (``npx --prefix contracts
+anvil``) and point PDX_CHAIN_URL at it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+START_TIMEOUT_SECONDS = 30
+# anvil's first development account (from its default mnemonic): funded, and a known key, for development only
+DEV_ACCOUNT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEV_REGULATOR_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # its second account
+
+
+class AnvilMissing(RuntimeError):
+    """anvil is not installed where the contracts' npm packages go."""
+
+
+def binary() -> str:
+    """Return the path of the anvil launcher installed by ``npm ci --prefix contracts``."""
+    found = HERE / "node_modules" / ".bin" / "anvil"
+    if found.exists():
+        return str(found)
+    on_path = shutil.which("anvil")
+    if on_path:
+        return on_path
+    raise AnvilMissing(f"anvil is not installed: run `npm ci --prefix {HERE}` (it installs @foundry-rs/anvil)")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running(*, block_time: float | None = None, chain_id: int = 31337) -> Iterator[str]:
+    """Run anvil on a free loopback port until the block ends; yield its JSON-RPC URL once it answers.
+
+    ``block_time`` mines a block every so many seconds, as a real network does; None mines each transaction at once.
+    """
+    port = _free_port()
+    command = [binary(), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id), "--silent"]
+    if block_time is not None:
+        command += ["--block-time", str(block_time)]
+    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while True:
+            try:
+                requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                              timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                if node.poll() is not None or time.monotonic() > deadline:
+                    node.kill()
+                    raise RuntimeError(f"anvil did not start: {node.stderr.read()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        node.terminate()
+        try:
+            node.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            node.kill()
