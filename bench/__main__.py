@@ -21,6 +21,7 @@ BENCHMARKS = {  # name -> module with run(quick, profile) -> Report
     "pdp-decisions": "bench.pdp_decisions",
     "he-statistics": "bench.he_statistics",
     "he-scoring": "bench.he_scoring",
+    "chain-anchoring": "bench.chain_anchoring",
 }
 
 

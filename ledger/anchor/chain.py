@@ -39,6 +39,14 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A transaction sent and not yet known to be mined."""
+
+    tx_hash: str
+    what: str
+
+
+@dataclass(frozen=True)
 class GrantUpdate:
     """One GrantRegistry.Update."""
 
@@ -181,9 +189,10 @@ class Chain:
     def _deploy(self, name: str, *args: Any) -> tuple[str, int]:
         spec = artifact(name)
         factory = self.w3.eth.contract(abi=spec["abi"], bytecode=spec["bytecode"])
-        with translated(f"deploying {name}"):
+        what = f"deploying {name}"
+        with translated(what):
             tx = factory.constructor(*args).build_transaction(self._base_tx())
-            sent = self._send(tx, f"deploying {name}")
+            sent = self.wait(Pending(self._send(tx), what))
             return self.w3.eth.get_transaction_receipt(sent.tx_hash)["contractAddress"], sent.block_number
 
     def post_anchor(self, address: str, size: int, root: bytes, checkpoint_hash: bytes,
@@ -203,27 +212,43 @@ class Chain:
 
     def transact(self, call: ContractFunction, what: str) -> Sent:
         """Send a contract call as a transaction and wait until it is mined; raise if it reverts."""
-        with translated(what):
-            tx = call.build_transaction(self._base_tx())  # estimates gas: a revert surfaces here, decoded
-            return self._send(tx, what)
+        return self.wait(self.submit(call, what))
 
-    def _base_tx(self) -> dict[str, Any]:
+    def next_nonce(self) -> int:
+        """Return the sender's next nonce, counting its transactions still waiting to be mined."""
+        with translated("reading the sender's nonce"):
+            return self.w3.eth.get_transaction_count(self.sender, "pending")
+
+    def submit(self, call: ContractFunction, what: str, nonce: int | None = None) -> Pending:
+        """Send a contract call as a transaction without waiting for it; a call that would revert raises here."""
+        with translated(what):
+            tx = call.build_transaction(self._base_tx(nonce))  # estimates gas: a revert surfaces here, decoded
+            return Pending(self._send(tx), what)
+
+    def wait(self, pending: Pending) -> Sent:
+        """Wait until a submitted transaction is mined; raise if it reverted or took too long."""
+        with translated(pending.what):
+            receipt = self.w3.eth.wait_for_transaction_receipt(pending.tx_hash, timeout=self.receipt_timeout,
+                                                               poll_latency=0.05)
+        if receipt["status"] != 1:
+            raise ChainRefused(f"{pending.what}: transaction {pending.tx_hash} reverted in block "
+                               f"{receipt['blockNumber']}")
+        return Sent(pending.tx_hash, receipt["blockNumber"], receipt["gasUsed"])
+
+    def _base_tx(self, nonce: int | None = None) -> dict[str, Any]:
         tx: dict[str, Any] = {"from": self.sender,
-                              "nonce": self.w3.eth.get_transaction_count(self.sender, "pending")}
+                              "nonce": self.w3.eth.get_transaction_count(self.sender, "pending") if nonce is None
+                              else nonce}
         if self.gas_price is not None:
             tx["gasPrice"] = self.gas_price
         return tx
 
-    def _send(self, tx: dict[str, Any], what: str) -> Sent:
+    def _send(self, tx: dict[str, Any]) -> str:
         if self.account is not None:
-            signed = self.account.sign_transaction(tx)
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
         else:
             tx_hash = self.w3.eth.send_transaction(tx)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
-        if receipt["status"] != 1:
-            raise ChainRefused(f"{what}: transaction {tx_hash.hex()} reverted in block {receipt['blockNumber']}")
-        return Sent("0x" + bytes(tx_hash).hex().removeprefix("0x"), receipt["blockNumber"], receipt["gasUsed"])
+        return "0x" + bytes(tx_hash).hex().removeprefix("0x")
 
     # --- reading ---------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -105,8 +106,7 @@ class Sender:
             if identity is not None:
                 outbox.queue_checkpoint(session, identity)
         try:
-            anchored = self._anchor(deployment)
-            mirrored = self._mirror(deployment)
+            anchored, mirrored = self._send(deployment)
         except ChainError as exc:
             self._failed(exc, now)
             return Tick(sent=True, error=str(exc))
@@ -142,24 +142,54 @@ class Sender:
             sender.last_error, sender.last_error_at = f"{kind}: {exc}"[:2000], now
         log_.warning("chain anchoring failed (%s), retrying after backoff: %s", type(exc).__name__, exc)
 
-    def _anchor(self, deployment: _Deployment) -> int | None:
-        """Anchor the newest queued checkpoint; return the size the chain now covers for it."""
+    def _send(self, deployment: _Deployment) -> tuple[int | None, int]:
+        """Submit this round's anchor and mirror batch together (they are mined in the same block on a network that
+        has room), then wait for both; return the size anchored and how many grant changes the chain confirmed."""
+        chain = self.chain
+        anchor = self._prepare_anchor(deployment)
+        mirror, landed = self._prepare_mirror(deployment)
+        sending = isinstance(anchor, _Anchor)
+        in_flight = []
+        nonce = chain.next_nonce() if sending or mirror else 0
+        if sending:
+            call = chain.anchor_contract(deployment.anchor).functions.anchor(anchor.size, anchor.root,
+                                                                               anchor.checkpoint_hash, anchor.proof)
+            in_flight.append((ChainAnchor, [anchor.size], chain.submit(call, f"anchoring tree size {anchor.size}",
+                                                                      nonce)))
+            nonce += 1
+        if mirror:
+            call = chain.registry_contract(deployment.registry).functions.record([u.as_tuple() for u in mirror])
+            in_flight.append((ChainMirror, [u.ledger_seq for u in mirror],
+                              chain.submit(call, f"mirroring {len(mirror)} grant change(s)", nonce)))
+        failure = None
+        confirmed = landed
+        for model, keys, pending in in_flight:
+            try:
+                sent = chain.wait(pending)
+            except ChainError as exc:
+                failure = failure or exc
+                continue
+            with get_database().transaction() as session:
+                outbox.confirm([session.get(model, key) for key in keys], sent.tx_hash, sent.block_number)
+            confirmed += len(keys) if model is ChainMirror else 0
+        if failure is not None:
+            raise failure
+        return (anchor.size if sending else anchor), confirmed
+
+    def _prepare_anchor(self, deployment: _Deployment) -> _Anchor | int | None:
+        """Return the anchor to send, or the size the chain already covers for the newest queued one, or None."""
         database = get_database()
         with database.transaction() as session:
             row = outbox.next_anchor(session)
             if row is None:
                 return None
             size, root, checkpoint_hash = row.size, row.root, row.checkpoint_hash
-        chain, address = self.chain, deployment.anchor
-        latest = chain.latest_anchor(address)
+        latest = self.chain.latest_anchor(deployment.anchor)
         if latest is not None and latest.size >= size:
-            return self._already_anchored(address, size, root, latest)
+            return self._already_anchored(deployment.anchor, size, root, latest)
         with database.sessionmaker() as session:
             proof = [] if latest is None else _consistency(session, latest.size, latest.root, size)
-        sent = chain.post_anchor(address, size, root, checkpoint_hash, proof)
-        with database.transaction() as session:
-            outbox.confirm([session.get(ChainAnchor, size)], sent.tx_hash, sent.block_number)
-        return size
+        return _Anchor(size, root, checkpoint_hash, proof)
 
     def _already_anchored(self, address: str, size: int, root: bytes, latest: AnchoredHead) -> int:
         """Confirm a queued anchor the chain already covers (a retry that had landed), or raise on a conflict."""
@@ -179,30 +209,32 @@ class Sender:
                 row.state = SUPERSEDED  # a larger consistent anchor covers it
         return latest.size
 
-    def _mirror(self, deployment: _Deployment) -> int:
-        """Send the queued grant changes in batches; return how many the chain confirmed."""
+    def _prepare_mirror(self, deployment: _Deployment) -> tuple[list, int]:
+        """Return the next batch of queued grant changes the chain does not hold yet, confirming those it does
+        (a retried batch that had landed); and how many were confirmed so. One batch is in flight at a time, so a
+        refused batch can never be overtaken by a later one (the registry only takes growing sequence numbers)."""
         from ledger.anchor.chain import GrantUpdate
 
         database = get_database()
-        done = 0
-        while True:
-            with database.sessionmaker() as session:
-                rows = outbox.next_mirrors(session, self.settings.batch)
-                updates = [GrantUpdate(r.grant_id, r.terms_hash, r.status, r.valid_from, r.valid_until, r.seq)
-                           for r in rows]
-            if not updates:
-                return done
-            highest = self.chain.highest_mirrored_seq(deployment.registry)
-            landed = [u.ledger_seq for u in updates if u.ledger_seq <= highest]
-            fresh = [u for u in updates if u.ledger_seq > highest]
-            sent = self.chain.record_grants(deployment.registry, fresh) if fresh else None
+        with database.sessionmaker() as session:
+            updates = [GrantUpdate(r.grant_id, r.terms_hash, r.status, r.valid_from, r.valid_until, r.seq)
+                       for r in outbox.next_mirrors(session, self.settings.batch)]
+        if not updates:
+            return [], 0
+        highest = self.chain.highest_mirrored_seq(deployment.registry)
+        landed = [u.ledger_seq for u in updates if u.ledger_seq <= highest]
+        if landed:
             with database.transaction() as session:
                 outbox.confirm([session.get(ChainMirror, seq) for seq in landed], None, None)
-                outbox.confirm([session.get(ChainMirror, u.ledger_seq) for u in fresh],
-                               sent and sent.tx_hash, sent and sent.block_number)
-            done += len(updates)
-            if len(updates) < self.settings.batch:
-                return done
+        return [u for u in updates if u.ledger_seq > highest], len(landed)
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    size: int
+    root: bytes
+    checkpoint_hash: bytes
+    proof: list[bytes]
 
 
 @dataclass(frozen=True)
@@ -231,12 +263,16 @@ class Anchorer(threading.Thread):
         self.stopped = threading.Event()
 
     def run(self) -> None:
-        while not self.stopped.wait(self.sender.settings.interval_s):
+        interval = self.sender.settings.interval_s
+        due = time.monotonic() + interval
+        while not self.stopped.wait(max(0.0, due - time.monotonic())):
+            due += interval  # rounds start every interval, however long the last one took to be mined
             with self.app.app_context():
                 try:
                     self.sender.tick()
                 except Exception:  # noqa: BLE001 - the thread must survive a database hiccup; the next tick retries
                     log_.exception("chain sender round failed")
+            due = max(due, time.monotonic())
 
     def stop(self) -> None:
         """Stop after the current round and give up the lease."""
