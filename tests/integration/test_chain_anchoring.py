@@ -284,3 +284,32 @@ def _size_and_root(app) -> tuple[int, bytes]:
     with app.app_context(), get_database().sessionmaker() as session:
         size = log.size(session)
         return size, log.root(session, size)
+
+
+def test_upgrading_an_older_database_computes_each_grants_last_mark_from_the_ledger(app, client, market, database_url):
+    import migrations
+    from common.db import build_engine
+
+    live = _active(client, market)
+    grant_action(client, market["regulator"], live, "suspend", {"reason": "audit"})
+    ended = _active(client, market)
+    grant_action(client, market["consumer"], ended, "terminate", {"reason": "done"})
+    never = request_grant(client, market["consumer"], scenario_request([market["asset"]]))["id"]
+    expected = {g.id: (g.mark_status, g.mark_seq) for g in _rows(app, Grant)}
+    assert expected[live][0] == "suspended" and expected[ended][0] == "terminated" and expected[never] == (None, None)
+    engine = build_engine(database_url)
+    _downgrade(engine, "0005")  # drops the mark columns
+    migrations.upgrade(engine)
+    engine.dispose()
+    assert {g.id: (g.mark_status, g.mark_seq) for g in _rows(app, Grant)} == expected
+
+
+def _downgrade(engine, revision: str) -> None:
+    from alembic import command
+
+    import migrations
+
+    cfg = migrations.alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, revision)
