@@ -91,6 +91,24 @@ def translated(what: str) -> Iterator[None]:
         raise ChainRefused(f"{what}: the contract refused: {exc.message or exc}") from exc
     except (Web3Exception, requests.RequestException, OSError) as exc:
         raise ChainUnavailable(f"{what}: {type(exc).__name__}: {str(exc)[:300]}") from exc
+    except Exception as exc:
+        data = _in_process_revert(exc)
+        if data is None:
+            raise
+        raise ChainRefused(f"{what}: the contract refused: {decode_error(data)}") from exc
+
+
+def _in_process_revert(exc: Exception) -> bytes | None:
+    """Return the revert data of eth-tester's ``TransactionFailed`` (the in-process chain of the tests), which web3
+    passes through instead of a JSON-RPC error; the EVM's ``Revert`` it wraps holds the raw bytes."""
+    if type(exc).__name__ != "TransactionFailed":
+        return None
+    inner: BaseException | None = exc
+    while inner is not None:
+        if inner.args and isinstance(inner.args[0], bytes):
+            return inner.args[0]
+        inner = inner.__context__
+    return b""
 
 
 def _error_table() -> dict[bytes, tuple[str, list[str], list[str]]]:
@@ -108,7 +126,10 @@ def decode_error(data: Any) -> str:
     """Return a contract's revert data as ``Name(arg=value, …)`` when the ABI knows the error."""
     if isinstance(data, dict):
         data = data.get("data", "")
-    raw = bytes.fromhex(str(data).removeprefix("0x")) if data else b""
+    if isinstance(data, (bytes, bytearray)):
+        raw = bytes(data)
+    else:
+        raw = bytes.fromhex(str(data).removeprefix("0x")) if data else b""
     found = _error_table().get(raw[:4])
     if found is None:
         return f"unknown error data 0x{raw.hex()}"

@@ -2,7 +2,7 @@
 consistency check, flags and grant statuses, driven through ``ledger.anchor.chain`` as the exchange drives them.
 
 The contracts are deployed once per module; each test (and each Hypothesis example) starts from a snapshot of the
-chain taken just after the deployment, which is as good as a fresh deployment and ten times faster.
+chain taken just after the deployment, as good as a fresh deployment and much faster.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ ADMIN, REGULATOR, OUTSIDER, NEWCOMER = 1, 2, 3, 4  # eth-tester accounts; the op
 
 
 class NodeLikeTesterProvider(EthereumTesterProvider):
-    """eth-tester answering a revert as a JSON-RPC node (anvil, Besu) does: error code 3 carrying the revert data.
+    """eth-tester answering a revert as a JSON-RPC node (anvil, Besu) does: error code 3 carrying the revert data,
+    so these tests go through the same translation (web3's ContractCustomError) as a real node.
 
-    web3's stock provider raises eth-tester's own TransactionFailed instead, the data only in its message, so web3
-    never raises ContractCustomError and chain.py cannot name the error (the xfail test at the end shows it).
+    web3's stock provider raises eth-tester's own TransactionFailed instead; chain.py handles that too (last test).
     """
 
     def make_request(self, method: Any, params: Any) -> Any:
@@ -86,13 +86,12 @@ class Deployment:
     def registry(self) -> Contract:
         return self.operator.registry_contract(self.registry_address)
 
-    def post(self, size: int, proof: Sequence[bytes] | None = None, tree: MemoryTree = TREE,
-             by: Chain | None = None) -> Sent:
-        """Anchor ``tree``'s head of ``size``; the proof defaults to the honest one from the latest anchor."""
+    def post(self, size: int, proof: Sequence[bytes] | None = None, by: Chain | None = None) -> Sent:
+        """Anchor TREE's head of ``size``; the proof defaults to the honest one from the latest anchor."""
         if proof is None:
             latest = self.operator.latest_anchor(self.anchor_address)
-            proof = [] if latest is None else tree.consistency_proof(latest.size, size)
-        return (by or self.operator).post_anchor(self.anchor_address, size, tree.root(size), note(size), proof)
+            proof = [] if latest is None else TREE.consistency_proof(latest.size, size)
+        return (by or self.operator).post_anchor(self.anchor_address, size, TREE.root(size), note(size), proof)
 
     def record(self, *updates: GrantUpdate, by: Chain | None = None) -> Sent:
         """Record ``updates`` in one batch."""
@@ -516,12 +515,9 @@ def test_the_on_chain_verifier_accepts_exactly_the_proofs_the_python_one_accepts
     assert on_chain == in_python
 
 
-# --- known gap ---------------------------------------------------------------------------------------------------
+# --- the stock in-process provider -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=TransactionFailed,
-                   reason="chain.translated() does not catch eth_tester's TransactionFailed, which web3's stock "
-                          "EthereumTesterProvider raises for every revert")
 def test_a_revert_on_the_stock_eth_tester_provider_is_reported_as_chain_refused():
     chain = Chain(Web3(EthereumTesterProvider()))
     addresses = chain.deploy(ORIGIN)
