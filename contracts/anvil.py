@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Iterator
 
 import requests
+
+from common import processes
 
 HERE = Path(__file__).resolve().parent
 START_TIMEOUT_SECONDS = 30
@@ -38,40 +37,28 @@ def binary() -> str:
     raise AnvilMissing(f"anvil is not installed: run `npm ci --prefix {HERE}` (it installs @foundry-rs/anvil)")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextlib.contextmanager
-def running(*, block_time: float | None = None, chain_id: int = 31337) -> Iterator[str]:
+def running(*, block_time: float | None = None, chain_id: int = 31337) -> contextlib.AbstractContextManager[str]:
     """Run anvil on a free loopback port until the block ends; yield its JSON-RPC URL once it answers.
 
     ``block_time`` mines a block every so many seconds, as a real network does; None mines each transaction at once.
     """
-    port = _free_port()
+    port = processes.free_port()
     command = [binary(), "--host", "127.0.0.1", "--port", str(port), "--chain-id", str(chain_id), "--silent"]
     if block_time is not None:
         command += ["--block-time", str(block_time)]
-    node = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            try:
-                requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-                              timeout=2).raise_for_status()
-                break
-            except requests.RequestException:
-                if node.poll() is not None or time.monotonic() > deadline:
-                    node.kill()
-                    raise RuntimeError(f"anvil did not start: {node.stderr.read()}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        node.terminate()
+
+    def answers() -> bool:
         try:
-            node.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            node.kill()
+            requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                          timeout=2).raise_for_status()
+            return True
+        except requests.RequestException:
+            return False
+
+    @contextlib.contextmanager
+    def node() -> Iterator[str]:
+        with processes.running(command, answers, what="anvil", timeout=START_TIMEOUT_SECONDS):
+            yield url
+
+    return node()

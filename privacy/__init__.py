@@ -1,6 +1,7 @@
-"""Privacy core: additive aggregates (pure NumPy), the CKKS facade (TenSEAL) and differential-privacy noise.
+"""Privacy core: additive aggregates (pure NumPy), the CKKS facade (TenSEAL), differential-privacy noise, federated
+training (pure NumPy) and its privacy accountant (dp-accounting).
 
-``aggregation`` and ``dp`` are pure; ``he`` is the only module that imports TenSEAL. Importing this package
+``aggregation``, ``dp``, ``federated`` and ``accountant`` are pure; ``he`` is the only module that imports TenSEAL. Importing this package
 imports none of them, so a pure core never pulls TenSEAL in. Every error raised on purpose descends from
 ``PrivacyError``:
 
@@ -16,7 +17,8 @@ imports none of them, so a pure core never pulls TenSEAL in. Every error raised 
           │    ├── BadContext       bytes that are not a usable CKKS context for the operation
           │    ├── BadBundle        a ciphertext bundle that is malformed, of the wrong kind or does not fit
           │    └── BadInput         plaintext values that are empty, of the wrong shape or not finite
-          └── DPError               dp: a sensitivity, epsilon, delta, size or generator it cannot use
+          ├── DPError               dp, accountant: a sensitivity, epsilon, delta, size or generator it cannot use
+          └── FederatedError        federated: a training configuration, partition or aggregate it cannot use
 """
 
 from __future__ import annotations

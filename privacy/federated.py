@@ -1,0 +1,267 @@
+"""Federated training of linear and logistic regression (FedAvg over horizontally partitioned rows). Pure NumPy.
+
+Who computes what (the orchestration — tickets, encryption, the exchange's sums — lives elsewhere):
+
+    node      ``moments``: its rows' count, Σx, Σx² per feature (sent encrypted; only the sum is ever decrypted)
+    consumer  ``Standardizer.from_moments``: the pooled mean and standard deviation, sent back to every node
+    node      ``local_update``: a few epochs of gradient descent from the global model on its standardized rows,
+              then ``clip_delta`` and Gaussian noise when the job is differentially private; ``encode`` packs
+              n·θ and n into one vector, so that the *sum* over nodes carries FedAvg's weights
+    consumer  ``decode``: the new global model Σ nᵢθᵢ / Σ nᵢ from the decrypted sum
+
+A model θ is the weights followed by the intercept, on standardized features; ``Model.predict`` takes raw rows.
+Nothing here touches a network, a key or a database; randomness comes only from the generator passed in.
+
+    FederatedError          (the whole tree is drawn in ``privacy``)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from privacy import PrivacyError
+
+LOGISTIC, LINEAR = "logistic", "linear"
+TASKS = (LOGISTIC, LINEAR)
+MIN_STD = 1e-12  # a constant feature is centred, not scaled
+
+
+class FederatedError(PrivacyError):
+    """A training configuration, a partition or an aggregate the federated core cannot use."""
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """How a federated training runs (the same on every node)."""
+
+    task: str = LOGISTIC
+    rounds: int = 20
+    local_epochs: int = 5
+    learning_rate: float = 0.5
+    l2: float = 1e-3  # applied to the weights, not the intercept
+    clip: float | None = None  # L2 bound of a node's model change per round (needed for DP)
+    noise_multiplier: float = 0.0  # Gaussian σ = noise_multiplier × clip, per node per round
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise FederatedError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not 1 <= self.rounds <= 10_000 or not 1 <= self.local_epochs <= 1_000:
+            raise FederatedError("rounds must be 1–10000 and local_epochs 1–1000")
+        if not 0 < self.learning_rate <= 100 or not 0 <= self.l2 <= 100:
+            raise FederatedError("learning_rate must be in (0, 100] and l2 in [0, 100]")
+        if self.noise_multiplier < 0 or (self.noise_multiplier > 0 and not self.clip):
+            raise FederatedError("noise needs a positive clip bound (noise_multiplier × clip is the noise's σ)")
+        if self.clip is not None and self.clip <= 0:
+            raise FederatedError("clip must be positive")
+
+    @property
+    def private(self) -> bool:
+        """Whether each node's update is clipped and noised (differential privacy)."""
+        return self.noise_multiplier > 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"task": self.task, "rounds": self.rounds, "local_epochs": self.local_epochs,
+                "learning_rate": self.learning_rate, "l2": self.l2, "clip": self.clip,
+                "noise_multiplier": self.noise_multiplier}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TrainingConfig:
+        try:
+            return cls(task=str(data["task"]), rounds=int(data["rounds"]), local_epochs=int(data["local_epochs"]),
+                       learning_rate=float(data["learning_rate"]), l2=float(data["l2"]),
+                       clip=None if data.get("clip") is None else float(data["clip"]),
+                       noise_multiplier=float(data.get("noise_multiplier", 0.0)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FederatedError(f"not a training configuration: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class Standardizer:
+    """The pooled per-feature mean and standard deviation, from every node's moments."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def from_moments(cls, summed: np.ndarray) -> Standardizer:
+        """Return the standardizer from the summed ``moments`` vectors of all nodes."""
+        summed = np.asarray(summed, dtype=np.float64)
+        if summed.ndim != 1 or summed.size < 3 or (summed.size - 1) % 2:
+            raise FederatedError(f"moments are [n, Σx…, Σx²…], got {summed.size} values")
+        n, k = summed[0], (summed.size - 1) // 2
+        if not n >= 2:
+            raise FederatedError(f"standardizing needs at least 2 rows in all, got {n:g}")
+        mean = summed[1:1 + k] / n
+        variance = np.maximum(summed[1 + k:] / n - mean ** 2, 0.0)
+        return cls(mean, np.sqrt(variance))
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Return the features centred and scaled (a constant feature is only centred)."""
+        return (np.asarray(features, dtype=np.float64) - self.mean) / np.where(self.std > MIN_STD, self.std, 1.0)
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Standardizer:
+        try:
+            mean, std = np.asarray(data["mean"], dtype=np.float64), np.asarray(data["std"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FederatedError(f"not a standardizer: {exc!r}") from exc
+        if mean.shape != std.shape or mean.ndim != 1 or not np.all(np.isfinite(mean)) or np.any(std < 0):
+            raise FederatedError("a standardizer is two equal-length lists: finite means, non-negative stds")
+        return cls(mean, std)
+
+
+@dataclass(frozen=True)
+class Model:
+    """A trained linear or logistic model: θ on standardized features, and the standardizer."""
+
+    task: str
+    theta: np.ndarray
+    standardizer: Standardizer
+
+    def decision(self, features: np.ndarray) -> np.ndarray:
+        """Return Xθ + b on raw rows (the logit for logistic regression)."""
+        return self.standardizer.apply(features) @ self.theta[:-1] + self.theta[-1]
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Return class labels (logistic) or values (linear) for raw rows."""
+        score = self.decision(features)
+        return (score >= 0).astype(np.int64) if self.task == LOGISTIC else score
+
+    def probability(self, features: np.ndarray) -> np.ndarray:
+        """Return P(y = 1) for raw rows (logistic only)."""
+        return _sigmoid(self.decision(features))
+
+
+@dataclass
+class RoundLog:
+    """What the consumer learns each round: who contributed, how many rows, and the metrics it computes."""
+
+    round: int
+    providers: list[str]
+    rows: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def moments(features: np.ndarray) -> np.ndarray:
+    """Return a node's [n, Σx per feature, Σx² per feature] (what ``Standardizer.from_moments`` sums)."""
+    x = _features(features)
+    return np.concatenate([[float(x.shape[0])], x.sum(axis=0), (x * x).sum(axis=0)])
+
+
+def initial_theta(n_features: int) -> np.ndarray:
+    """Return the starting model: zeros (the optimum of a convex loss is reached from anywhere)."""
+    return np.zeros(n_features + 1)
+
+
+def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, config: TrainingConfig,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """Return the node's model after ``local_epochs`` of full-batch gradient descent from the global ``theta``.
+
+    ``features`` are already standardized. With differential privacy the change from ``theta`` is clipped to L2
+    norm ``clip`` and Gaussian noise of σ = noise_multiplier × clip is added (``rng`` required).
+    """
+    x, y = _features(features), np.asarray(labels, dtype=np.float64)
+    if y.shape != (x.shape[0],):
+        raise FederatedError(f"labels must be one per row: {y.shape} for {x.shape[0]} rows")
+    if config.task == LOGISTIC and not np.all((y == 0) | (y == 1)):
+        raise FederatedError("logistic regression needs labels 0 or 1")
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (x.shape[1] + 1,):
+        raise FederatedError(f"the model has {theta.size} values, the rows {x.shape[1]} features (+ intercept)")
+    design = np.hstack([x, np.ones((x.shape[0], 1))])
+    current = theta.copy()
+    penalty = np.full_like(current, config.l2)
+    penalty[-1] = 0.0
+    for _ in range(config.local_epochs):
+        scores = design @ current
+        residual = (_sigmoid(scores) if config.task == LOGISTIC else scores) - y
+        gradient = design.T @ residual / x.shape[0] + penalty * current
+        current = current - config.learning_rate * gradient
+    if config.clip is not None:
+        current = theta + clip_delta(current - theta, config.clip)
+    if config.private:
+        if rng is None:
+            raise FederatedError("a differentially private update needs a random generator")
+        current = current + rng.normal(0.0, config.noise_multiplier * config.clip, current.shape)
+    return current
+
+
+def clip_delta(delta: np.ndarray, bound: float) -> np.ndarray:
+    """Return ``delta`` scaled down to L2 norm ``bound`` if it is longer."""
+    norm = float(np.linalg.norm(delta))
+    return delta if norm <= bound else delta * (bound / norm)
+
+
+def encode(theta: np.ndarray, rows: int) -> np.ndarray:
+    """Return the vector a node encrypts: n·θ followed by n, so the sum over nodes is FedAvg's numerator and
+    denominator."""
+    if rows < 1:
+        raise FederatedError("a node with no rows has nothing to contribute")
+    return np.concatenate([np.asarray(theta, dtype=np.float64) * rows, [float(rows)]])
+
+
+def decode(summed: np.ndarray) -> tuple[np.ndarray, int]:
+    """Return the global model Σ nᵢθᵢ / Σ nᵢ and Σ nᵢ from the decrypted sum of ``encode`` vectors."""
+    summed = np.asarray(summed, dtype=np.float64)
+    rows = float(summed[-1])
+    if not rows >= 0.5:
+        raise FederatedError(f"the aggregate counts {rows:g} rows: no node contributed")
+    return summed[:-1] / rows, int(round(rows))
+
+
+def fedavg(updates: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
+    """Return the row-weighted average of (θ, n) pairs: the plain FedAvg step, as ``decode`` of summed ``encode``."""
+    if not updates:
+        raise FederatedError("no update to average")
+    return decode(np.sum([encode(theta, rows) for theta, rows in updates], axis=0))[0]
+
+
+def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingConfig,
+          rng: np.random.Generator | None = None) -> Model:
+    """Train in one process over partitions (features, labels), exactly as the nodes and the consumer would with
+    plain sums: for tests, benchmarks and as the reference of the encrypted path."""
+    standardizer = Standardizer.from_moments(np.sum([moments(x) for x, _ in partitions], axis=0))
+    local = [(standardizer.apply(x), y) for x, y in partitions]
+    theta = initial_theta(standardizer.mean.size)
+    for _ in range(config.rounds):
+        theta = fedavg([(local_update(theta, x, y, config, rng), len(y)) for x, y in local])
+    return Model(config.task, theta, standardizer)
+
+
+def accuracy(model: Model, features: np.ndarray, labels: np.ndarray) -> float:
+    """Return the share of rows a logistic model classifies right."""
+    return float(np.mean(model.predict(features) == np.asarray(labels)))
+
+
+def r2(model: Model, features: np.ndarray, targets: np.ndarray) -> float:
+    """Return the coefficient of determination of a linear model."""
+    y = np.asarray(targets, dtype=np.float64)
+    residual = float(np.sum((y - model.predict(features)) ** 2))
+    total = float(np.sum((y - y.mean()) ** 2))
+    return 1.0 - residual / total if total > 0 else 0.0
+
+
+def log_loss(model: Model, features: np.ndarray, labels: np.ndarray) -> float:
+    """Return the mean cross-entropy of a logistic model."""
+    p = np.clip(model.probability(features), 1e-12, 1 - 1e-12)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def _features(features: np.ndarray) -> np.ndarray:
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise FederatedError(f"features must be a non-empty 2-D table, got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise FederatedError("features must be finite numbers")
+    return x
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z)))
