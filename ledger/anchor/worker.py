@@ -300,10 +300,7 @@ def init_app(app: Flask, background: bool) -> None:
         return
     from ledger import service
 
-    def identity() -> LogIdentity | None:
-        return service.identity()
-
-    sender = Sender(settings, identity)
+    sender = Sender(settings, service.identity)
     app.extensions[EXTENSION_KEY] = sender
     if background:
         Anchorer(app, sender).start()
