@@ -129,3 +129,37 @@ class JobResult(Base):
     receipts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class JobRound(Base):
+    """One round of a federated-learning job: its tickets, the providers that answered, the summed ciphertext."""
+
+    __tablename__ = "job_rounds"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    phase: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))  # running, completed, failed
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tickets: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    contributors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dropped: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    result: Mapped[bytes | None] = mapped_column(LargeBinary)
+    result_sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JobTraining(Base):
+    """What the consumer reported when it finished a federated training: per-round metrics, each provider's
+    contribution (kept for sharing revenue), and the hash of the final model."""
+
+    __tablename__ = "job_trainings"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    metrics: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    contributions: Mapped[dict[str, float]] = mapped_column(JSON)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,7 +17,7 @@ from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
 from authorization.terms import Terms
 from common.db import read_session, utcnow
 from common.errors import Conflict, InvalidInput, NotFound, Unavailable
-from exchange import jobs
+from exchange import federated, jobs
 from exchange.participants import services as participants
 from exchange.participants.rules import OPERATOR, REGULATOR, Principal
 from exchange.web import authenticated, current_principal, page_body, page_window
@@ -180,6 +180,12 @@ def submit_job(body):
             he.require_public_context(context)
         except he.HEError as exc:
             raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
+    if body["computation_kind"] == federated.FEDERATED:
+        if context is None:
+            raise InvalidInput("a federated training needs the consumer's public HE context",
+                               errors={"context": ["required"]})
+        # the exchange, not the consumer, says what the training spends: the RDP accountant over its rounds
+        body["epsilon"] = federated.plan_for_submission(body["params"], body["assets"], read_session()).epsilon
     _expire_first(body["grant"])
     with unit_of_work() as uow:
         job, _ = admission.admit(uow, current_principal(), _job_request(body, context), utcnow(), identity.key,

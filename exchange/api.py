@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from authorization.federated_routes import blp as federated_blp
 from authorization.routes import blp as authorization_blp
 from exchange.catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
@@ -32,7 +33,7 @@ def init_app(app: Flask) -> PdxApi:
     app.before_request(refuse_control_characters_in_url)
     api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
-    for blueprint in (health_blp, participants_blp, catalog_blp, authorization_blp, ledger_blp):
+    for blueprint in (health_blp, participants_blp, catalog_blp, authorization_blp, federated_blp, ledger_blp):
         api.register_blueprint(blueprint)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")

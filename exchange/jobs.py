@@ -57,6 +57,20 @@ class JobRunner:
         """Run a job in the background (with no workers configured, jobs wait for `pdx job run`)."""
         return None if self.pool is None else self.pool.submit(self._run, job_id)
 
+    def submit_round(self, job_id: str, number: int) -> Future | None:
+        """Run a round of a federated training in the background."""
+        return None if self.pool is None else self.pool.submit(self._run_round, job_id, number)
+
+    def _run_round(self, job_id: str, number: int) -> None:
+        from exchange import federated
+
+        with self.app.app_context():
+            try:
+                federated.run_round(job_id, number, self.timeout)
+            except Exception:  # noqa: BLE001 - as for _run: the failure is recorded, the worker lives on
+                log.exception("round %s of job %s crashed", number, job_id)
+                federated.fail_round(job_id, number, "internal error while running the round")
+
     def _run(self, job_id: str) -> None:
         with self.app.app_context():
             try:

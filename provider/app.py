@@ -22,7 +22,7 @@ from common import crypto
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
 from privacy import he
-from provider import compute
+from provider import compute, federated
 from provider.config import NodeConfig
 from provider.datasets import Dataset, load_all
 from provider.record import NodeRecord
@@ -98,9 +98,11 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
                 result, rows = compute.statistics(datasets, body["params"], claims["obligations"], context)
             elif claims["operation"] == compute.HE_SCORING:
                 result, rows = compute.scores(datasets, body["params"], _bytes(body, "weights"), context)
+            elif claims["operation"] == federated.FEDERATED:
+                result, rows = federated.run(datasets, body["params"], claims["obligations"], context)
             else:
                 return _problem(422, "Unsupported", f"this node does not run {claims['operation']}")
-        except (compute.ComputeError, he.HEError) as exc:
+        except (compute.ComputeError, federated.FederatedComputeError, he.HEError) as exc:
             return _problem(422, "Cannot compute", str(exc))
         served_at = datetime.now(timezone.utc)
         receipt = {"job": claims["job"], "provider": config.participant_id, "assets": claims["assets"],

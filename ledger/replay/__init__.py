@@ -15,15 +15,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ledger.entries import SYSTEM_ACTOR, EntryError
-from ledger.replay import catalog, chain, grants, participants
+from ledger.replay import catalog, chain, federated, grants, participants
 from ledger.replay.base import ACTIVE, ReplayError, Route, Rule, State
 
 __all__ = ["RULES", "ROUTES", "SYSTEM_TYPES", "ReplayError", "State", "apply", "check_route"]
 
-RULES: dict[str, Rule] = {**participants.RULES, **catalog.RULES, **grants.RULES, **chain.RULES}
-ROUTES: dict[str, Route] = {**participants.ROUTES, **catalog.ROUTES, **grants.ROUTES}
+RULES: dict[str, Rule] = {**participants.RULES, **catalog.RULES, **grants.RULES, **federated.RULES, **chain.RULES}
+ROUTES: dict[str, Route] = {**participants.ROUTES, **catalog.ROUTES, **grants.ROUTES, **federated.ROUTES}
 # Entry types the exchange writes by itself, without a signed request; each rule says when that is allowed.
-SYSTEM_TYPES = frozenset({"log.genesis", "participant.enrolled", *grants.SYSTEM_TYPES, *chain.SYSTEM_TYPES})
+SYSTEM_TYPES = frozenset({"log.genesis", "participant.enrolled", *grants.SYSTEM_TYPES, *federated.SYSTEM_TYPES,
+                          *chain.SYSTEM_TYPES})
 
 
 def apply(state: State, entry: dict) -> None:

@@ -37,6 +37,7 @@ OPEN = frozenset({REQUESTED, COUNTERED, PROVIDER_APPROVED})
 LIVE = frozenset({ACTIVE, SUSPENDED})
 REGULATOR_GRADE, CORE_GRADE = 3, 4
 EPSILON_SLACK = 1e-9
+FEDERATED = "federated-learning"
 
 # entry type -> (party who takes it, statuses it may start from, action path segment)
 ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
@@ -77,9 +78,10 @@ class Grant:
     rows: int = 0
     epsilon: float = 0.0
     running: dict[str, tuple[int, float]] = field(default_factory=dict)  # job id -> rows and ε it reserved
+    federated: dict[str, int] = field(default_factory=dict)  # federated training job id -> rounds recorded
 
 
-def _grant(state: State, entry: dict) -> tuple[str, Grant]:
+def grant_of(state: State, entry: dict) -> tuple[str, Grant]:
     grant_id = ref(entry, "grant")
     grant = state.grants.get(grant_id)
     if grant is None:
@@ -120,7 +122,7 @@ def _requested(state: State, entry: dict) -> None:
 
 def _acted(state: State, entry: dict) -> None:
     party, sources, _ = ACTIONS[entry["type"]]
-    grant_id, grant = _grant(state, entry)
+    grant_id, grant = grant_of(state, entry)
     actor = entry["actor"]
     allowed = {CONSUMER: actor == grant.consumer, PROVIDER: actor in grant.providers,
                REGULATOR: REGULATOR in roles_of(state, actor)}[party]
@@ -143,7 +145,7 @@ def _acted(state: State, entry: dict) -> None:
 
 
 def _activated(state: State, entry: dict) -> None:
-    grant_id, grant = _grant(state, entry)
+    grant_id, grant = grant_of(state, entry)
     if entry["actor"] != SYSTEM_ACTOR or grant.status not in (ACTIVE, PROVIDER_APPROVED, REQUESTED):
         raise ReplayError("grant-transition", f"grant {grant_id} cannot become active from {grant.status}")
     if grant.approved_by != set(grant.providers):
@@ -157,7 +159,7 @@ def _activated(state: State, entry: dict) -> None:
 
 
 def _expired(state: State, entry: dict) -> None:
-    grant_id, grant = _grant(state, entry)
+    grant_id, grant = grant_of(state, entry)
     if grant.status not in OPEN | LIVE:
         raise ReplayError("grant-transition", f"grant {grant_id} is {grant.status} and cannot expire")
     if parse_time(entry["time"]) < datetime.fromisoformat(grant.terms["valid_until"]):
@@ -174,7 +176,7 @@ def _in_scope(grant: Grant, asset_id: str, provider: str, domain: str, grade: in
 
 
 def _job_admitted(state: State, entry: dict) -> None:
-    grant_id, grant = _grant(state, entry)
+    grant_id, grant = grant_of(state, entry)
     body, terms = entry["body"], grant.terms
     if entry["actor"] != grant.consumer:
         raise ReplayError("grant-party", f"job by {entry['actor']} under grant {grant_id} of {grant.consumer}")
@@ -206,15 +208,18 @@ def _job_admitted(state: State, entry: dict) -> None:
         raise ReplayError("quota", f"job entry claims usage {usage}, the log adds up to {grant.jobs} jobs, "
                                    f"{grant.rows} rows, ε {grant.epsilon}")
     grant.running[ref(entry, "job")] = (body["rows"], body["epsilon"])
+    if body["computation_kind"] == FEDERATED:
+        grant.federated[ref(entry, "job")] = 0
 
 
 def _job_finished(state: State, entry: dict) -> None:
     """A job ends once: completed with its result hash, or failed with its reserved quota given back."""
-    grant_id, grant = _grant(state, entry)
+    grant_id, grant = grant_of(state, entry)
     job_id = ref(entry, "job")
     if job_id not in grant.running:
         raise ReplayError("job-status", f"{entry['type']} for job {job_id}, which is not running under {grant_id}")
     rows, epsilon = grant.running.pop(job_id)
+    grant.federated.pop(job_id, None)
     if entry["type"] == "job.failed":
         released = entry["body"]["released"]
         given_back = (released["jobs"], released["rows"], released["epsilon"])

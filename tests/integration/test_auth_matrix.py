@@ -56,6 +56,11 @@ POLICY = {
     ("POST", "/api/v1/jobs"): ("consumer",),
     ("GET", "/api/v1/jobs/<job_id>"): ANY,
     ("GET", "/api/v1/jobs/<job_id>/result"): ("consumer",),
+    ("POST", "/api/v1/jobs/<job_id>/rounds"): ("consumer",),
+    ("GET", "/api/v1/jobs/<job_id>/rounds"): ANY,
+    ("GET", "/api/v1/jobs/<job_id>/rounds/<int:number>"): ANY,
+    ("POST", "/api/v1/jobs/<job_id>/finish"): ("consumer",),
+    ("GET", "/api/v1/jobs/<job_id>/training"): ANY,
     ("GET", "/api/v1/ledger/checkpoint"): ANY,
     ("GET", "/api/v1/ledger/checkpoints/<int:size>"): ANY,
     ("GET", "/api/v1/ledger/entries"): ANY,
@@ -103,7 +108,7 @@ def scene(client, world):
     return {"provider": provider, "consumer": consumer,
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
                        "<asset_id>": asset["id"], "<path:code>": "DE.X", "<code>": "tax", "<int:size>": "1",
-                       "<grant_id>": grant["id"], "<job_id>": job.get_json()["id"],
+                       "<grant_id>": grant["id"], "<job_id>": job.get_json()["id"], "<int:number>": "0",
                        GRANT_ACTION_RULE.split("/")[-1]: "approve"}}
 
 

@@ -1,0 +1,165 @@
+"""HTTP routes of federated training (联邦学习): the consumer drives a federated-learning job round by round.
+
+    POST /jobs/<id>/rounds            ticket and run the next round (202; the nodes answer in the background)
+    GET  /jobs/<id>/rounds            the rounds so far (consumer, providers, regulators)
+    GET  /jobs/<id>/rounds/<n>        one round, with the summed ciphertext for the consumer
+    POST /jobs/<id>/finish            end the training with the metrics, contributions and the model's hash
+    GET  /jobs/<id>/training          what the consumer reported at the end
+"""
+
+from __future__ import annotations
+
+import base64
+
+from flask import current_app, jsonify
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import select
+
+from authorization.model import Job, JobRound, JobTicket, JobTraining
+from authorization.schemas import HEX_HASH, ID
+from common.db import read_session, utcnow
+from common.errors import Conflict, NotFound, Unavailable
+from exchange import federated, jobs
+from exchange.participants.rules import OPERATOR, REGULATOR
+from exchange.web import RequestSchema, authenticated, current_principal
+from ledger import service
+from ledger.service import unit_of_work
+
+blp = Blueprint("federated", __name__, url_prefix="/api/v1",
+                description="Federated training (联邦学习): rounds of a federated-learning job, their encrypted sums, "
+                            "and the training's report")
+
+MAX_MODEL = 1001  # weights of up to 1000 features and the intercept
+
+
+class RoundBody(RequestSchema):
+    phase = fields.String(required=True, validate=validate.OneOf([federated.MOMENTS, federated.TRAIN]))
+    theta = fields.List(fields.Float(allow_nan=False), load_default=None, allow_none=True,
+                        validate=validate.Length(min=2, max=MAX_MODEL),
+                        metadata={"description": "the global model: weights on standardized features, then intercept"})
+    standardizer = fields.Dict(load_default=None, allow_none=True,
+                               metadata={"description": "{mean: [...], std: [...]} from the moments round"})
+    providers = fields.List(fields.String(validate=ID), load_default=None, allow_none=True,
+                            validate=validate.Length(min=2, max=100),
+                            metadata={"description": "a leave-one-out training: the providers taking part"})
+
+
+class FinishBody(RequestSchema):
+    model_sha256 = fields.String(required=True, validate=HEX_HASH)
+    metrics = fields.List(fields.Dict(), load_default=list, validate=validate.Length(max=10_000),
+                          metadata={"description": "per round: {round, loss, accuracy or r2, …} as the consumer "
+                                                   "measured them on its own validation rows"})
+    contributions = fields.Dict(keys=fields.String(validate=ID), values=fields.Float(allow_nan=False),
+                                load_default=dict, metadata={"description": "provider id → share of the value"})
+
+
+class RoundSchema(Schema):
+    job_id = fields.String()
+    number = fields.Integer()
+    phase = fields.String()
+    status = fields.String()
+    contributors = fields.List(fields.String())
+    dropped = fields.List(fields.Dict())
+    rows = fields.Integer()
+    result_sha256 = fields.String(allow_none=True)
+    error = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class RoundResultSchema(RoundSchema):
+    result = fields.Function(lambda r: None if r.result is None else base64.b64encode(r.result).decode(),
+                             metadata={"description": "base64 of the summed ciphertext; only the consumer decrypts"})
+
+
+class TrainingSchema(Schema):
+    job_id = fields.String()
+    model_sha256 = fields.String()
+    metrics = fields.List(fields.Dict())
+    contributions = fields.Dict()
+    finished_at = fields.DateTime()
+
+
+def _values(row, schema: type[Schema]) -> dict:
+    """Return the attributes a schema shows, read while the row's session is open."""
+    return {name: getattr(row, name) for name in schema().fields}
+
+
+def _visible(job_id: str) -> Job:
+    viewer, session = current_principal(), read_session()
+    job = session.get(Job, job_id)
+    providers = [] if job is None else list(session.scalars(select(JobTicket.provider_id)
+                                                             .where(JobTicket.job_id == job.id)))
+    if job is None or not (viewer.has_role(REGULATOR, OPERATOR) or viewer.id == job.consumer_id
+                           or viewer.id in providers):
+        raise NotFound(f"no job {job_id}")
+    if job.computation_kind != federated.FEDERATED:
+        raise NotFound(f"job {job_id} is not a federated training")
+    return job
+
+
+@blp.post("/jobs/<job_id>/rounds")
+@authenticated("consumer", signed=True)
+@blp.arguments(RoundBody)
+@blp.response(202, RoundSchema)
+def start_round(body, job_id):
+    """Ticket the next round for the job's providers and run it in the background; poll the round for its sum."""
+    identity = service.identity()
+    if identity is None:
+        raise Unavailable("the exchange has no signing key yet; run `pdx init`")
+    request = federated.RoundRequest(body["phase"], body["theta"], body["standardizer"], body["providers"])
+    with unit_of_work() as uow:
+        row = federated.start_round(uow, current_principal(), job_id, request, utcnow(), identity.key,
+                                    identity.origin)
+        started = _values(row, RoundSchema)  # this request's read session predates the round
+    current_app.extensions[jobs.EXTENSION_KEY].submit_round(job_id, started["number"])
+    return started
+
+
+@blp.get("/jobs/<job_id>/rounds")
+@authenticated()
+@blp.response(200, RoundSchema(many=True))
+def list_rounds(job_id):
+    """The rounds of a federated training so far, in order."""
+    job = _visible(job_id)
+    return list(read_session().scalars(select(JobRound).where(JobRound.job_id == job.id).order_by(JobRound.number)))
+
+
+@blp.get("/jobs/<job_id>/rounds/<int:number>")
+@authenticated()
+@blp.response(200, RoundResultSchema)
+def get_round(job_id, number):
+    """One round; its summed ciphertext is shown to the job's consumer only."""
+    job = _visible(job_id)
+    row = read_session().get(JobRound, (job.id, number))
+    if row is None:
+        raise NotFound(f"job {job_id} has no round {number}")
+    if current_principal().id != job.consumer_id:
+        return jsonify(RoundSchema().dump(row))  # without the sum: it is the consumer's alone
+    return row
+
+
+@blp.post("/jobs/<job_id>/finish")
+@authenticated("consumer", signed=True)
+@blp.arguments(FinishBody)
+@blp.response(200, TrainingSchema)
+def finish(body, job_id):
+    """End the training: the consumer's per-round metrics, each provider's contribution, the final model's hash."""
+    with unit_of_work() as uow:
+        report = federated.finish(uow, current_principal(), job_id, body["model_sha256"], body["metrics"],
+                                  body["contributions"])
+        uow.session.flush()
+        return _values(report, TrainingSchema)
+
+
+@blp.get("/jobs/<job_id>/training")
+@authenticated()
+@blp.response(200, TrainingSchema)
+def get_training(job_id):
+    """What the consumer reported when it finished the training (metrics, contributions, model hash)."""
+    job = _visible(job_id)
+    report = read_session().get(JobTraining, job.id)
+    if report is None:
+        raise Conflict(f"job {job_id} is still {job.status}", extra={"current_status": job.status})
+    return report

@@ -1,0 +1,303 @@
+"""Federated-learning jobs at the exchange: the plan checked at admission, rounds run on the provider nodes with
+their encrypted updates summed here, and the training's end.
+
+A training is one job (one quota, its whole ε charged at admission by the RDP accountant). The consumer drives it
+round by round, because only the consumer can decrypt: it asks for a round with the global model, the exchange
+tickets every provider for that round, calls the nodes at once, adds the ciphertexts of those that answered —
+if at least the plan's quorum did — and records `job.round`; the consumer decrypts the sum (the new global model)
+and asks for the next. `job.trained` ends it with the metrics and each provider's contribution.
+
+No party sees one provider's update: nodes encrypt under the consumer's key, the exchange only adds, and the
+consumer decrypts sums over at least ``min_quorum`` ≥ 2 providers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+
+from authorization import lifecycle, tickets
+from authorization.model import Grant, Job, JobPayload, JobRound, JobTicket, JobTraining
+from common.db import get_database, utcnow
+from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from exchange.catalog.models import Asset
+from exchange.participants.rules import Principal
+from ledger.entries import SYSTEM_ACTOR, Draft
+from ledger.service import UnitOfWork, unit_of_work
+from privacy import accountant, he
+from privacy.federated import FederatedError, TrainingConfig
+
+FEDERATED = "federated-learning"
+MOMENTS, TRAIN = "moments", "train"
+RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+MAX_FEATURES = 1000
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A federated job's parameters, checked: what every round of it will run."""
+
+    features: list[str]
+    label: str
+    config: TrainingConfig
+    bounds: list[list[float]] | None
+    min_quorum: int
+    trainings: int  # 1, or 1 + one leave-one-out training per provider when contributions are asked for
+    delta: float
+
+    @property
+    def max_rounds(self) -> int:
+        """How many rounds the job may run: the moments round (unless private) and every training's rounds."""
+        return (0 if self.config.private else 1) + self.config.rounds * self.trainings
+
+    @property
+    def epsilon(self) -> float:
+        """The ε the whole job spends per record (0 without noise)."""
+        if not self.config.private:
+            return 0.0
+        return accountant.fedavg_epsilon(self.config.noise_multiplier, self.config.rounds * self.trainings,
+                                         self.delta)
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], providers: int) -> Plan:
+        """Check a federated job's ``params`` for a job over ``providers`` providers; raise ``InvalidInput``."""
+        errors: dict[str, list[str]] = {}
+        features, label = params.get("features"), params.get("label")
+        if not isinstance(features, list) or not 1 <= len(features) <= MAX_FEATURES \
+                or not all(isinstance(f, str) and f for f in features) or len(set(features)) != len(features):
+            errors["params.features"] = [f"1–{MAX_FEATURES} distinct column names"]
+        if not isinstance(label, str) or not label or (isinstance(features, list) and label in features):
+            errors["params.label"] = ["a column name, not one of the features"]
+        try:
+            config = TrainingConfig.from_json(params.get("training") or {})
+        except FederatedError as exc:
+            errors["params.training"] = [str(exc)]
+            config = None
+        bounds = params.get("bounds")
+        if bounds is not None and (not isinstance(bounds, list) or not isinstance(features, list)
+                                   or len(bounds) != len(features)
+                                   or not all(_pair(b) for b in bounds)):
+            errors["params.bounds"] = ["one [low, high] pair of numbers with low < high per feature"]
+        if config is not None and config.private and bounds is None:
+            errors["params.bounds"] = ["a differentially private training standardizes by bounds (nothing about "
+                                       "the rows is released but the noised updates)"]
+        quorum = params.get("min_quorum", providers)
+        if type(quorum) is not int or not 2 <= quorum <= max(providers, 2):
+            errors["params.min_quorum"] = [f"an integer from 2 to the job's {providers} providers: a sum over one "
+                                           f"provider would show its update"]
+        contribution = params.get("contribution", False)
+        if not isinstance(contribution, bool) or (contribution and providers < 3):
+            errors["params.contribution"] = ["true or false; leave-one-out needs at least 3 providers, so that "
+                                             "every training still sums at least 2"]
+        delta = params.get("delta", accountant.DEFAULT_DELTA)
+        if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1e-3:
+            errors["params.delta"] = ["a number in (0, 0.001)"]
+        if errors:
+            raise InvalidInput("the federated training's parameters are not usable", errors=errors)
+        return cls(features, label, config, bounds, quorum, 1 + (providers if contribution else 0), float(delta))
+
+
+def _pair(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) and not
+                                                                  isinstance(v, bool) for v in value)
+            and value[0] < value[1])
+
+
+def plan_for_submission(params: dict[str, Any], assets: list[str], session) -> Plan:
+    """Return the plan of a job being submitted (its providers are those of its assets)."""
+    providers = set(session.scalars(select(Asset.provider_id).where(Asset.id.in_(assets))))
+    return Plan.from_params(params, len(providers))
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """What the consumer asks for: the next round's phase, the global model and the standardizer, and for a
+    leave-one-out training the providers taking part."""
+
+    phase: str
+    theta: list[float] | None
+    standardizer: dict[str, Any] | None
+    providers: list[str] | None
+
+
+def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRequest, now: datetime, ticket_key,
+                issuer: str) -> JobRound:
+    """Ticket the next round of a federated job for its providers (all, or the named subset)."""
+    job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.consumer_id != actor.id:
+        raise NotFound(f"no job {job_id} of {actor.id}")
+    if job.computation_kind != FEDERATED:
+        raise Conflict(f"job {job_id} is a {job.computation_kind} job, not a federated training")
+    if job.status not in ("admitted", RUNNING):
+        raise Conflict(f"job {job_id} is {job.status}", extra={"current_status": job.status})
+    grant = uow.session.get(Grant, job.grant_id)
+    if grant.status != lifecycle.ACTIVE or datetime.fromisoformat(grant.terms["valid_until"]) <= now:
+        raise Forbidden(f"grant {grant.id} is {grant.status if grant.status != lifecycle.ACTIVE else 'past its window'}"
+                        f": the training cannot go on")
+    payload = uow.session.get(JobPayload, job_id)
+    ticketed = {t.provider_id: t for t in uow.session.scalars(select(JobTicket).where(JobTicket.job_id == job_id))}
+    plan = Plan.from_params(payload.params, len(ticketed))
+    done = uow.session.scalar(select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id))
+    if uow.session.scalar(select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id,
+                                                                            JobRound.status == RUNNING)):
+        raise Conflict(f"a round of job {job_id} is still running")
+    if done >= plan.max_rounds:
+        raise Conflict(f"job {job_id} has run all {plan.max_rounds} rounds its plan allows")
+    _check_round(request, plan, done, ticketed)
+    providers = sorted(request.providers or ticketed)
+    params = {**payload.params, "phase": request.phase, "round": done, "theta": request.theta,
+              "standardizer": request.standardizer}
+    digest = tickets.digest(params)
+    issued = []
+    for provider in providers:
+        base = ticketed[provider].ticket
+        signed = tickets.issue(ticket_key, issuer=issuer, job=job.id, grant=job.grant_id, provider=provider,
+                               assets=base["assets"], operation=FEDERATED, params_sha256=digest,
+                               context_sha256=job.context_sha256, obligations=base["obligations"], now=now)
+        issued.append({"provider": provider, **signed.to_json()})
+    job.status = RUNNING
+    row = JobRound(job_id=job.id, number=done, phase=request.phase, status=RUNNING, params=params, tickets=issued,
+                   contributors=[], dropped=[], rows=0, created_at=now)
+    uow.session.add(row)
+    uow.session.flush()
+    return row
+
+
+def _check_round(request: RoundRequest, plan: Plan, number: int, ticketed: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if request.phase == MOMENTS and (number != 0 or plan.config.private):
+        errors["phase"] = ["the moments phase is round 0 only, and never under differential privacy"]
+    if request.phase == TRAIN:
+        if request.theta is None or len(request.theta) != len(plan.features) + 1:
+            errors["theta"] = [f"the global model: {len(plan.features) + 1} numbers (weights, then intercept)"]
+        if not plan.config.private and request.standardizer is None:
+            errors["standardizer"] = ["the pooled mean and std from the moments round"]
+        if number == 0 and not plan.config.private:
+            errors["phase"] = ["round 0 computes the moments"]
+    if request.providers is not None:
+        unknown = sorted(set(request.providers) - set(ticketed))
+        if unknown or len(set(request.providers)) < 2 or plan.trainings == 1:
+            errors["providers"] = ["at least 2 of the job's providers (a sum over one would show its update), only "
+                                   "for a job that asked for contributions" + (f"; unknown: {unknown}" if unknown
+                                                                               else "")]
+    if errors:
+        raise InvalidInput("the round request is not usable", errors=errors)
+
+
+@dataclass
+class _Ticket:
+    """What ``exchange.jobs._call_node`` needs of a ticket."""
+
+    provider_id: str
+    ticket: dict[str, Any]
+    signature: str
+
+
+@dataclass
+class _Payload:
+    params: dict[str, Any]
+    context: bytes | None
+    weights: bytes | None = None
+
+
+def run_round(job_id: str, number: int, timeout: float) -> None:
+    """Call the round's providers at once, add the ciphertexts of those that answered, record the round."""
+    from exchange import jobs  # the node client and receipt check are shared with the other job kinds
+
+    database = get_database()
+    with database.sessionmaker() as session:
+        row = session.get(JobRound, (job_id, number))
+        payload = session.get(JobPayload, job_id)
+        job = session.get(Job, job_id)
+        plan = Plan.from_params(payload.params, len(list(session.scalars(
+            select(JobTicket.provider_id).where(JobTicket.job_id == job_id)))))
+        endpoints = {a.provider_id: a.node_endpoint for a in session.scalars(select(Asset).where(
+            Asset.id.in_(job.assets)))}
+        calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
+        round_payload = _Payload(row.params, payload.context)
+        with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+            pending = [(ticket, pool.submit(jobs._call_node, endpoint, ticket, round_payload, timeout))
+                       for ticket, endpoint in calls]
+        results, usage, dropped = [], [], []
+        for ticket, future in pending:
+            try:
+                answer = future.result()
+                results.append(jobs._check_receipt(session, ticket.provider_id, job_id, answer))
+                usage.append({"provider": ticket.provider_id, "rows_used": answer["receipt"]["rows_used"],
+                              "receipt": answer["receipt"], "signature": answer["signature"]})
+            except jobs.NodeFailure as exc:
+                dropped.append({"provider": ticket.provider_id, "reason": str(exc)[:500]})
+        total, error = None, None
+        if len(results) < min(plan.min_quorum, len(calls)):
+            error = (f"round {number}: {len(results)} of {len(calls)} providers answered, the quorum is "
+                     f"{plan.min_quorum}: {'; '.join(d['reason'] for d in dropped)}")
+        else:
+            try:
+                total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
+            except he.HEError as exc:
+                error = f"round {number}: the updates could not be added: {exc}"
+    _record_round(job_id, number, total, usage, dropped, error)
+    if error is not None:
+        jobs.fail_job(job_id, error, release=number == 0)
+
+
+def _record_round(job_id: str, number: int, total: bytes | None, usage: list[dict[str, Any]],
+                  dropped: list[dict[str, str]], error: str | None) -> None:
+    with unit_of_work(system=True) as uow:
+        row = uow.session.get(JobRound, (job_id, number))
+        job = uow.session.get(Job, job_id)
+        row.status, row.finished_at, row.error = (FAILED if error else COMPLETED), utcnow(), error
+        row.contributors = [u["provider"] for u in usage]
+        row.dropped = dropped
+        row.rows = sum(u["rows_used"] for u in usage)
+        if total is not None:
+            row.result, row.result_sha256 = total, hashlib.sha256(total).hexdigest()
+        uow.ledger.append(Draft("job.round", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
+                                body={"round": number, "phase": row.phase, "status": row.status,
+                                      "params_sha256": tickets.digest(row.params),
+                                      "result_sha256": row.result_sha256, "usage": usage, "dropped": dropped}),
+                          parties=[job.consumer_id, *[t["provider"] for t in row.tickets]])
+
+
+def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, metrics: list[dict[str, Any]],
+           contributions: dict[str, float]) -> JobTraining:
+    """End a federated training with the consumer's report: metrics per round, contributions, the model's hash."""
+    job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+    if job is None or job.consumer_id != actor.id:
+        raise NotFound(f"no job {job_id} of {actor.id}")
+    if job.computation_kind != FEDERATED or job.status != RUNNING:
+        raise Conflict(f"job {job_id} is a {job.computation_kind} job that is {job.status}; only a running "
+                       f"federated training is finished", extra={"current_status": job.status})
+    rounds = list(uow.session.scalars(select(JobRound).where(JobRound.job_id == job_id)))
+    if any(r.status == RUNNING for r in rounds) or not any(r.phase == TRAIN and r.status == COMPLETED
+                                                             for r in rounds):
+        raise Conflict(f"job {job_id} has a round still running, or no completed training round")
+    providers = set(uow.session.scalars(select(JobTicket.provider_id).where(JobTicket.job_id == job_id)))
+    unknown = sorted(set(contributions) - providers)
+    if unknown:
+        raise InvalidInput("contributions name providers outside the job", errors={"contributions": unknown})
+    job.status = COMPLETED
+    report = JobTraining(job_id=job_id, model_sha256=model_sha256, metrics=metrics, contributions=contributions,
+                         finished_at=utcnow())
+    uow.session.add(report)
+    uow.ledger.append(Draft("job.trained", actor.id, refs={"job": [job_id], "grant": [job.grant_id]},
+                            body={"rounds": len(rounds), "model_sha256": model_sha256,
+                                  "final_metrics": metrics[-1] if metrics else {},
+                                  "contributions": contributions}),
+                      parties=sorted(providers))
+    return report
+
+
+def fail_round(job_id: str, number: int, reason: str) -> None:
+    """Record a round that could not run at all, and fail its job (the rows already trained on stay spent)."""
+    from exchange import jobs
+
+    _record_round(job_id, number, None, [], [], reason)
+    jobs.fail_job(job_id, reason, release=number == 0)

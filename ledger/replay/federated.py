@@ -1,0 +1,58 @@
+"""Replay rules for federated training (exchange.federated): its rounds and its end. Pure.
+
+A federated-learning job is admitted like any job (``grants._job_admitted``); then every `job.round` must follow
+the previous one of that job while its grant is still active (a revoked, suspended or expired grant stops the
+training), and `job.trained`, signed by the job's consumer, ends it — or `job.failed` does, when a round missed its
+quorum.
+"""
+
+from __future__ import annotations
+
+from ledger.entries import SYSTEM_ACTOR
+from ledger.replay.base import API, ReplayError, Route, Rule, State, expect, ref
+from ledger.replay.grants import ACTIVE, grant_of
+
+FEDERATED = "federated-learning"
+ROUND, TRAINED = "job.round", "job.trained"
+ROUND_STATUSES = ("completed", "failed")
+
+
+def _federated_job(state: State, entry: dict):
+    grant_id, grant = grant_of(state, entry)
+    job_id = ref(entry, "job")
+    if job_id not in grant.running or job_id not in grant.federated:
+        raise ReplayError("job-status", f"{entry['type']} for job {job_id}, which is not a running federated "
+                                        f"training under grant {grant_id}")
+    return grant_id, grant, job_id
+
+
+def _round(state: State, entry: dict) -> None:
+    grant_id, grant, job_id = _federated_job(state, entry)
+    body = entry["body"]
+    if entry["actor"] != SYSTEM_ACTOR:
+        raise ReplayError("job-round", "a round is recorded by the exchange itself")
+    if grant.status != ACTIVE:
+        raise ReplayError("grant-not-active", f"round of job {job_id} under grant {grant_id}, which is {grant.status}")
+    expected = grant.federated[job_id]
+    if body["round"] != expected:
+        raise ReplayError("job-round", f"job {job_id} records round {body['round']}, the next is {expected}")
+    if body["status"] not in ROUND_STATUSES or (body["status"] == "completed") != bool(body["result_sha256"]):
+        raise ReplayError("job-round", f"round {expected} of job {job_id} is {body['status']!r} with result "
+                                       f"{body['result_sha256']!r}")
+    grant.federated[job_id] = expected + 1
+
+
+def _trained(state: State, entry: dict) -> None:
+    grant_id, grant, job_id = _federated_job(state, entry)
+    if entry["actor"] != grant.consumer:
+        raise ReplayError("grant-party", f"training {job_id} ended by {entry['actor']}, not by {grant.consumer}")
+    if grant.federated[job_id] == 0:
+        raise ReplayError("job-round", f"training {job_id} ended before any round")
+    grant.running.pop(job_id)
+    grant.federated.pop(job_id)
+
+
+RULES: dict[str, Rule] = {ROUND: _round, TRAINED: _trained}
+ROUTES: dict[str, Route] = {TRAINED: lambda entry, request: expect(request, "POST",
+                                                                   f"{API}/jobs/{ref(entry, 'job')}/finish")}
+SYSTEM_TYPES = frozenset({ROUND})

@@ -1,0 +1,125 @@
+"""The federated-training API without nodes: what a submission must carry, who may drive a job's rounds, in which
+order, what each party sees, and that the exchange — not the consumer — computes the ε a training spends."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from privacy import accountant
+from privacy.federated import TrainingConfig
+from tests.support import grant_action, publish, register, request_grant, scenario_request
+
+FEATURES = ["registered_capital", "employees"]
+
+
+@pytest.fixture
+def market(client, world):
+    providers, assets = [], []
+    for name in ("jinan", "qingdao", "yantai"):
+        provider = world.participant("provider", name=name)
+        asset = publish(client, provider, register(client, provider, grade=2,
+                                                   computation_kinds=["federated-learning"])["id"])
+        providers.append(provider)
+        assets.append(asset["id"])
+    consumer = world.participant("consumer", name="bank")
+    grants = {}
+    for name, extra in (("plain", {}), ("private", {"epsilon": 2.0})):
+        grant = request_grant(client, consumer, scenario_request(assets, computation_kinds=["federated-learning"],
+                                                                 **extra))
+        for provider in providers:
+            grant = grant_action(client, provider, grant["id"], "approve")
+        grants[name] = grant["id"]
+    return {"providers": providers, "assets": assets, "consumer": consumer, "grants": grants,
+            "regulator": world.participant("regulator")}
+
+
+def _submit(client, market, public_context, grant="plain", expect=201, **params):
+    body = {"grant": market["grants"][grant], "assets": market["assets"], "computation_kind": "federated-learning",
+            "params": {"features": FEATURES, "label": "defaulted", "training": TrainingConfig(rounds=3).to_json(),
+                       **params},
+            "context": base64.b64encode(public_context).decode(), "rows": 1000, "group_size": 10,
+            "result_cells": 3}
+    response = client.post("/api/v1/jobs", headers=market["consumer"].headers, json=body)
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+def _round(client, actor, job_id, expect=202, **body):
+    response = client.post(f"/api/v1/jobs/{job_id}/rounds", headers=actor.headers,
+                           json={"phase": "moments", **body})
+    assert response.status_code == expect, response.get_json()
+    return response.get_json()
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"features": []}, "params.features"),
+    ({"features": ["defaulted"]}, "params.label"),
+    ({"training": {"task": "forest"}}, "params.training"),
+    ({"min_quorum": 1}, "params.min_quorum"),
+    ({"bounds": [[1, 0], [0, 1]]}, "params.bounds"),
+    ({"training": TrainingConfig(rounds=3, clip=1.0, noise_multiplier=2.0).to_json()}, "params.bounds"),
+])
+def test_a_submission_names_the_parameter_it_cannot_use(client, market, public_context, params, field):
+    problem = _submit(client, market, public_context, expect=422, **params)
+    assert field in problem["errors"]
+
+
+def test_the_exchange_computes_the_epsilon_a_private_training_spends(client, market, public_context):
+    private = TrainingConfig(rounds=4, clip=1.0, noise_multiplier=10.0)
+    job = _submit(client, market, public_context, grant="private", training=private.to_json(),
+                  bounds=[[0, 1e6], [0, 1e4]])
+    assert job["epsilon"] == pytest.approx(accountant.fedavg_epsilon(10.0, 4))
+    greedy = TrainingConfig(rounds=40, clip=1.0, noise_multiplier=2.0)
+    refused = _submit(client, market, public_context, grant="private", training=greedy.to_json(),
+                      bounds=[[0, 1e6], [0, 1e4]], expect=403)
+    assert "privacy budget" in refused["detail"]
+
+
+def test_only_the_jobs_consumer_drives_its_rounds_in_order(client, world, market, public_context):
+    job = _submit(client, market, public_context)
+    stranger = world.participant("consumer", name="other bank")
+    _round(client, stranger, job["id"], expect=404)
+    first = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0], expect=422)
+    assert "phase" in first["errors"]  # round 0 of a training without noise computes the moments
+    started = _round(client, market["consumer"], job["id"])
+    assert (started["number"], started["status"], started["phase"]) == (0, "running", "moments")
+    busy = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0],
+                  standardizer={"mean": [0, 0], "std": [1, 1]}, expect=409)
+    assert "still running" in busy["detail"]
+    unfinished = client.post(f"/api/v1/jobs/{job['id']}/finish", headers=market["consumer"].headers,
+                             json={"model_sha256": "0" * 64})
+    assert unfinished.status_code == 409
+
+
+def test_providers_and_regulators_see_rounds_but_only_the_consumer_gets_the_sum(client, market, public_context):
+    job = _submit(client, market, public_context)
+    _round(client, market["consumer"], job["id"])
+    for viewer in (market["providers"][0], market["regulator"]):
+        listed = client.get(f"/api/v1/jobs/{job['id']}/rounds", headers=viewer.headers)
+        assert listed.status_code == 200 and [r["number"] for r in listed.get_json()] == [0]
+        one = client.get(f"/api/v1/jobs/{job['id']}/rounds/0", headers=viewer.headers).get_json()
+        assert "result" not in one
+    mine = client.get(f"/api/v1/jobs/{job['id']}/rounds/0", headers=market["consumer"].headers).get_json()
+    assert "result" in mine
+
+
+def test_a_revoked_grant_stops_the_training(client, market, public_context):
+    job = _submit(client, market, public_context)
+    grant_action(client, market["providers"][0], market["grants"]["plain"], "revoke", {"reason": "incident"})
+    refused = _round(client, market["consumer"], job["id"], expect=403)
+    assert "revoked" in refused["detail"]
+
+
+def test_a_leave_one_out_subset_needs_a_job_that_asked_for_contributions(client, market, public_context):
+    job = _submit(client, market, public_context)
+    _round(client, market["consumer"], job["id"])
+    # the round stays running: the tests' app has no job workers
+    providers = [p.id for p in market["providers"][:2]]
+    other = _submit(client, market, public_context, contribution=True)
+    refused = _round(client, market["consumer"], job["id"], expect=409, phase="train", theta=[0, 0, 0],
+                     providers=providers)
+    assert "still running" in refused["detail"]
+    alone = _round(client, market["consumer"], other["id"], expect=422, providers=providers[:1])
+    assert "providers" in alone["errors"]

@@ -1,0 +1,172 @@
+"""Federated training end to end with real processes: three provider nodes (`pdx node serve`) holding parts of
+scikit-learn's breast-cancer rows, a served exchange, and the consumer SDK driving the rounds. The model equals
+the one plain FedAvg gives on the same rows, the exchange only ever holds ciphertexts, a node that drops out is
+tolerated down to the quorum, differential privacy is charged to the grant, and the auditor replays it all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import load_breast_cancer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+
+from client.http import ApiError
+from client.sdk import Consumer, JobFailed
+from client.training import train
+from common import keyfiles
+from ledger import service
+from privacy import accountant, federated
+from privacy.federated import TrainingConfig
+from tests.integration.test_compute_to_data import _start_node
+from tests.servers import app_env, free_port, serving
+from tests.support import grant_action, publish, register, request_grant, scenario_request
+
+NAMES = ("jinan", "qingdao", "yantai")
+CONFIG = TrainingConfig(rounds=15, local_epochs=5, learning_rate=0.5, l2=1e-3)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    data = load_breast_cancer()
+    columns = [f"f{i}" for i in range(data.data.shape[1])]
+    x_train, x_test, y_train, y_test = train_test_split(data.data, data.target, test_size=0.25, random_state=0,
+                                                        stratify=data.target)
+    order = np.random.default_rng(3).permutation(len(y_train))
+    parts = [order[p] for p in np.array_split(np.arange(len(y_train)), len(NAMES))]
+    return {"columns": columns, "parts": [(x_train[p], y_train[p]) for p in parts], "test": (x_test, y_test),
+            "train": (x_train, y_train)}
+
+
+@pytest.fixture
+def federation(app, client, world, database_url, tmp_path, cancer):
+    """Three providers whose nodes mount one part each of the training rows, an active grant, the exchange."""
+    with app.app_context():
+        log_key, issuer = service.public_key_text(), service.identity().origin
+    fields = [{"name": "id", "type": "identifier"}, *({"name": c, "type": "number"} for c in cancer["columns"]),
+              {"name": "malignant", "type": "integer"}]
+    providers, assets, processes, ports = [], [], [], []
+    for number, name in enumerate(NAMES):
+        provider = world.participant("provider", name=name)
+        port = free_port()
+        asset = publish(client, provider, register(client, provider, fields=fields, grade=2,
+                                                   computation_kinds=["federated-learning"],
+                                                   node_endpoint=f"http://127.0.0.1:{port}")["id"])
+        x, y = cancer["parts"][number]
+        frame = pd.DataFrame(x, columns=cancer["columns"]).assign(malignant=y, id=[f"{name}{i}" for i in range(len(y))])
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+        keyfiles.save(provider.key, tmp_path / f"{name}.key")
+        (tmp_path / f"{name}.toml").write_text(
+            f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\nexchange_public_key = "{log_key}"\n'
+            f'issuer = "{issuer}"\nstate_dir = "{name}-state"\nport = {port}\n\n[[datasets]]\nasset = '
+            f'"{asset["id"]}"\nname = "{name}_rows"\ngrade = 2\nsource = "csv"\nlocation = "{name}.csv"\n'
+            f'id_column = "id"\n')
+        processes.append(_start_node(str(tmp_path / f"{name}.toml"), port))
+        providers.append(provider)
+        assets.append(asset["id"])
+        ports.append(port)
+    consumer = world.participant("consumer", name="hospital-research")
+    grants = {}
+    for name, extra in (("plain", {}), ("private", {"epsilon": 3.0})):
+        grant = request_grant(client, consumer, scenario_request(
+            assets, max_rows=10_000_000, max_jobs=5, computation_kinds=["federated-learning"], min_group_size=10,
+            **extra))
+        for provider in providers:
+            grant = grant_action(client, provider, grant["id"], "approve")
+        assert grant["status"] == "active"
+        grants[name] = grant["id"]
+    env = {**app_env(app, database_url), "PDX_JOB_WORKERS": "4"}
+    try:
+        with serving(env, workers=1) as url:
+            yield {"url": url, "consumer": consumer, "grant": grants["plain"], "private_grant": grants["private"],
+                   "assets": assets, "client": client,
+                   "processes": processes, "providers": providers, "app": app}
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+def _without_noise(parts, bounds, config: TrainingConfig) -> np.ndarray:
+    """The same clipped training, standardized by the same bounds, without the Gaussian noise."""
+    standardizer = federated.Standardizer.from_bounds(bounds)
+    low, high = np.array(bounds).T
+    local = [(standardizer.apply(np.clip(x, low, high)), y) for x, y in parts]
+    clean = TrainingConfig(**{**config.to_json(), "noise_multiplier": 0.0})
+    theta = federated.initial_theta(len(bounds))
+    for _ in range(config.rounds):
+        theta = federated.fedavg([(federated.local_update(theta, x, y, clean), len(y)) for x, y in local])
+    return theta
+
+
+def _bank(federation) -> Consumer:
+    return Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
+
+
+def test_training_through_the_exchange_gives_the_plain_fedavg_model_and_centralized_accuracy(federation, cancer):
+    seen = []
+    result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=CONFIG, rows=500, validation=cancer["test"], progress=seen.append)
+    reference = federated.train(cancer["parts"], CONFIG)
+    np.testing.assert_allclose(result.model.theta, reference.theta, atol=1e-3)
+    x_train, y_train = cancer["train"]
+    scaler = StandardScaler().fit(x_train)
+    central = LogisticRegression(max_iter=10_000).fit(scaler.transform(x_train), y_train)
+    accuracy = federated.accuracy(result.model, *cancer["test"])
+    assert accuracy >= central.score(scaler.transform(cancer["test"][0]), cancer["test"][1]) - 0.01
+    assert len(seen) == CONFIG.rounds and all(entry["rows"] == len(y_train) for entry in seen)
+    assert seen[-1]["metrics"]["accuracy"] == pytest.approx(accuracy)
+    rounds = federation["client"].get(f"/api/v1/jobs/{result.job_id}/rounds",
+                                      headers=federation["consumer"].headers).get_json()
+    assert [r["phase"] for r in rounds] == ["moments"] + ["train"] * CONFIG.rounds
+    assert all(sorted(r["contributors"]) == sorted(p.id for p in federation["providers"]) for r in rounds)
+
+
+def test_a_node_that_drops_out_is_tolerated_down_to_the_quorum(federation, cancer):
+    federation["processes"][2].terminate()
+    federation["processes"][2].wait(timeout=20)
+    result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=TrainingConfig(rounds=3), rows=500, min_quorum=2,
+                   validation=cancer["test"])
+    assert all(entry["dropped"] == [federation["providers"][2].id] for entry in result.history)
+    assert result.history[-1]["rows"] == len(cancer["parts"][0][1]) + len(cancer["parts"][1][1])
+    with pytest.raises(JobFailed, match="quorum is 3"):
+        train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
+              label="malignant", config=TrainingConfig(rounds=3), rows=500)
+
+
+def test_differential_privacy_is_charged_to_the_grant_and_refused_beyond_its_budget(federation, cancer):
+    bounds = [(float(lo), float(hi)) for lo, hi in zip(cancer["train"][0].min(axis=0), cancer["train"][0].max(axis=0))]
+    private = TrainingConfig(rounds=5, local_epochs=3, learning_rate=0.5, clip=1.0, noise_multiplier=8.0)
+    result = train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=private, rows=500, bounds=bounds, validation=cancer["test"])
+    assert result.epsilon == pytest.approx(accountant.fedavg_epsilon(8.0, 5))
+    assert result.history[-1]["rows"] == len(cancer["train"][1])  # the row count is exact, the model is noised
+    clean = _without_noise(cancer["parts"], bounds, private)
+    assert np.linalg.norm(result.model.theta - clean) > 1.0
+    grant = federation["client"].get(f"/api/v1/grants/{federation['private_grant']}",
+                                     headers=federation["consumer"].headers).get_json()
+    assert grant["usage"]["epsilon_used"] == pytest.approx(result.epsilon)
+    too_much = TrainingConfig(rounds=50, local_epochs=3, learning_rate=0.5, clip=1.0, noise_multiplier=2.0)
+    with pytest.raises(ApiError) as refused:
+        train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
+              label="malignant", config=too_much, rows=500, bounds=bounds)
+    assert refused.value.status == 403 and "privacy budget" in str(refused.value)
+    with pytest.raises(ApiError) as plain:  # the grant releases nothing without differential privacy
+        train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
+              label="malignant", config=TrainingConfig(rounds=2), rows=500)
+    assert plain.value.status == 403
+
+
+def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, cancer):
+    result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=TrainingConfig(rounds=5), rows=500, validation=cancer["test"],
+                   contribution=True)
+    assert set(result.contributions) == {p.id for p in federation["providers"]}
+    assert sum(result.contributions.values()) == pytest.approx(1.0)
+    report = federation["client"].get(f"/api/v1/jobs/{result.job_id}/training",
+                                      headers=federation["consumer"].headers).get_json()
+    assert report["contributions"] == pytest.approx(result.contributions)
+    assert len(report["metrics"]) == len(result.history)
