@@ -12,6 +12,7 @@ def training_curve(history: Sequence[dict[str, Any]], path: str | Path, title: s
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import MaxNLocator
 
     rounds = [entry.get("training_round", entry["round"]) for entry in history if not entry.get("leave_one_out")]
     main = [entry for entry in history if not entry.get("leave_one_out")]
@@ -26,6 +27,7 @@ def training_curve(history: Sequence[dict[str, Any]], path: str | Path, title: s
             right.plot(rounds, [e["metrics"]["loss"] for e in main], marker="s", color="tab:red", label="loss")
             right.set_ylabel("validation loss", color="tab:red")
         left.set_xlabel("round")
+        left.xaxis.set_major_locator(MaxNLocator(integer=True))
         left.set_title(title)
         left.grid(alpha=0.3)
         figure.tight_layout()

@@ -123,7 +123,7 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
         result.contributions = shares({p: full - s for p, s in result.loo_scores.items()})
     digest = hashlib.sha256(np.asarray(model.theta, dtype=np.float64).tobytes()).hexdigest()
     consumer.exchange.post(f"/jobs/{job['id']}/finish", {
-        "model_sha256": digest, "metrics": [{"round": h["round"], **h["metrics"]} for h in history],
+        "model_sha256": digest, "metrics": [report_row(h) for h in history],
         "contributions": result.contributions})
     return result
 
@@ -145,6 +145,19 @@ def _training(run: _Run, config: TrainingConfig, standardizer: Standardizer, pro
         if progress is not None:
             progress(entry)
     return Model(config.task, theta, standardizer), contributors
+
+
+def report_row(entry: dict[str, Any]) -> dict[str, Any]:
+    """Return a round of the history as the exchange keeps it (flat: numbers and flags)."""
+    return {"round": entry["round"], "training_round": entry["training_round"], "rows": entry["rows"],
+            "leave_one_out": entry["leave_one_out"], **entry["metrics"]}
+
+
+def history_of(report: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the history form of the rounds the exchange keeps (what ``client.plots.training_curve`` draws)."""
+    flat = ("round", "training_round", "rows", "leave_one_out")
+    return [{**{k: row.get(k) for k in flat}, "metrics": {k: v for k, v in row.items() if k not in flat}}
+            for row in report]
 
 
 def _headline(scores: dict[str, float]) -> float:

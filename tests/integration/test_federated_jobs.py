@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from client.cli import main
 from client.http import ApiError
 from client.sdk import Consumer, JobFailed
 from client.training import train
@@ -101,6 +103,20 @@ def _without_noise(parts, bounds, config: TrainingConfig) -> np.ndarray:
     return theta
 
 
+def _audit(app):
+    """Export the exchange's ledger and verify it with the offline auditor, which replays every round."""
+    from common.db import get_database
+    from ledger import checkpoints, export, log
+    from ledger.audit import verify_export
+
+    with app.app_context():
+        identity = service.identity()
+        with get_database().transaction() as session:
+            checkpoints.sign_current(session, identity)
+            lines = list(export.lines(session, identity.origin, service.public_key_text(), log.size(session)))
+        return verify_export(lines, identity.key.public_key())
+
+
 def _bank(federation) -> Consumer:
     return Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
 
@@ -160,7 +176,7 @@ def test_differential_privacy_is_charged_to_the_grant_and_refused_beyond_its_bud
     assert plain.value.status == 403
 
 
-def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, cancer):
+def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, cancer, tmp_path):
     result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
                    label="malignant", config=TrainingConfig(rounds=5), rows=500, validation=cancer["test"],
                    contribution=True)
@@ -170,3 +186,9 @@ def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, 
                                       headers=federation["consumer"].headers).get_json()
     assert report["contributions"] == pytest.approx(result.contributions)
     assert len(report["metrics"]) == len(result.history)
+    plotted = CliRunner().invoke(main, ["job", "plot", result.job_id, "--out", str(tmp_path / "curve.png"),
+                                        "--url", federation["url"], "--token", federation["consumer"].token])
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "5 rounds" in plotted.output
+    audited = _audit(federation["app"])  # 1 moments round, 5 rounds, then 5 without each of the 3 providers
+    assert audited.entry_types["job.round"] == 1 + 5 * 4 and audited.entry_types["job.trained"] == 1
