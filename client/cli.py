@@ -193,10 +193,11 @@ def serve(host: str, port: int, workers: int, dev: bool, skip_ledger_check: bool
 @click.option("--dev", is_flag=True, help="use Flask's development server instead of gunicorn")
 @click.option("--no-serve", is_flag=True, help="walk the story, then stop the nodes and the exchange and exit")
 @click.option("--seed-only", is_flag=True, help="only create the demo exchange's database and keys, then exit")
-@click.option("--node-port", default=8701, show_default=True, type=click.IntRange(1, 65533),
-              help="the first of the three provider nodes' ports")
+@click.option("--node-port", default=8701, show_default=True, type=click.IntRange(1, 65528),
+              help="the first of the provider nodes' ports (the demo uses eight from there)")
 def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_port: int) -> None:
-    """Create a fresh demo exchange, start three provider nodes, walk the bank's story, audit, and serve it.
+    """Create a fresh demo exchange, start six provider nodes, walk the bank's and the institute's stories, audit,
+    and serve it.
 
     The story: the bank's grants for SME credit scoring (approved by the tax and social-insurance providers,
     co-approved by the regulator), homomorphic statistics and encrypted scoring beside the plaintext truth, and the
@@ -243,22 +244,28 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
     click.echo(f"try: curl -H 'Authorization: Bearer {seeded.tokens['operator']}' {base}/api/v1/participants")
     if seed_only:
         return
-    from client.demo_story import NODES, running, story, write_node_data
+    from client.demo_story import CITIES, NODES, federated_story, running, story, write_node_data
     from client.sdk import Consumer
 
-    ports = {name: node_port + number for number, name in enumerate(NODES)}
+    first = demo_data.NODE_PORTS["market"]
+    ports = {name: node_port + demo_data.NODE_PORTS[name] - first for name in (*NODES, *CITIES)}
     frames = write_node_data(demo_dir / "nodes", seeded.participant_ids, seeded.asset_ids, log_key, origin, ports)
     click.echo(f"\nstarting provider nodes on ports {', '.join(map(str, ports.values()))} and the exchange …")
     with running(demo_dir / "nodes", ports, host, port, dev) as url:
         bank = Consumer(url, seeded.tokens["bank"], seeded.keys["bank"])
         story(bank, frames, seeded.asset_ids, seeded.grant_id, seeded.scoring_grant_id, click.echo)
+        institute = Consumer(url, seeded.tokens["university"], seeded.keys["university"])
+        federated_story(institute, frames, seeded.asset_ids[-len(CITIES):], seeded.federated_grant_id,
+                        seeded.participant_ids, demo_dir / "risk-model-curve.png", click.echo)
         with app.app_context():
             if anchor is not None:
                 click.echo("\nwaiting for the exchange to anchor the ledger and mirror the grants on the chain …")
                 demo_chain.wait_until_anchored()
             audited = _audit_in_process(anchor)
         click.echo(f"\n可信 ledger: {audited.entries} entries, {audited.entry_types.get('job.completed', 0)} jobs "
-                   f"completed, verified offline by the auditor (root {audited.root[:16]}…)")
+                   f"completed, {audited.entry_types.get('job.trained', 0)} federated training(s) of "
+                   f"{audited.entry_types.get('job.round', 0)} rounds, verified offline by the auditor "
+                   f"(root {audited.root[:16]}…)")
         if audited.chain is not None:
             click.echo(f"锚定 anchored: the chain's {audited.chain.anchors_checked} anchor(s) agree with the ledger "
                        f"(the newest covers {audited.chain.newest_anchored_size} entries) and its registry's "

@@ -3,7 +3,8 @@
 The SDK keeps the CKKS secret key; each round the nodes train on their own rows from the global model and encrypt
 n·θ ‖ n under the consumer's public context, the exchange adds them, and only here is the sum decrypted into the
 next global model (FedAvg). With ``contribution=True`` each provider's share is measured by leave-one-out: one
-more training without that provider, scored on validation rows the consumer holds.
+more training without that provider, scored on validation rows the consumer holds (log-loss for logistic
+regression, R² for linear); a provider whose absence does not hurt gets no share.
 
     from client.training import train
     result = train(bank, grant_id, assets, features=[...], label="default", validation=(x_val, y_val))
@@ -161,8 +162,9 @@ def history_of(report: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _headline(scores: dict[str, float]) -> float:
-    """Return the score contributions are measured by: accuracy (logistic) or R² (linear)."""
-    return scores.get("accuracy", scores.get("r2", 0.0))
+    """Return the score contributions are measured by, higher is better: the negative validation log-loss
+    (logistic: finer than accuracy, which moves in whole rows) or R² (linear)."""
+    return scores["r2"] if "r2" in scores else -scores.get("loss", 0.0)
 
 
 def shares(gains: dict[str, float]) -> dict[str, float]:

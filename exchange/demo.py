@@ -14,7 +14,9 @@ from exchange.catalog import services as catalog
 from exchange.participants import services as participants
 from exchange.participants.rules import Principal
 
-NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705}
+NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705, "jinan": 8706,
+              "qingdao": 8707, "yantai": 8708}
+CITIES = ("jinan", "qingdao", "yantai")  # city data bureaus holding the same fields for their own firms
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,9 @@ PARTICIPANTS = (
                     ("provider", "consumer")),
     DemoParticipant("transport", "山东省交通运输厅", "Shandong Department of Transport", ("provider",)),
     DemoParticipant("ecology", "山东省生态环境厅", "Shandong Department of Ecology and Environment", ("provider",)),
+    DemoParticipant("jinan", "济南市大数据局", "Jinan Big Data Bureau", ("provider",)),
+    DemoParticipant("qingdao", "青岛市大数据局", "Qingdao Big Data Bureau", ("provider",)),
+    DemoParticipant("yantai", "烟台市大数据局", "Yantai Big Data Bureau", ("provider",)),
     DemoParticipant("bank", "齐鲁普惠银行（示例）", "Qilu Inclusive Bank (demo)", ("consumer",)),
     DemoParticipant("university", "山东数据科学研究院（示例）", "Shandong Institute of Data Science (demo)", ("consumer",)),
 )
@@ -151,6 +156,23 @@ ASSETS = (
 )
 
 
+CITY_NAMES = {"jinan": ("济南", "Jinan"), "qingdao": ("青岛", "Qingdao"), "yantai": ("烟台", "Yantai")}
+ASSETS += tuple((city, {
+    "title_zh": f"{zh}市企业经营风险样本", "title_en": f"{en} enterprise operating-risk sample",
+    "description_zh": f"{zh}市企业的注册资本、参保人数、增值税、逾期申报月数，以及一年内是否被列入经营异常名录。",
+    "description_en": f"{en} enterprises' registered capital, insured employees, VAT, months filed late, and "
+                      f"whether the firm was put on the abnormal-operation list within a year.",
+    "domain": "market-regulation", "keywords": ["经营异常", "风险", "operating risk", "early warning", en],
+    "fields": [_field("uscc", "identifier", "unified social credit code"),
+               _field("registered_capital", "number", "registered capital", "CNY 10k"),
+               _field("insured_employees", "integer", "insured employees", "persons"),
+               _field("vat_paid", "number", "VAT paid in the year", "CNY 10k"),
+               _field("months_late", "integer", "months filed late", "months"),
+               _field("abnormal", "integer", "listed as abnormal within a year (0/1)")],
+    "grade": 2, "computation_kinds": ["federated-learning"], "update_frequency": "monthly",
+    "license": "pdx-authorized-use-1.0", "price": _price("per-job", "100.00")}) for city, (zh, en) in CITY_NAMES.items())
+
+
 @dataclass(frozen=True)
 class DemoExchange:
     """What the seed created: per demo participant its token and signing key, and the published asset ids."""
@@ -161,6 +183,7 @@ class DemoExchange:
     asset_ids: list[str]
     grant_id: str
     scoring_grant_id: str
+    federated_grant_id: str
 
 
 def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExchange:
@@ -198,8 +221,32 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
                       lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
         asset_ids.append(asset.id)
     grant_id, scoring_grant_id = _credit_scoring_grant(principals, keys, asset_ids)
+    federated_grant_id = _risk_model_grant(principals, keys, asset_ids[-len(CITIES):])
     return DemoExchange(tokens=tokens, participant_ids=ids, keys=keys, asset_ids=asset_ids, grant_id=grant_id,
-                        scoring_grant_id=scoring_grant_id)
+                        scoring_grant_id=scoring_grant_id, federated_grant_id=federated_grant_id)
+
+
+def _risk_model_grant(principals: dict[str, Principal], keys: dict[str, Ed25519PrivateKey],
+                      city_assets: list[str]) -> str:
+    """The institute's per-scenario grant (依场景授权) to train an operating-risk early-warning model by federated
+    learning (联邦学习) over the three cities' samples; each city bureau approves (grade 2: no co-approval)."""
+    now = datetime.now(timezone.utc)
+    terms = {"computation_kinds": ["federated-learning"], "valid_from": now.isoformat(),
+             "valid_until": (now + timedelta(days=90)).isoformat(), "max_jobs": 10, "max_rows": 1_000_000,
+             "min_group_size": 50, "max_result_cells": 100, "epsilon": None,
+             "price": {"amount": "300.00", "currency": "CNY"}}
+    body = {"kind": "scenario", "scenario": "企业经营风险预警 enterprise operating-risk early warning",
+            "purpose": "train a logistic early-warning model on the three cities' samples without any row leaving "
+                       "its bureau, and share the value by each city's contribution",
+            "assets": city_assets, "terms": terms}
+    institute = principals["university"]
+    loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
+    grant = bootstrap.act(institute, keys["university"], "POST", "/api/v1/grants", body,
+                          lambda uow: workflow.request_grant(uow, institute, loaded))
+    for city in CITIES:
+        bootstrap.act(principals[city], keys[city], "POST", f"/api/v1/grants/{grant.id}/approve", {},
+                      lambda uow, p=principals[city]: workflow.act(uow, p, grant.id, "approve"))
+    return grant.id
 
 
 def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25519PrivateKey],

@@ -49,3 +49,22 @@ def insurance(firms: pd.DataFrame, seed: int = 11) -> pd.DataFrame:
     employees = employees.round()
     return pd.DataFrame({"uscc": firms["uscc"], "insured_employees": employees,
                          "contribution_base": (employees * rng.uniform(3.5, 9.0, len(firms))).round(2)})
+
+
+RISK_FEATURES = ("registered_capital", "insured_employees", "vat_paid", "months_late")
+
+
+def risk_sample(city: int, count: int, seed: int = 31) -> pd.DataFrame:
+    """Return one city's enterprise operating-risk sample: the features a city data bureau holds and whether the
+    firm was put on the abnormal-operation list within a year (``abnormal``). Cities differ in size and base rate,
+    so a federation over them is not identically distributed."""
+    rng = np.random.default_rng(seed + 101 * city)
+    firms = enterprises(count, seed=seed + city)
+    capital = firms["registered_capital"].to_numpy() * (1.0 + 0.3 * city)
+    employees = np.maximum(1, (capital / 20 * rng.lognormal(0, 0.5, count)).round())
+    vat = (capital * rng.uniform(0.05, 0.4, count)).round(2)
+    late = rng.poisson(0.4 + 0.3 * city, count).astype(float)
+    logit = 0.6 + 0.3 * city + 1.1 * late - 0.45 * np.log1p(vat) - 0.3 * np.log1p(employees)
+    abnormal = (rng.random(count) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame({"uscc": [f"91370{city}{n:012d}" for n in range(count)], "registered_capital": capital.round(1),
+                         "insured_employees": employees, "vat_paid": vat, "months_late": late, "abnormal": abnormal})
