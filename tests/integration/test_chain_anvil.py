@@ -36,12 +36,12 @@ def test_the_demo_anchors_its_ledger_and_grants_and_the_auditor_verifies_them_ag
                cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     deployed = re.search(r"CheckpointAnchor (0x[0-9a-fA-F]{40}), GrantRegistry (0x[0-9a-fA-F]{40}); (\d+) grant", run.stdout)
-    assert deployed and int(deployed.group(3)) == 2  # the bank's two scenario grants, active before deployment
+    assert deployed and int(deployed.group(3)) == 3  # the bank's two grants and the institute's, active before deployment
     ledger = re.search(r"ledger: (\d+) entries, 3 jobs completed", run.stdout)
     anchored = re.search(r"the chain's (\d+) anchor\(s\) agree with the ledger \(the newest covers (\d+) entries\) "
                          r"and its registry's (\d+) grant status change\(s\)", run.stdout)
     assert anchored, run.stdout[-2000:]
-    assert int(anchored.group(1)) >= 1 and anchored.group(2) == ledger.group(1) and anchored.group(3) == "2"
+    assert int(anchored.group(1)) >= 1 and anchored.group(2) == ledger.group(1) and anchored.group(3) == "3"
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,14 @@ def _caught_up(served, timeout: float = 60) -> dict:
 def test_a_served_exchange_anchors_in_the_background_and_a_regulator_verifies_it_with_the_cli(served_on_chain):
     served = served_on_chain
     status = _caught_up(served)
-    assert status["deployed"] and status["confirmed_mirrors"] == 2 and status["failures"] == 0
+    assert status["deployed"] and status["confirmed_mirrors"] == 3 and status["failures"] == 0
     text = _run("chain", "status", env=served["env"], cwd=served["workdir"]).stdout
     assert f"anchored size    {status['ledger_size']}" in text and "0 anchor(s), 0 grant change(s)" in text
     exported = _export_and_verify(served)
     assert exported.returncode == 0, exported.stdout + exported.stderr
     assert re.search(r"anchors\s+\d+ agree with the export \(newest covers \d+ entries; 0 entries not anchored",
                      exported.stdout)
-    assert "2 status change(s) of 2 grant(s) each backed by its ledger entry" in exported.stdout
+    assert "3 status change(s) of 3 grant(s) each backed by its ledger entry" in exported.stdout
 
 
 def test_the_regulator_flags_an_anchor_and_the_auditor_shows_the_flag(served_on_chain, tmp_path):
