@@ -7,8 +7,11 @@ import base64
 
 import pytest
 
+from ledger.audit import AuditFailure
+from ledger.entries import Draft, sign_request
 from privacy import accountant
 from privacy.federated import TrainingConfig
+from tests.integration.test_audit_grants import Story, _append, _export, _verify
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 FEATURES = ["registered_capital", "employees"]
@@ -123,3 +126,45 @@ def test_a_leave_one_out_subset_needs_a_job_that_asked_for_contributions(client,
     assert "still running" in refused["detail"]
     alone = _round(client, market["consumer"], other["id"], expect=422, providers=providers[:1])
     assert "providers" in alone["errors"]
+
+
+def _forged_round(job_id: str, grant_id: str, number: int) -> tuple[Draft, None]:
+    return Draft("job.round", "system", refs={"job": [job_id], "grant": [grant_id]}, body={
+        "round": number, "phase": "moments", "status": "completed", "params_sha256": "0" * 64,
+        "result_sha256": "1" * 64, "usage": [], "dropped": []}), None
+
+
+def _story(app, market) -> Story:
+    return Story(_export(app), market["consumer"], market["grants"], {})
+
+
+@pytest.mark.parametrize(("case", "kind"), [
+    ("a round after the grant's revocation", "grant-not-active"),
+    ("round 1 before round 0", "job-round"),
+    ("the training ended by a provider", "grant-party"),
+    ("the training ended before any round", "job-round"),
+])
+def test_the_auditor_replays_a_trainings_rounds_and_end(app, client, market, public_context, case, kind):
+    job = _submit(client, market, public_context)
+    grant = market["grants"]["plain"]
+    if case == "a round after the grant's revocation":
+        grant_action(client, market["providers"][0], grant, "revoke", {"reason": "incident"})
+    story = _story(app, market)
+    assert _verify(app, story.lines).entry_types["job.admitted"] == 1  # the honest log verifies
+    provider = market["providers"][0]
+    forged = {
+        "a round after the grant's revocation": [_forged_round(job["id"], grant, 0)],
+        "round 1 before round 0": [_forged_round(job["id"], grant, 1)],
+        "the training ended by a provider": [_forged_round(job["id"], grant, 0), _trained(job["id"], grant, provider)],
+        "the training ended before any round": [_trained(job["id"], grant, market["consumer"])],
+    }[case]
+    with pytest.raises(AuditFailure) as caught:
+        _verify(app, _append(app, story, forged))
+    assert (caught.value.seq, caught.value.kind) == (story.size + len(forged) - 1, kind), caught.value
+
+
+def _trained(job_id: str, grant_id: str, actor) -> tuple[Draft, object]:
+    request = sign_request(actor.key, actor=actor.id, method="POST", path=f"/api/v1/jobs/{job_id}/finish",
+                           body={"model_sha256": "2" * 64})
+    return Draft("job.trained", actor.id, refs={"job": [job_id], "grant": [grant_id]}, body={
+        "rounds": 1, "model_sha256": "2" * 64, "final_metrics": {}, "contributions": {}}), request
