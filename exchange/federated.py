@@ -28,7 +28,7 @@ from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange.catalog.models import Asset
 from exchange.participants.rules import Principal
-from ledger.entries import SYSTEM_ACTOR, Draft
+from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work
 from privacy import accountant, he
 from privacy.federated import FederatedError, TrainingConfig
@@ -301,3 +301,16 @@ def fail_round(job_id: str, number: int, reason: str) -> None:
 
     _record_round(job_id, number, None, [], [], reason)
     jobs.fail_job(job_id, reason, release=number == 0)
+
+
+def recover_stranded_rounds(now: datetime) -> list[str]:
+    """Fail the rounds a stop interrupted once their tickets have expired (and so their trainings); return the
+    jobs failed. `pdx serve` runs this with ``exchange.jobs.recover_stranded`` before it starts."""
+    with get_database().sessionmaker() as session:
+        running = list(session.scalars(select(JobRound).where(JobRound.status == RUNNING)))
+        stranded = [(r.job_id, r.number) for r in running
+                    if all(parse_time(t["ticket"]["expires_at"]) < now for t in r.tickets)]
+    for job_id, number in stranded:
+        fail_round(job_id, number, f"round {number}: the exchange stopped before the round ran and its tickets "
+                                   f"expired")
+    return [job_id for job_id, _ in stranded]

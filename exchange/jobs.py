@@ -164,7 +164,9 @@ def recover_stranded(now) -> list[str]:
                 expired.append(job.id)
     for job_id in expired:
         fail_job(job_id, "the exchange stopped before the job ran and its tickets expired")
-    return expired
+    from exchange import federated
+
+    return expired + federated.recover_stranded_rounds(now)
 
 
 def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]]) -> None:

@@ -168,3 +168,21 @@ def _trained(job_id: str, grant_id: str, actor) -> tuple[Draft, object]:
                            body={"model_sha256": "2" * 64})
     return Draft("job.trained", actor.id, refs={"job": [job_id], "grant": [grant_id]}, body={
         "rounds": 1, "model_sha256": "2" * 64, "final_metrics": {}, "contributions": {}}), request
+
+
+def test_a_round_a_stop_interrupted_fails_its_training_once_its_tickets_expire(app, client, market, public_context):
+    from datetime import datetime, timedelta, timezone
+
+    from exchange.jobs import recover_stranded
+
+    job = _submit(client, market, public_context)
+    _round(client, market["consumer"], job["id"])  # no job workers in tests: it stays running, as after a stop
+    with app.app_context():
+        assert recover_stranded(datetime.now(timezone.utc)) == []  # its tickets are still valid
+        assert recover_stranded(datetime.now(timezone.utc) + timedelta(minutes=10)) == [job["id"]]
+    rounds = client.get(f"/api/v1/jobs/{job['id']}/rounds", headers=market["consumer"].headers).get_json()
+    assert rounds[0]["status"] == "failed" and "stopped" in rounds[0]["error"]
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=market["consumer"].headers).get_json()["status"] == "failed"
+    grant = client.get(f"/api/v1/grants/{market['grants']['plain']}", headers=market["consumer"].headers).get_json()
+    assert grant["usage"]["jobs_used"] == 0  # nothing was trained: the quota is given back
+    assert _verify(app, _export(app)).entry_types["job.round"] == 1
