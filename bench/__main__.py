@@ -22,6 +22,7 @@ BENCHMARKS = {  # name -> module with run(quick, profile) -> Report
     "he-statistics": "bench.he_statistics",
     "he-scoring": "bench.he_scoring",
     "chain-anchoring": "bench.chain_anchoring",
+    "federated-rounds": "bench.federated_rounds",
 }
 
 
