@@ -18,7 +18,10 @@ imports none of them, so a pure core never pulls TenSEAL in. Every error raised 
           │    ├── BadBundle        a ciphertext bundle that is malformed, of the wrong kind or does not fit
           │    └── BadInput         plaintext values that are empty, of the wrong shape or not finite
           ├── DPError               dp, accountant: a sensitivity, epsilon, delta, size or generator it cannot use
-          └── FederatedError        federated: a training configuration, partition or aggregate it cannot use
+          ├── FederatedError        federated: a training configuration, partition or aggregate it cannot use
+          └── FlowerError           flower (the Flower scale path): a setting, a vector or a federation that failed
+               ├── CodecError       a value the SecAgg+ fixed-point codec cannot carry, or a sum that is not its
+               └── FederationFailed a SuperLink, SuperNode or run that died, failed or timed out
 """
 
 from __future__ import annotations

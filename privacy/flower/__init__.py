@@ -6,6 +6,7 @@ allows it, in the clear), so the server learns the same sums pdx's own engine de
 
     codec       pure: a float vector as SecAgg+ integers (fixed point in limbs) and the exact sum back
     task        pure: what a node contributes each pass, and what the server makes of the sum
+    settings    pure: the run's settings as Flower run config (defaults in ``app/pyproject.toml``)
     client_app  Flower ClientApp (imports flwr): loads the node's rows from its node config, answers each pass
     server_app  Flower ServerApp (imports flwr): the passes, secure or plain sums, the result file
     launch      starts a SuperLink and SuperNodes on loopback, runs the app, returns the model, tears down

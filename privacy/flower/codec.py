@@ -91,7 +91,8 @@ class LimbCodec:
         for column, scaled in enumerate(np.rint(np.ldexp(v, self.fraction_bits))):
             q = int(scaled)  # exact: a float64 integer converts to a Python int without rounding
             if not -offset <= q < offset:
-                raise CodecError(f"{v[column]:g} exceeds the codec's range (±2**{self.total_bits - 1 - self.fraction_bits})")
+                bound = self.total_bits - 1 - self.fraction_bits
+                raise CodecError(f"{v[column]:g} exceeds the codec's range (±2**{bound})")
             u = q + offset
             for limb in range(self.limbs):
                 digits[limb, column] = ((u >> (limb * self.limb_bits)) & mask) - centre

@@ -93,8 +93,10 @@ class LocalFederation:
     """A SuperLink and SuperNodes on loopback, as a context manager that always stops them."""
 
     def __init__(self, root: Path, partitions: Sequence[str | Path], *, allow_plain_updates: bool = False):
-        self.root, self.partitions, self.allow_plain_updates = root, [Path(p).resolve() for p in partitions], \
-            allow_plain_updates
+        self.root, self.allow_plain_updates = root, allow_plain_updates
+        self.partitions = [Path(p).resolve() for p in partitions]
+        if any("'" in str(p) for p in self.partitions):
+            raise FlowerError("a partition path cannot contain a single quote (it is quoted in the node config)")
         self.bin = Path(sys.executable).parent
         self.processes: dict[str, subprocess.Popen] = {}
         self.port = 0
@@ -149,9 +151,10 @@ class LocalFederation:
         return document
 
     def stop(self) -> None:
-        """End every process this federation started, and their children, nodes first."""
-        for name in reversed(list(self.processes)):
-            _end(self.processes.pop(name))
+        """End every process this federation started, and the processes they started."""
+        processes = list(self.processes.values())
+        self.processes.clear()
+        _end(processes)
 
     def log_tails(self) -> str:
         """Return the end of each process's log, for an error message."""
@@ -173,7 +176,8 @@ class LocalFederation:
             time.sleep(0.1)
 
     def _start_supernode(self, index: int, partition: Path) -> None:
-        node_config = f"data-path='{partition}'" + (" allow-plain-updates=true" if self.allow_plain_updates else "")
+        node_config = f"data-path='{partition}' partition-id={index}" + (
+            " allow-plain-updates=true" if self.allow_plain_updates else "")
         self._spawn(f"supernode-{index}", [str(self.bin / "flower-supernode"), "--insecure",
                                            "--superlink", f"{LOOPBACK}:{self.port}", "--host", LOOPBACK,
                                            "--port", str(_free_port()), "--node-config", node_config])
@@ -214,18 +218,23 @@ def _result(document: dict, seconds: float) -> FlowerResult:
     return FlowerResult(model, rounds, bool(document["secure_aggregation"]), seconds)
 
 
-def _end(process: subprocess.Popen) -> None:
-    """Stop a process we started in its own session: SIGTERM to the session's group, SIGKILL if it lingers."""
-    for sig, wait in ((signal.SIGTERM, STOP_SECONDS), (signal.SIGKILL, STOP_SECONDS)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass  # the group is empty: every member has exited
-        try:
-            process.wait(timeout=wait)
+def _end(processes: list[subprocess.Popen]) -> None:
+    """Stop processes we started, each in its own session: SIGTERM to every group, SIGKILL to what lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for process in processes:
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                pass  # the group is empty: every member has exited
+        deadline = time.monotonic() + STOP_SECONDS
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        processes = [process for process in processes if process.poll() is None]
+        if not processes:
             return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def _free_port() -> int:

@@ -71,7 +71,10 @@ def main(grid: Grid, context: Context) -> None:
 def train(grid: Grid, context: Context, settings: RunSettings) -> dict:
     """Return the trained model and per-round log, computed from one sum per pass."""
     nodes = _wait_for_nodes(grid, settings.min_nodes)  # the run's federation: nodes joining later are not asked
-    sums = SecureSums(grid, context, settings, nodes) if settings.secure_aggregation else PlainSums(grid, settings, nodes)
+    if settings.secure_aggregation:
+        sums: SecureSums | PlainSums = SecureSums(grid, context, settings, nodes)
+    else:
+        sums = PlainSums(grid, settings, nodes)
     total = sums.total(Instruction(MOMENTS))
     standardizer, rows = finish_moments(total.vector)
     logs = [RoundLog(0, _names(total.nodes), rows)]
@@ -118,7 +121,7 @@ class SecureSums:
             raise FederationFailed(f"SecAgg+ halted in the {instruction.kind} pass (round {instruction.round}): "
                                    f"too few nodes answered; failures: {strategy.failures!r}")
         contributors = [proxy.node_id for proxy, _ in strategy.results]
-        _require(len(contributors), self.settings.min_nodes, instruction)
+        _require(len(contributors), self.settings.min_nodes, instruction, strategy.failures)
         digit_means = parameters_to_ndarrays(strategy.results[0][1].parameters)[0]
         return Total(codec.decode_mean(digit_means, len(contributors)), contributors)
 
@@ -134,15 +137,17 @@ class PlainSums:
         """Return the sum of every node's contribution to ``instruction``, each received in the clear."""
         codec = self.codec
         fit_ins = _fit_ins(instruction, codec)
-        messages = [Message(content=compat.fitins_to_recorddict(fit_ins, True), dst_node_id=node_id, message_type=MessageType.TRAIN,
-                            group_id=str(instruction.round)) for node_id in self.nodes]
-        digits, contributors = [], []
+        messages = [Message(content=compat.fitins_to_recorddict(fit_ins, True), dst_node_id=node_id,
+                            message_type=MessageType.TRAIN, group_id=str(instruction.round))
+                    for node_id in self.nodes]
+        digits, contributors, failures = [], [], []
         for reply in self.grid.send_and_receive(messages, timeout=self.settings.stage_timeout):
-            if reply.has_error():
-                continue  # a node that refuses or fails is left out, as SecAgg+ leaves out a dropped node
+            if reply.has_error():  # a node that refuses or fails is left out, as SecAgg+ leaves out a dropout
+                failures.append(reply.error.reason)
+                continue
             digits.append(parameters_to_ndarrays(compat.recorddict_to_fitres(reply.content, False).parameters)[0])
             contributors.append(reply.metadata.src_node_id)
-        _require(len(contributors), self.settings.min_nodes, instruction)
+        _require(len(contributors), self.settings.min_nodes, instruction, failures)
         return Total(codec.decode(np.sum(digits, axis=0), len(contributors)), contributors)
 
 
@@ -228,10 +233,10 @@ def _wait_for_nodes(grid: Grid, minimum: int) -> list[int]:
     return nodes
 
 
-def _require(contributors: int, minimum: int, instruction: Instruction) -> None:
+def _require(contributors: int, minimum: int, instruction: Instruction, failures: list) -> None:
     if contributors < minimum:
         raise FederationFailed(f"only {contributors} nodes contributed to the {instruction.kind} pass "
-                               f"(round {instruction.round}); the run needs {minimum}")
+                               f"(round {instruction.round}); the run needs {minimum}; failures: {failures!r}")
 
 
 def _names(node_ids: list[int]) -> list[str]:
