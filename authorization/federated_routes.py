@@ -16,12 +16,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from authorization.model import Job, JobRound, JobTicket, JobTraining
+from authorization.model import Job, JobRound, JobTraining
+from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
 from common.errors import Conflict, NotFound, Unavailable
 from exchange import federated, jobs
-from exchange.participants.rules import OPERATOR, REGULATOR
 from exchange.web import RequestSchema, authenticated, current_principal
 from ledger import service
 from ledger.service import unit_of_work
@@ -87,13 +87,7 @@ def _values(row, schema: type[Schema]) -> dict:
 
 
 def _visible(job_id: str) -> Job:
-    viewer, session = current_principal(), read_session()
-    job = session.get(Job, job_id)
-    providers = [] if job is None else list(session.scalars(select(JobTicket.provider_id)
-                                                             .where(JobTicket.job_id == job.id)))
-    if job is None or not (viewer.has_role(REGULATOR, OPERATOR) or viewer.id == job.consumer_id
-                           or viewer.id in providers):
-        raise NotFound(f"no job {job_id}")
+    job = visible_job(job_id)
     if job.computation_kind != federated.FEDERATED:
         raise NotFound(f"job {job_id} is not a federated training")
     return job

@@ -196,7 +196,8 @@ def submit_job(body):
     return job
 
 
-def _visible_job(job_id: str):
+def visible_job(job_id: str) -> Job:
+    """Return a job its consumer, its providers, regulators and operators may see; 404 for anyone else."""
     viewer, session = current_principal(), read_session()
     job = session.get(Job, job_id)
     providers = [] if job is None else list(session.scalars(select(JobTicket.provider_id)
@@ -212,7 +213,7 @@ def _visible_job(job_id: str):
 @blp.response(200, schemas.JobSchema)
 def get_job(job_id):
     """Read a job and its status (admitted, completed, failed): its consumer, its providers, regulators."""
-    return _visible_job(job_id)
+    return visible_job(job_id)
 
 
 @blp.get("/jobs/<job_id>/result")
@@ -220,7 +221,7 @@ def get_job(job_id):
 @blp.response(200, schemas.JobResultSchema)
 def get_job_result(job_id):
     """The job's summed ciphertext (for its consumer, who alone can decrypt it), or why it failed."""
-    job = _visible_job(job_id)
+    job = visible_job(job_id)
     if job.consumer_id != current_principal().id:
         raise NotFound(f"no result of job {job_id} for {current_principal().id}")
     result = read_session().get(JobResult, job_id)
