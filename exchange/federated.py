@@ -212,7 +212,7 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
     from exchange import jobs  # the node client and receipt check are shared with the other job kinds
 
     database = get_database()
-    with database.sessionmaker() as session:
+    with database.sessionmaker() as session:  # closed before the nodes are called: no transaction waits on them
         row = session.get(JobRound, (job_id, number))
         payload = session.get(JobPayload, job_id)
         job = session.get(Job, job_id)
@@ -222,10 +222,11 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
             Asset.id.in_(job.assets)))}
         calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
         round_payload = _Payload(row.params, payload.context)
-        with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-            pending = [(ticket, pool.submit(jobs._call_node, endpoint, ticket, round_payload, timeout))
-                       for ticket, endpoint in calls]
-        results, usage, dropped = [], [], []
+    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
+        pending = [(ticket, pool.submit(jobs._call_node, endpoint, ticket, round_payload, timeout))
+                   for ticket, endpoint in calls]
+    results, usage, dropped = [], [], []
+    with database.sessionmaker() as session:
         for ticket, future in pending:
             try:
                 answer = future.result()
@@ -234,15 +235,15 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
                               "receipt": answer["receipt"], "signature": answer["signature"]})
             except jobs.NodeFailure as exc:
                 dropped.append({"provider": ticket.provider_id, "reason": str(exc)[:500]})
-        total, error = None, None
-        if len(results) < min(plan.min_quorum, len(calls)):
-            error = (f"round {number}: {len(results)} of {len(calls)} providers answered, the quorum is "
-                     f"{plan.min_quorum}: {'; '.join(d['reason'] for d in dropped)}")
-        else:
-            try:
-                total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
-            except he.HEError as exc:
-                error = f"round {number}: the updates could not be added: {exc}"
+    total, error, quorum = None, None, min(plan.min_quorum, len(calls))
+    if len(results) < quorum:
+        error = (f"round {number}: {len(results)} of {len(calls)} providers answered, the quorum is {quorum}: "
+                 f"{'; '.join(d['reason'] for d in dropped)}")
+    else:
+        try:
+            total = he.add_ciphertexts(round_payload.context, results) if len(results) > 1 else results[0]
+        except he.HEError as exc:
+            error = f"round {number}: the updates could not be added: {exc}"
     _record_round(job_id, number, total, usage, dropped, error)
     if error is not None:
         jobs.fail_job(job_id, error, release=number == 0)
