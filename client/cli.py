@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import chain_cli, commands, demo_chain, grant_cli, keys
+from client import chain_cli, commands, demo_chain, grant_cli, keys, training_cli
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
 from provider.cli import node_group
@@ -283,6 +283,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
 
 commands.register(main)
 grant_cli.register(main)
+training_cli.register(grant_cli.job_group)
 chain_cli.register(main)
 main.add_command(ledger_group)
 main.add_command(audit)

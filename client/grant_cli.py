@@ -189,26 +189,6 @@ def grant_expire_due() -> None:
     click.echo(f"expired {len(expired)} grant(s){': ' + ', '.join(expired) if expired else ''}")
 
 
-@job_group.command("plot")
-@click.argument("job_id")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="the PNG file to write")
-@url_option
-@token_option
-def job_plot(job_id, out, url, token) -> None:
-    """Write the training curve of a finished federated training as a PNG (its consumer's metrics per round)."""
-    from client.plots import training_curve
-    from client.training import history_of
-
-    report = call(client_for(url, token).get, f"/jobs/{job_id}/training")
-    history = history_of(report["metrics"])
-    if not any(entry["metrics"] for entry in history):
-        raise click.ClickException(f"job {job_id} reported no per-round metrics to plot")
-    training_curve(history, out, f"federated training {job_id}")
-    final = history[-1]["metrics"] if history else {}
-    click.echo(f"wrote {out}: {len([h for h in history if not h['leave_one_out']])} rounds"
-               + "".join(f", final {name} {value:.4f}" for name, value in final.items()))
-
-
 @job_group.command("statistics")
 @click.option("--grant", required=True)
 @click.option("--asset", "assets", multiple=True, required=True)

@@ -152,6 +152,22 @@ def test_training_through_the_exchange_gives_plain_fedavgs_model_and_tolerates_a
               label="malignant", config=TrainingConfig(rounds=3), rows=500)
 
 
+def test_the_cli_trains_with_a_progress_bar_and_writes_the_curve(federation, cancer, tmp_path):
+    x_test, y_test = cancer["test"]
+    pd.DataFrame(x_test, columns=cancer["columns"]).assign(malignant=y_test).to_csv(tmp_path / "mine.csv", index=False)
+    keyfiles.save(federation["consumer"].key, tmp_path / "consumer.key")
+    trained = CliRunner().invoke(main, [
+        "job", "train", "--grant", federation["grant"], *sum((["--asset", a] for a in federation["assets"]), []),
+        *sum((["--feature", c] for c in cancer["columns"]), []), "--label", "malignant", "--rounds", "4",
+        "--rows", "500", "--validation", str(tmp_path / "mine.csv"), "--plot", str(tmp_path / "curve.png"),
+        "--url", federation["url"], "--token", federation["consumer"].token, "--key", str(tmp_path / "consumer.key")])
+    assert trained.exit_code == 0, trained.output
+    assert "4 rounds" in trained.output and (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    weights = [float(v) for v in trained.output.split("then intercept): ")[1].splitlines()[0].split(", ")]
+    reference = federated.train(cancer["parts"], TrainingConfig(rounds=4))
+    np.testing.assert_allclose(weights, reference.theta, atol=1e-3)
+
+
 def test_differential_privacy_is_charged_to_the_grant_and_refused_beyond_its_budget(federation, cancer):
     bounds = [(float(lo), float(hi)) for lo, hi in zip(cancer["train"][0].min(axis=0), cancer["train"][0].max(axis=0))]
     private = TrainingConfig(rounds=5, local_epochs=3, learning_rate=0.5, clip=1.0, noise_multiplier=8.0)
