@@ -31,7 +31,7 @@ from exchange.participants.rules import Principal
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work
 from privacy import accountant, he
-from privacy.federated import FederatedError, TrainingConfig
+from privacy.federated import FederatedError, Standardizer, TrainingConfig
 
 FEDERATED = "federated-learning"
 MOMENTS, TRAIN = "moments", "train"
@@ -181,6 +181,13 @@ def _check_round(request: RoundRequest, plan: Plan, number: int, ticketed: dict[
             errors["standardizer"] = ["the pooled mean and std from the moments round"]
         if number == 0 and not plan.config.private:
             errors["phase"] = ["round 0 computes the moments"]
+    if request.standardizer is not None:
+        try:
+            fits = Standardizer.from_json(request.standardizer).mean.size == len(plan.features)
+        except FederatedError:
+            fits = False
+        if not fits:
+            errors["standardizer"] = [f"{{mean, std}}: {len(plan.features)} finite means and non-negative stds"]
     if request.providers is not None:
         unknown = sorted(set(request.providers) - set(ticketed))
         if unknown or len(set(request.providers)) < 2 or plan.trainings == 1:

@@ -86,6 +86,9 @@ def test_only_the_jobs_consumer_drives_its_rounds_in_order(client, world, market
     _round(client, stranger, job["id"], expect=404)
     first = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0], expect=422)
     assert "phase" in first["errors"]  # round 0 of a training without noise computes the moments
+    lopsided = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0],
+                      standardizer={"mean": [0], "std": [1]}, expect=422)
+    assert "standardizer" in lopsided["errors"]
     started = _round(client, market["consumer"], job["id"])
     assert (started["number"], started["status"], started["phase"]) == (0, "running", "moments")
     busy = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0],
