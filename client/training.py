@@ -93,6 +93,8 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
     noise (differential privacy: the exchange charges the grant the ε the RDP accountant computes, and refuses the
     job before it starts if the grant's budget would be exceeded). ``progress`` is called after every round.
     """
+    if contribution and validation is None:
+        raise ValueError("contributions are measured on validation rows the consumer holds: pass validation=(x, y)")
     keys = ConsumerKeys()
     if group_size is None:  # each node's update is a group: at least the grant's minimum
         group_size = consumer.exchange.get(f"/grants/{grant}")["terms"]["min_group_size"]

@@ -48,6 +48,8 @@ def job_train(grant, assets, features, label, task, rounds, local_epochs, learni
             held = (frame[list(features)].to_numpy(dtype=float), frame[label].to_numpy(dtype=float))
     except (FederatedError, KeyError, ValueError) as exc:
         raise click.UsageError(f"cannot use the options: {exc}") from exc
+    if contribution and held is None:
+        raise click.UsageError("--contribution needs --validation: contributions are scored on your own rows")
     consumer = Consumer(url, token, client_for(url, token, key_path).signing_key)
     total = rounds * (1 + (len(assets) if contribution else 0))
     with click.progressbar(length=total, label="federated rounds", show_pos=True, file=sys.stderr,

@@ -139,3 +139,20 @@ def test_bad_partitions_are_refused_with_what_is_wrong():
         federated.moments(np.array([[1.0, np.nan]]))
     with pytest.raises(FederatedError, match="no node contributed"):
         federated.decode(np.zeros(4))
+
+
+def test_contribution_shares_reward_only_providers_whose_absence_hurts():
+    from client.training import shares
+
+    assert shares({"a": 0.03, "b": 0.01, "c": -0.02}) == pytest.approx({"a": 0.75, "b": 0.25, "c": 0.0})
+    assert shares({"a": -0.01, "b": 0.0}) == {"a": 0.5, "b": 0.5}  # nobody's absence hurt: equal shares
+
+
+def test_contributions_without_validation_rows_are_refused_before_anything_is_submitted():
+    from client.training import train
+
+    class Unreachable:
+        exchange = None  # any call would fail: the check comes first
+
+    with pytest.raises(ValueError, match="validation"):
+        train(Unreachable(), "grt_x", ["ast_x"], features=["a"], label="y", rows=1, contribution=True)
