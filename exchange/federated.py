@@ -251,16 +251,25 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
             total = he.add_ciphertexts(round_payload.context, results) if len(results) > 1 else results[0]
         except he.HEError as exc:
             error = f"round {number}: the updates could not be added: {exc}"
-    _record_round(job_id, number, total, usage, dropped, error)
+    error = _record_round(job_id, number, total, usage, dropped, error)
     if error is not None:
         jobs.fail_job(job_id, error, release=number == 0)
 
 
 def _record_round(job_id: str, number: int, total: bytes | None, usage: list[dict[str, Any]],
-                  dropped: list[dict[str, str]], error: str | None) -> None:
+                  dropped: list[dict[str, str]], error: str | None) -> str | None:
+    """Record the round's outcome (and `job.round`); return the error it ended with, if any.
+
+    A grant that stopped being active while the round ran (revoked, suspended, terminated) releases nothing more:
+    the sum is withheld and the round fails.
+    """
     with unit_of_work(system=True) as uow:
         row = uow.session.get(JobRound, (job_id, number))
         job = uow.session.get(Job, job_id)
+        grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
+        if error is None and grant.status != lifecycle.ACTIVE:
+            total, error = None, (f"round {number}: grant {grant.id} became {grant.status} during the round; its "
+                                  f"result is withheld")
         row.status, row.finished_at, row.error = (FAILED if error else COMPLETED), utcnow(), error
         row.contributors = [u["provider"] for u in usage]
         row.dropped = dropped
@@ -272,6 +281,7 @@ def _record_round(job_id: str, number: int, total: bytes | None, usage: list[dic
                                       "params_sha256": tickets.digest(row.params),
                                       "result_sha256": row.result_sha256, "usage": usage, "dropped": dropped}),
                           parties=[job.consumer_id, *[t["provider"] for t in row.tickets]])
+    return error
 
 
 def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, metrics: list[dict[str, Any]],

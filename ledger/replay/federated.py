@@ -1,9 +1,9 @@
 """Replay rules for federated training (exchange.federated): its rounds and its end. Pure.
 
 A federated-learning job is admitted like any job (``grants._job_admitted``); then every `job.round` must follow
-the previous one of that job while its grant is still active (a revoked, suspended or expired grant stops the
-training), and `job.trained`, signed by the job's consumer, ends it — or `job.failed` does, when a round missed its
-quorum.
+the previous one of that job, and a round that released a result (completed) only while its grant is active (a
+revoked, suspended or expired grant stops the training; a round it cut short is recorded as failed); and
+`job.trained`, signed by the job's consumer, ends it — or `job.failed` does, when a round failed.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ def _round(state: State, entry: dict) -> None:
     body = entry["body"]
     if entry["actor"] != SYSTEM_ACTOR:
         raise ReplayError("job-round", "a round is recorded by the exchange itself")
-    if grant.status != ACTIVE:
-        raise ReplayError("grant-not-active", f"round of job {job_id} under grant {grant_id}, which is {grant.status}")
+    if grant.status != ACTIVE and body["status"] == "completed":  # a round the grant's end cut short fails
+        raise ReplayError("grant-not-active", f"round of job {job_id} under grant {grant_id}, which is {grant.status}, "
+                                              f"released a result")
     expected = grant.federated[job_id]
     if body["round"] != expected:
         raise ReplayError("job-round", f"job {job_id} records round {body['round']}, the next is {expected}")

@@ -189,3 +189,18 @@ def test_a_round_a_stop_interrupted_fails_its_training_once_its_tickets_expire(a
     grant = client.get(f"/api/v1/grants/{market['grants']['plain']}", headers=market["consumer"].headers).get_json()
     assert grant["usage"]["jobs_used"] == 0  # nothing was trained: the quota is given back
     assert _verify(app, _export(app)).entry_types["job.round"] == 1
+
+
+def test_a_grant_revoked_during_a_round_withholds_its_sum_and_the_log_still_verifies(app, client, market,
+                                                                                   public_context):
+    from exchange import federated
+
+    job = _submit(client, market, public_context)
+    _round(client, market["consumer"], job["id"])
+    grant_action(client, market["providers"][0], market["grants"]["plain"], "revoke", {"reason": "incident"})
+    with app.app_context():  # the nodes answer after the revocation: what the runner records then
+        error = federated._record_round(job["id"], 0, b"ciphertext", [], [], None)
+    assert "withheld" in error
+    one = client.get(f"/api/v1/jobs/{job['id']}/rounds/0", headers=market["consumer"].headers).get_json()
+    assert one["status"] == "failed" and one["result"] is None
+    assert _verify(app, _export(app)).entry_types["job.round"] == 1
