@@ -18,13 +18,15 @@
 
     Exception
      └── AuditFailure      the first entry or line that does not verify: ``seq`` (or None), ``kind``, and why
+
+What a verified export establishes, and the failure, are in ``ledger.audit_report`` (re-exported here).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping
@@ -36,9 +38,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from common import crypto
 from ledger import entries, merkle, notes, replay
 from ledger.anchor import records
-from ledger.anchor.verify import ChainMismatch, ChainReport, ChainView, LedgerFacts, compare
+from ledger.anchor.verify import ChainMismatch, ChainView, LedgerFacts, compare
+from ledger.audit_report import AuditFailure, AuditReport
 from ledger.entries import SYSTEM_ACTOR, EntryError, SignedRequest
 from ledger.replay import ReplayError
+
+__all__ = ["AuditFailure", "AuditReport", "verify_export"]
 
 FORMAT_VERSION = 1
 GENESIS = "log.genesis"
@@ -50,62 +55,6 @@ _TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)  # entri
 _ENTRY_SHAPE = (("type", str), ("time", str), ("actor", str), ("refs", dict), ("body", dict), ("commit", dict),
                 ("sig", dict))
 _REQUEST_FIELDS = ("actor", "key", "method", "path", "body_sha256", "signed_at", "nonce")  # entries.request_statement
-
-
-class AuditFailure(Exception):
-    """The export does not verify: the first bad entry (``seq``) or line, a short ``kind`` slug, and why."""
-
-    def __init__(self, seq: int | None, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.seq = seq
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        where = "export" if self.seq is None else f"entry {self.seq}"
-        return f"{where} [{self.kind}]: {self.message}"
-
-
-@dataclass(frozen=True)
-class AuditReport:
-    """What a verified export establishes."""
-
-    origin: str
-    entries: int
-    size: int
-    root: str
-    entry_types: Mapping[str, int]
-    participants: int
-    keys: int
-    revoked_keys: int
-    assets: int
-    domains: int
-    checkpoints: int
-    witnesses: tuple[str, ...]
-    cosignatures_ignored: int
-    since_size: int | None
-    chain: ChainReport | None = None
-
-    def render(self) -> str:
-        """Return the report as readable text."""
-        width = max((len(name) for name in self.entry_types), default=0)
-        lines = [f"OK: ledger export of {self.origin} verified",
-                 f"  entries       {self.entries}",
-                 f"  tree size     {self.size}",
-                 f"  root          {self.root}",
-                 f"  checkpoints   {self.checkpoints} verified, the last covering every entry",
-                 f"  witnesses     {', '.join(self.witnesses) or 'none required'}"
-                 + (f" ({self.cosignatures_ignored} cosignature(s) by unknown witnesses ignored)"
-                    if self.cosignatures_ignored else ""),
-                 f"  participants  {self.participants}",
-                 f"  keys          {self.keys} ({self.revoked_keys} revoked)",
-                 f"  assets        {self.assets}",
-                 f"  domains added {self.domains}"]
-        if self.since_size is not None:
-            lines.append(f"  since         the saved checkpoint of size {self.since_size} is a prefix of this log")
-        lines.append("  entry types")
-        lines.extend(f"    {name:<{width}}  {count}" for name, count in sorted(self.entry_types.items()))
-        return "\n".join(lines) + "\n" + ("" if self.chain is None else self.chain.render())
 
 
 def verify_export(lines: Iterable[str], operator_key: Ed25519PublicKey,
