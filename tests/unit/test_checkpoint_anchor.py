@@ -1,164 +1,35 @@
-"""CheckpointAnchor and GrantRegistry on an in-process chain (eth-tester): roles, the on-chain RFC 9162
-consistency check, flags and grant statuses, driven through ``ledger.anchor.chain`` as the exchange drives them.
-
-The contracts are deployed once per module; each test (and each Hypothesis example) starts from a snapshot of the
-chain taken just after the deployment, as good as a fresh deployment and much faster.
-"""
+"""CheckpointAnchor on an in-process chain (eth-tester): roles, the on-chain RFC 9162 consistency check (against
+the Python verifier), flags and the views, driven through ``ledger.anchor.chain`` as the exchange drives them.
+Fixtures in conftest.py; contracts as just deployed for every test (a snapshot rollback)."""
 
 from __future__ import annotations
 
-import ast
 import re
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import pytest
-from eth_account import Account
-from eth_tester.exceptions import TransactionFailed
-from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from web3 import EthereumTesterProvider, Web3
-from web3.contract.contract import Contract
 from web3.exceptions import ContractCustomError
 
 from ledger.anchor import ChainRefused
-from ledger.anchor.chain import Chain, GrantUpdate, Sent, decode_error
-from ledger.anchor.records import STATUS_CODES, checkpoint_hash, terms_hash
+from ledger.anchor.chain import Chain, Sent, decode_error
 from ledger.merkle import MemoryTree, ProofError, leaf_hash, verify_consistency
-
-ORIGIN = "exchange.example/ledger"
-TREE = MemoryTree(leaf_hash(i.to_bytes(4, "big")) for i in range(1000))
-TERMS = terms_hash({"purpose": "research", "dataset": "clinic-visits"})
-FOREVER = (0, 2**63)
-ADMIN_ROLE = bytes(32)  # AccessControl's DEFAULT_ADMIN_ROLE
-OPERATOR_ROLE = keccak(text="OPERATOR_ROLE")
-REGULATOR_ROLE = keccak(text="REGULATOR_ROLE")
-ADMIN, REGULATOR, OUTSIDER, NEWCOMER = 1, 2, 3, 4  # eth-tester accounts; the operator is account 0
-
-
-class NodeLikeTesterProvider(EthereumTesterProvider):
-    """eth-tester answering a revert as a JSON-RPC node (anvil, Besu) does: error code 3 carrying the revert data,
-    so these tests go through the same translation (web3's ContractCustomError) as a real node.
-
-    web3's stock provider raises eth-tester's own TransactionFailed instead; chain.py handles that too (last test).
-    """
-
-    def make_request(self, method: Any, params: Any) -> Any:
-        try:
-            return super().make_request(method, params)
-        except TransactionFailed as exc:
-            data = _revert_data(exc.__context__)
-            if data is None:
-                raise
-            return {"jsonrpc": "2.0", "id": 0,
-                    "error": {"code": 3, "message": "execution reverted", "data": "0x" + data.hex()}}
-
-
-def _revert_data(exc: BaseException | None) -> bytes | None:
-    """Return the revert data eth-tester put in ``exc``: raw bytes (estimateGas) or their repr (eth_call)."""
-    value = exc.args[0] if isinstance(exc, TransactionFailed) and exc.args else None
-    if isinstance(value, Exception):  # py-evm's Revert, wrapped
-        value = value.args[0] if value.args else None
-    if isinstance(value, str) and value.startswith(("b'", 'b"')):
-        value = ast.literal_eval(value)
-    return value if isinstance(value, bytes) else None
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """Fresh contracts and the accounts that act on them."""
-
-    w3: Web3
-    anchor_address: str
-    registry_address: str
-    block_number: int
-    operator: Chain
-    admin: Chain
-    regulator: Chain
-    outsider: Chain
-
-    @property
-    def anchor(self) -> Contract:
-        return self.operator.anchor_contract(self.anchor_address)
-
-    @property
-    def registry(self) -> Contract:
-        return self.operator.registry_contract(self.registry_address)
-
-    def post(self, size: int, proof: Sequence[bytes] | None = None, by: Chain | None = None) -> Sent:
-        """Anchor TREE's head of ``size``; the proof defaults to the honest one from the latest anchor."""
-        if proof is None:
-            latest = self.operator.latest_anchor(self.anchor_address)
-            proof = [] if latest is None else TREE.consistency_proof(latest.size, size)
-        return (by or self.operator).post_anchor(self.anchor_address, size, TREE.root(size), note(size), proof)
-
-    def record(self, *updates: GrantUpdate, by: Chain | None = None) -> Sent:
-        """Record ``updates`` in one batch."""
-        return (by or self.operator).record_grants(self.registry_address, updates)
-
-    def events(self, event: Any, sent: Sent) -> list[Any]:
-        """Return the arguments of each ``event`` the mined transaction ``sent`` emitted, in order."""
-        receipt = self.w3.eth.get_transaction_receipt(sent.tx_hash)
-        return [log["args"] for log in event().process_receipt(receipt)]
-
-    def registry_state(self, *grant_ids: str) -> tuple:
-        """Return everything a batch could change: highest seq, update count, the grants' records."""
-        functions = self.registry.functions
-        return (functions.highestSeq().call(), functions.updateCount().call(),
-                [functions.statusOf(g).call() for g in grant_ids])
-
-
-def note(size: int) -> bytes:
-    return checkpoint_hash(f"{ORIGIN}\n{size}\n{TREE.root(size).hex()}\n")
-
-
-def grant(grant_id: str, status: str, seq: int, window: tuple[int, int] = FOREVER) -> GrantUpdate:
-    return GrantUpdate(grant_id, TERMS, status, window[0], window[1], seq)
-
-
-def actor(w3: Web3, index: int) -> Chain:
-    """Return a Chain sending as eth-tester account ``index``, signing locally with its key."""
-    key = w3.provider.ethereum_tester.backend.account_keys[index]
-    return Chain(w3, account=Account.from_key(key.to_bytes()))
-
-
-def deploy(w3: Web3) -> Deployment:
-    operator = Chain(w3)
-    admin, regulator, outsider = actor(w3, ADMIN), actor(w3, REGULATOR), actor(w3, OUTSIDER)
-    addresses = operator.deploy(ORIGIN, admin=admin.sender, regulator=regulator.sender)
-    return Deployment(w3, addresses.anchor, addresses.registry, addresses.block_number, operator, admin, regulator,
-                      outsider)
-
-
-def refused(error: str) -> Any:
-    """Expect chain.py to report that the contract refused with exactly ``error``."""
-    return pytest.raises(ChainRefused, match=re.escape(f"the contract refused: {error}") + "$")
-
-
-def unauthorized(who: Chain, role: bytes) -> str:
-    return f"AccessControlUnauthorizedAccount(account={who.sender.lower()}, neededRole={role.hex()})"
-
-
-@pytest.fixture(scope="module")
-def w3() -> Web3:
-    return Web3(NodeLikeTesterProvider())
-
-
-@pytest.fixture(scope="module")
-def pristine(w3: Web3) -> tuple[Deployment, int]:
-    """One deployment, and the eth-tester snapshot of the chain just after it."""
-    deployment = deploy(w3)
-    return deployment, w3.provider.ethereum_tester.take_snapshot()
-
-
-@pytest.fixture
-def deployed(w3: Web3, pristine: tuple[Deployment, int]) -> Deployment:
-    """Contracts as just deployed: the chain rolled back to the snapshot."""
-    deployment, snapshot = pristine
-    w3.provider.ethereum_tester.revert_to_snapshot(snapshot)
-    return deployment
-
+from tests.unit.contract_chain import (
+    ADMIN_ROLE,
+    NEWCOMER,
+    OPERATOR_ROLE,
+    ORIGIN,
+    REGULATOR_ROLE,
+    TREE,
+    Deployment,
+    actor,
+    grant,
+    note,
+    refused,
+    unauthorized,
+)
 
 # --- roles -----------------------------------------------------------------------------------------------------
 
@@ -369,96 +240,6 @@ def test_the_chain_view_lists_anchors_flags_and_grant_statuses_in_order(deployed
     assert [(f.index, f.regulator, f.reason) for f in view.flags] == [(1, deployed.regulator.sender, "disputed")]
     assert [(s.grant_id, s.status, s.ledger_seq) for s in view.statuses] == [
         ("g-1", "active", 4), ("g-2", "active", 6), ("g-1", "revoked", 9)]
-
-
-# --- grant registry --------------------------------------------------------------------------------------------
-
-
-def test_a_batch_is_recorded_in_ledger_order_with_one_event_per_update(deployed):
-    sent = deployed.record(grant("g-1", "active", 3), grant("g-2", "active", 5, (100, 200)),
-                           grant("g-1", "suspended", 8))
-    events = deployed.events(deployed.registry.events.GrantStatusChanged, sent)
-    assert [(e["grantKey"], e["grantId"], e["status"], e["ledgerSeq"]) for e in events] == [
-        (keccak(text="g-1"), "g-1", 1, 3), (keccak(text="g-2"), "g-2", 1, 5), (keccak(text="g-1"), "g-1", 2, 8)]
-    assert (events[1]["termsHash"], events[1]["validFrom"], events[1]["validUntil"]) == (TERMS, 100, 200)
-    registry = deployed.registry.functions
-    assert (registry.highestSeq().call(), registry.updateCount().call()) == (8, 3)
-    assert deployed.operator.highest_mirrored_seq(deployed.registry_address) == 8
-    timestamp = deployed.w3.eth.get_block(sent.block_number)["timestamp"]
-    assert tuple(registry.statusOf("g-1").call()) == (TERMS, STATUS_CODES["suspended"], *FOREVER, 8, timestamp)
-
-
-STALE = {
-    "repeated within the batch": ([], [("g-a", 3), ("g-b", 3)], "g-b", 3, 3),
-    "decreasing within the batch": ([], [("g-a", 3), ("g-b", 2)], "g-b", 3, 2),
-    "equal to an earlier batch's": ([("g-0", 7)], [("g-a", 7)], "g-a", 7, 7),
-    "older than an earlier batch's": ([("g-0", 7)], [("g-a", 5)], "g-a", 7, 5),
-    "the log's genesis entry": ([], [("g-a", 0)], "g-a", 0, 0),
-}
-
-
-@pytest.mark.parametrize("case", STALE)
-def test_a_stale_sequence_number_refuses_the_whole_batch(deployed, case):
-    earlier, batch, stale_id, highest, seq = STALE[case]
-    for grant_id, earlier_seq in earlier:
-        deployed.record(grant(grant_id, "active", earlier_seq))
-    before = deployed.registry_state(*(grant_id for grant_id, _ in batch))
-    with refused(f"StaleUpdate(grantId={stale_id}, highestSeq={highest}, ledgerSeq={seq})"):
-        deployed.record(*(grant(grant_id, "active", batch_seq) for grant_id, batch_seq in batch))
-    assert deployed.registry_state(*(grant_id for grant_id, _ in batch)) == before
-
-
-@pytest.mark.parametrize("final", ["revoked", "terminated", "expired"])
-def test_a_final_status_cannot_be_changed(deployed, final):
-    deployed.record(grant("g-1", "active", 1), grant("g-1", final, 2))
-    for seq, status in enumerate(("active", "suspended", final), start=3):
-        with refused(f"StatusIsFinal(grantId=g-1, status={STATUS_CODES[final]})"):
-            deployed.record(grant("g-1", status, seq))
-    assert deployed.registry.functions.statusOf("g-1").call()[1] == STATUS_CODES[final]
-    assert not deployed.registry.functions.isActive("g-1").call()
-
-
-def test_an_active_grant_can_be_suspended_and_reactivated(deployed):
-    seen = []
-    for seq, status in enumerate(("active", "suspended", "active"), start=1):
-        deployed.record(grant("g-1", status, seq))
-        seen.append((deployed.registry.functions.statusOf("g-1").call()[1],
-                     deployed.registry.functions.isActive("g-1").call()))
-    assert seen == [(1, True), (2, False), (1, True)]
-
-
-def test_an_update_without_a_status_is_refused(deployed):
-    update = ("g-1", TERMS, 0, *FOREVER, 1)  # GrantUpdate cannot even spell status None
-    with refused("NoStatus(grantId=g-1)"):
-        deployed.operator.transact(deployed.registry.functions.record([update]), "recording")
-    assert deployed.registry_state("g-1") == (0, 0, [(bytes(32), 0, 0, 0, 0, 0)])
-
-
-@pytest.mark.parametrize("valid_until", [100, 99])
-def test_an_empty_validity_window_is_refused(deployed, valid_until):
-    with refused(f"EmptyWindow(grantId=g-1, validFrom=100, validUntil={valid_until})"):
-        deployed.record(grant("g-1", "active", 1, (100, valid_until)))
-
-
-def test_an_unknown_grant_has_no_status_and_is_not_active(deployed):
-    deployed.record(grant("g-1", "active", 1))
-    assert tuple(deployed.registry.functions.statusOf("g-2").call()) == (bytes(32), 0, 0, 0, 0, 0)
-    assert not deployed.registry.functions.isActive("g-2").call()
-
-
-def test_a_grant_is_active_from_valid_from_until_just_before_valid_until(deployed, w3):
-    tester = w3.provider.ethereum_tester
-    now = w3.eth.get_block("latest")["timestamp"]
-    start, end = now + 1000, now + 2000
-    deployed.record(grant("g-1", "active", 1, (start, end)))
-
-    def active_at(timestamp: int) -> bool:
-        tester.time_travel(timestamp)
-        tester.mine_blocks(1)
-        assert w3.eth.get_block("latest")["timestamp"] == timestamp
-        return deployed.registry.functions.isActive("g-1").call()
-
-    assert [active_at(t) for t in (start - 1, start, end - 1, end)] == [False, True, True, False]
 
 
 # --- the Solidity verifier against the Python one ----------------------------------------------------------------
