@@ -84,7 +84,8 @@ def init_app(app: Flask, workers: int, timeout: float) -> None:
     app.extensions[EXTENSION_KEY] = JobRunner(app, workers, timeout)
 
 
-def _call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
+def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
+    """Send one provider node its ticket and the job's payload; return its answer or raise ``NodeFailure``."""
     body: dict[str, Any] = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
                             "context": base64.b64encode(payload.context or b"").decode()}
     if payload.weights is not None:
@@ -104,7 +105,8 @@ def _call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: f
     return response.json()
 
 
-def _check_receipt(session, provider_id: str, job_id: str, answer: dict[str, Any]) -> bytes:
+def check_receipt(session, provider_id: str, job_id: str, answer: dict[str, Any]) -> bytes:
+    """Return a node's result once its receipt is for this job and signed by one of the provider's keys."""
     try:
         result = base64.b64decode(answer["result"], validate=True)
         receipt, signature = answer["receipt"], answer["signature"]
@@ -134,12 +136,12 @@ def run_job(job_id: str, timeout: float) -> None:
         endpoints = {asset.provider_id: asset.node_endpoint for asset in
                      session.scalars(select(Asset).where(Asset.id.in_(job.assets)))}
         with ThreadPoolExecutor(max_workers=max(1, len(tickets))) as calls:
-            pending = [calls.submit(_call_node, endpoints[t.provider_id], t, payload, timeout) for t in tickets]
+            pending = [calls.submit(call_node, endpoints[t.provider_id], t, payload, timeout) for t in tickets]
         results, receipts = [], []
         try:
             for ticket, future in zip(tickets, pending):
                 answer = future.result()
-                results.append(_check_receipt(session, ticket.provider_id, job_id, answer))
+                results.append(check_receipt(session, ticket.provider_id, job_id, answer))
                 receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
         except NodeFailure as exc:
