@@ -37,37 +37,19 @@ def _server_app():
 @click.option("--admin", help="the address that administers the roles (default: the exchange's sender)")
 def deploy(regulator: str | None, admin: str | None) -> None:
     """Deploy CheckpointAnchor and GrantRegistry, record their addresses in the ledger, queue every grant's status."""
-    from sqlalchemy import select
+    from dataclasses import asdict
 
-    from authorization.model import Grant
-    from ledger import service
-    from ledger.anchor import ChainError, outbox, worker
+    from exchange import anchoring
+    from ledger.anchor import ChainError, worker
     from ledger.log import LedgerError
 
     app = _server_app()
     with app.app_context():
-        identity = service.identity()
-        if identity is None:
-            raise click.ClickException("no log signing key is configured; run `pdx init` first")
-        with service.unit_of_work(system=True) as uow:
-            found = outbox.deployment(uow.session)
-        if found is not None:
-            raise click.ClickException(f"the contracts are already deployed on chain {found.chain_id}: anchor "
-                                       f"{found.anchor_address}, registry {found.registry_address}")
-        chain = worker.sender_of(app).chain
         try:
-            chain_id = chain.chain_id()
-            addresses = chain.deploy(identity.origin, admin=admin, regulator=regulator)
-            with service.unit_of_work(system=True) as uow:
-                marked = list(uow.session.scalars(select(Grant).where(Grant.mark_status.is_not(None))))
-                row = outbox.record_deployment(uow, chain_id, addresses.anchor, addresses.registry, chain.sender,
-                                               addresses.block_number, marked)
-                seq = row.ledger_seq
+            deployed = anchoring.deploy(worker.sender_of(app), regulator=regulator, admin=admin)
         except (ChainError, LedgerError) as exc:
             raise click.ClickException(str(exc)) from exc
-    click.echo(json.dumps({"chain_id": chain_id, "anchor": addresses.anchor, "registry": addresses.registry,
-                           "sender": chain.sender, "block": addresses.block_number, "ledger_seq": seq,
-                           "grants_queued": len(marked)}, indent=2))
+    click.echo(json.dumps(asdict(deployed), indent=2))
 
 
 @chain_group.command("status")

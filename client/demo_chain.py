@@ -6,7 +6,6 @@ import time
 from typing import Callable
 
 from flask import Flask
-from sqlalchemy import select
 
 WAIT_SECONDS = 60
 DEMO_INTERVAL_SECONDS = "1"
@@ -15,25 +14,19 @@ DEMO_INTERVAL_SECONDS = "1"
 def deploy(app: Flask, echo: Callable[[str], None]) -> str | None:
     """Deploy the contracts and record them (inside an app context); return the anchor's address, or None when no
     chain is configured. On a development node its second unlocked account stands in for the regulator's."""
-    from authorization.model import Grant
-    from ledger import service
-    from ledger.anchor import outbox, worker
+    from exchange import anchoring
+    from ledger.anchor import worker
 
     sender = worker.sender_of(app)
     if sender is None:
         return None
-    chain = sender.chain
-    accounts = chain.w3.eth.accounts
+    accounts = sender.chain.w3.eth.accounts
     regulator = accounts[1] if len(accounts) > 1 else None
-    addresses = chain.deploy(service.identity().origin, regulator=regulator)
-    with service.unit_of_work(system=True) as uow:
-        marked = list(uow.session.scalars(select(Grant).where(Grant.mark_status.is_not(None))))
-        outbox.record_deployment(uow, chain.chain_id(), addresses.anchor, addresses.registry, chain.sender,
-                                 addresses.block_number, marked)
-    echo(f"  chain:     {app.config['PDX_CHAIN_URL']} (chain {chain.chain_id()}): CheckpointAnchor "
-         f"{addresses.anchor}, GrantRegistry {addresses.registry}; {len(marked)} grant status(es) queued"
+    deployed = anchoring.deploy(sender, regulator=regulator)
+    echo(f"  chain:     {app.config['PDX_CHAIN_URL']} (chain {deployed.chain_id}): CheckpointAnchor "
+         f"{deployed.anchor}, GrantRegistry {deployed.registry}; {deployed.grants_queued} grant status(es) queued"
          + (f"; regulator account {regulator}" if regulator else ""))
-    return addresses.anchor
+    return deployed.anchor
 
 
 def wait_until_anchored(timeout: float = WAIT_SECONDS):
