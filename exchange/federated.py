@@ -30,8 +30,8 @@ from exchange.catalog.models import Asset
 from exchange.participants.rules import Principal
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work
-from privacy import accountant, he
-from privacy.federated import FederatedError, Standardizer, TrainingConfig
+from privacy import he
+from privacy.federated import DEFAULT_DELTA, FederatedError, Standardizer, TrainingConfig
 
 FEDERATED = "federated-learning"
 MOMENTS, TRAIN = "moments", "train"
@@ -62,6 +62,8 @@ class Plan:
         """The ε the whole job spends per record (0 without noise)."""
         if not self.config.private:
             return 0.0
+        from privacy import accountant  # dp-accounting takes ~1 s to import: only when a training is private
+
         return accountant.fedavg_epsilon(self.config.noise_multiplier, self.config.rounds * self.trainings,
                                          self.delta)
 
@@ -96,7 +98,7 @@ class Plan:
         if not isinstance(contribution, bool) or (contribution and providers < 3):
             errors["params.contribution"] = ["true or false; leave-one-out needs at least 3 providers, so that "
                                              "every training still sums at least 2"]
-        delta = params.get("delta", accountant.DEFAULT_DELTA)
+        delta = params.get("delta", DEFAULT_DELTA)
         if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1e-3:
             errors["params.delta"] = ["a number in (0, 0.001)"]
         if errors:
@@ -200,7 +202,7 @@ def _check_round(request: RoundRequest, plan: Plan, number: int, ticketed: dict[
 
 @dataclass
 class _Ticket:
-    """What ``exchange.jobs._call_node`` needs of a ticket."""
+    """What ``exchange.jobs.call_node`` needs of a ticket."""
 
     provider_id: str
     ticket: dict[str, Any]
@@ -230,14 +232,14 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
         calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
         round_payload = _Payload(row.params, payload.context)
     with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        pending = [(ticket, pool.submit(jobs._call_node, endpoint, ticket, round_payload, timeout))
+        pending = [(ticket, pool.submit(jobs.call_node, endpoint, ticket, round_payload, timeout))
                    for ticket, endpoint in calls]
     results, usage, dropped = [], [], []
     with database.sessionmaker() as session:
         for ticket, future in pending:
             try:
                 answer = future.result()
-                results.append(jobs._check_receipt(session, ticket.provider_id, job_id, answer))
+                results.append(jobs.check_receipt(session, ticket.provider_id, job_id, answer))
                 usage.append({"provider": ticket.provider_id, "rows_used": answer["receipt"]["rows_used"],
                               "receipt": answer["receipt"], "signature": answer["signature"]})
             except jobs.NodeFailure as exc:

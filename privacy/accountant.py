@@ -20,9 +20,9 @@ import dp_accounting
 from dp_accounting.rdp import rdp_privacy_accountant
 
 from privacy.dp import DPError
+from privacy.federated import DEFAULT_DELTA
 
 SENSITIVITY_FACTOR = 2.0  # a replaced record moves a clipped change by up to 2C
-DEFAULT_DELTA = 1e-5
 
 
 def fedavg_epsilon(noise_multiplier: float, rounds: int, delta: float = DEFAULT_DELTA) -> float:

@@ -27,6 +27,7 @@ from privacy import PrivacyError
 LOGISTIC, LINEAR = "logistic", "linear"
 TASKS = (LOGISTIC, LINEAR)
 MIN_STD = 1e-12  # a constant feature is centred, not scaled
+DEFAULT_DELTA = 1e-5  # the δ a differentially private training is accounted at unless it names another
 
 
 class FederatedError(PrivacyError):
