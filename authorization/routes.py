@@ -172,7 +172,7 @@ def submit_job(body):
         raise Unavailable("the exchange has no signing key yet; run `pdx init`")
     context, weights = _decoded(body, "context"), _decoded(body, "weights")
     runnable = body["computation_kind"] in jobs.RUNNABLE
-    if runnable and context is None:
+    if (runnable or body["computation_kind"] == federated.FEDERATED) and context is None:
         raise InvalidInput(f"a {body['computation_kind']} job needs the consumer's public HE context",
                            errors={"context": ["required"]})
     if context is not None:
@@ -181,9 +181,6 @@ def submit_job(body):
         except he.HEError as exc:
             raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
     if body["computation_kind"] == federated.FEDERATED:
-        if context is None:
-            raise InvalidInput("a federated training needs the consumer's public HE context",
-                               errors={"context": ["required"]})
         # the exchange, not the consumer, says what the training spends: the RDP accountant over its rounds
         body["epsilon"] = federated.plan_for_submission(body["params"], body["assets"], read_session()).epsilon
     _expire_first(body["grant"])
