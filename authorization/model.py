@@ -129,6 +129,7 @@ class JobResult(Base):
     receipts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    release: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the DP noise's calibration (privacy.release)
 
 
 class JobRound(Base):

@@ -165,6 +165,9 @@ class JobResultSchema(Schema):
     receipts = fields.List(fields.Dict(), metadata={"description": "each provider node's signed receipt"})
     error = fields.String(allow_none=True)
     finished_at = fields.DateTime()
+    release = fields.Dict(allow_none=True, metadata={
+        "description": "differential privacy: the ε, the bounds and each statistic's share of ε, sensitivity and "
+                       "Laplace noise scale (null when the result carries no noise)"})
 
 
 class JobSchema(Schema):

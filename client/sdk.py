@@ -17,14 +17,14 @@ import base64
 import hashlib
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.http import DEFAULT_URL, ExchangeClient
-from privacy import aggregation
+from privacy import aggregation, fixedpoint, release
 from privacy.he import ConsumerKeys
 
 POLL_SECONDS = 0.5
@@ -37,7 +37,12 @@ class JobFailed(Exception):
 
 @dataclass(frozen=True)
 class StatisticsResult:
-    """Finished statistics as DataFrames, with the job they came from."""
+    """Finished statistics as DataFrames, with the job they came from.
+
+    Under differential privacy every figure is noised and post-processed (counts ≥ 0, means within the bounds);
+    ``intervals`` then holds each figure's confidence interval and the Laplace scale of its noise, and ``noise``
+    the calibration (ε share, sensitivity, scale) of every released statistic. Both are None for exact results.
+    """
 
     job_id: str
     count: int
@@ -45,12 +50,15 @@ class StatisticsResult:
     histogram: pd.DataFrame | None
     groups: pd.DataFrame | None
     statistics: aggregation.Statistics
+    intervals: pd.DataFrame | None = None
+    noise: pd.DataFrame | None = None
 
 
 def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
     columns = pd.DataFrame(
         [{"column": name, "count": stats.count, "sum": c.sum, "mean": c.mean, "variance": c.variance,
-          "sample_variance": c.sample_variance} for name, c in stats.columns.items()]).set_index("column")
+          "sample_variance": c.sample_variance} for name, c in stats.columns.items()],
+        columns=["column", "count", "sum", "mean", "variance", "sample_variance"]).set_index("column")
     histogram = None
     if plan.histogram is not None:
         edges = list(plan.histogram.edges)
@@ -61,6 +69,38 @@ def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
                                 **{f"mean_{c}": m for c, m in g.means.items()}}
                                for label, g in stats.groups.items()]).set_index("group")
     return columns, histogram, groups
+
+
+def _statistics_result(job_id: str, plan: aggregation.StatisticsPlan, values, noise: dict | None
+                       ) -> StatisticsResult:
+    """Finish decrypted fixed-point digits into statistics (post-processed with intervals when noised)."""
+    total = fixedpoint.decode(values, aggregation.layout(plan).size)
+    if noise is None:
+        stats = aggregation.finish(plan, total)
+        return StatisticsResult(job_id, stats.count, *_frames(plan, stats), stats)
+    private = release.finish(plan, total, release.Release.from_json(noise))
+    stats = private.statistics
+    intervals = pd.DataFrame([{"statistic": i.statistic, "estimate": i.estimate, "low": i.low, "high": i.high,
+                               "coverage": i.coverage, "at_least": i.at_least, "noise_scale": i.scale}
+                              for i in private.intervals]).set_index("statistic")
+    calibration = pd.DataFrame([{"statistic": s.name, "epsilon": s.epsilon, "sensitivity": s.sensitivity,
+                                 "noise_scale": s.scale, "discrete": s.integer}
+                                for s in private.release.statistics]).set_index("statistic")
+    return StatisticsResult(job_id, stats.count, *_frames(plan, stats), stats, intervals, calibration)
+
+
+def private_plan(plan: aggregation.StatisticsPlan, bounds: Mapping[str, tuple[float, float]] | None
+                 ) -> aggregation.StatisticsPlan:
+    """Return the plan with each bounded column shifted to the middle of its bounds (unless it names a shift):
+    the smallest sensitivity, so the least noise, for the same ε."""
+    if not bounds:
+        return plan
+    shifts = dict(plan.shifts)
+    for column in plan.columns:
+        if column not in shifts and column in bounds:
+            low, high = bounds[column]
+            shifts[column] = (float(low) + float(high)) / 2.0
+    return replace(plan, shifts=tuple(shifts.items()))
 
 
 class Consumer:
@@ -93,6 +133,7 @@ class Consumer:
         clipped to them and Laplace noise is added by every node before encryption).
         """
         keys = ConsumerKeys()
+        plan = private_plan(plan, bounds) if epsilon > 0 else plan
         shape = aggregation.layout(plan)
         body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics",
                 "params": {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}}
@@ -104,10 +145,8 @@ class Consumer:
         outcome = self.exchange.get(f"/jobs/{job['id']}/result")
         if outcome["error"] is not None:
             raise JobFailed(outcome["error"])
-        total = keys.decrypt(base64.b64decode(outcome["result"]))[:shape.size]
-        stats = aggregation.finish(plan, total)
-        columns, histogram, groups = _frames(plan, stats)
-        return StatisticsResult(job["id"], stats.count, columns, histogram, groups, stats)
+        values = keys.decrypt(base64.b64decode(outcome["result"]))
+        return _statistics_result(job["id"], plan, values, outcome.get("release"))
 
     def score(self, grant: str, parts: Mapping[str, Sequence[str]], weights: Mapping[str, Sequence[float]],
               bias: float, ids: Sequence[str], *, logistic: bool = False, timeout: float = 600,

@@ -29,11 +29,12 @@ from exchange.catalog.models import Asset
 from exchange.participants.models import ParticipantKey
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import unit_of_work
-from privacy import he
+from privacy import aggregation, fixedpoint, he, release
 from provider.app import verify_receipt
 
 EXTENSION_KEY = "pdx.jobs"
-RUNNABLE = frozenset({"he-statistics", "he-scoring"})
+HE_STATISTICS = "he-statistics"
+RUNNABLE = frozenset({HE_STATISTICS, "he-scoring"})
 log = logging.getLogger(__name__)
 
 
@@ -144,13 +145,32 @@ def run_job(job_id: str, timeout: float) -> None:
                 results.append(check_receipt(session, ticket.provider_id, job_id, answer))
                 receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
+            total, noise = add_privacy_noise(job, payload, total)
         except NodeFailure as exc:
             fail_job(job_id, str(exc), release=not exc.refused)
             return
         except he.HEError as exc:
             fail_job(job_id, f"the partial results could not be added: {exc}")
             return
-    complete_job(job_id, total, receipts)
+        except (release.ReleaseError, fixedpoint.FixedPointError) as exc:
+            fail_job(job_id, f"the differential-privacy noise could not be added: {exc}")
+            return
+    complete_job(job_id, total, receipts, noise)
+
+
+def add_privacy_noise(job: Job, payload: JobPayload, total: bytes) -> tuple[bytes, dict[str, Any] | None]:
+    """Add the calibrated DP noise of a private statistics job to its encrypted sum; return it and the release.
+
+    The exchange never sees the values it noises: the noise vector is encoded and encrypted under the consumer's
+    public context and added to the ciphertext, so the consumer only ever decrypts the noised statistics.
+    """
+    if job.computation_kind != HE_STATISTICS or not job.epsilon > 0:
+        return total, None
+    plan = aggregation.StatisticsPlan.from_dict(payload.params["plan"])
+    calibration = release.calibrate(plan, payload.params.get("bounds"), job.epsilon)
+    noise = fixedpoint.encode(calibration.noise(aggregation.layout(plan).size))
+    noised = he.add_ciphertexts(payload.context, [total, he.encrypt_vector(payload.context, noise)])
+    return noised, calibration.to_json()
 
 
 def recover_stranded(now) -> list[str]:
@@ -171,20 +191,23 @@ def recover_stranded(now) -> list[str]:
     return expired + federated.recover_stranded_rounds(now)
 
 
-def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]]) -> None:
-    """Store the summed ciphertext and record `job.completed` with its hash and each provider's usage."""
+def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]],
+                 noise: dict[str, Any] | None = None) -> None:
+    """Store the summed ciphertext and record `job.completed` with its hash, each provider's usage and, for a
+    private job, the calibration of the noise it carries."""
     digest = hashlib.sha256(result).hexdigest()
     with unit_of_work(system=True) as uow:
         job = uow.session.get(Job, job_id)
         job.status = "completed"
         uow.session.add(JobResult(job_id=job_id, result=result, result_sha256=digest, receipts=receipts,
-                                  error=None, finished_at=utcnow()))
+                                  error=None, finished_at=utcnow(), release=noise))
         # The nodes' signed receipts go into the entry whole: anyone can check them offline against the
         # providers' keys registered in the log.
         usage = [{"provider": r["receipt"]["provider"], "rows_used": r["receipt"]["rows_used"],
                   "receipt": r["receipt"], "signature": r["signature"]} for r in receipts]
         uow.ledger.append(Draft("job.completed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
-                                body={"result_sha256": digest, "usage": usage}),
+                                body={"result_sha256": digest, "usage": usage,
+                                      **({"release": noise} if noise is not None else {})}),
                           parties=[job.consumer_id, *[u["provider"] for u in usage]])
 
 

@@ -10,15 +10,15 @@ naming the cell, never its count. Refusing rather than suppressing keeps every r
 small cell on one node while others report makes pooled sums silently wrong, and a "suppressed" mark would tell
 the consumer the cell is small. The consumer asks again with coarser groups or wider bins. Zero is allowed (a
 node lacking a group adds exact zeros); as every non-zero contribution is >= the minimum, so is every non-zero
-pooled count. Differencing between overlapping requests is for the ε budget and ``privacy.dp`` noise to stop.
+pooled count. Under differential privacy (``partials(..., clip=bounds)``) nothing is refused for its size: the
+noise ``privacy.release`` adds protects small cells, and a refusal would itself depend on exact data.
 
 Numerics. float64 slots (counts exact below 2**53), pairwise sums. With K a column's shift (default 0),
 S1 = Σ(x−K), S2 = Σ(x−K)², M2 = S2 − S1²/n (clamped at 0). The subtraction cancels: relative error about
-ε·(1 + (mean−K)²/variance), ε ≈ 1e-16 in plaintext and ≈ (2e-16·max|slot| + 1e-9)/S2 after CKKS (the decoder's
-error scales with a ciphertext's largest slot); so set K near the mean when |mean| ≫ std. ``variance`` is the
-population variance (M2/n, NumPy's default), ``sample_variance`` is M2/(n−1). Counts are rounded: integers in
-every partial, CKKS noise far below 0.5 while max|slot| < ~1e14 (else choose coarser units, e.g. money in
-thousands, and a shift), and rounding DP noise is post-processing.
+1e-16·(1 + (mean−K)²/variance), so set K near the mean when |mean| ≫ std. Nodes encrypt their vectors through
+``privacy.fixedpoint``, which makes the encrypted sums exact (to ~1e-34) for every slot below ~1e43 whatever else
+shares the ciphertext, and refuses beyond. ``variance`` is the population variance (M2/n, NumPy's default),
+``sample_variance`` is M2/(n−1). Counts are integers in every partial.
 
     AggregationError       (the whole tree is drawn in ``privacy``)
      ├── BadPlan           a malformed plan, or a vector that does not fit the plan's layout
@@ -252,12 +252,25 @@ def layout(plan: StatisticsPlan) -> Layout:
 # --- a node's partial vector ---------------------------------------------------------------------------------
 
 
-def partials(plan: StatisticsPlan, table: Mapping[str, Any]) -> np.ndarray:
-    """Return this node's additive vector for ``plan``, refusing with ``GroupTooSmall`` before anything leaves."""
+def partials(plan: StatisticsPlan, table: Mapping[str, Any],
+             clip: Mapping[str, tuple[float, float]] | None = None) -> np.ndarray:
+    """Return this node's additive vector for ``plan``, refusing with ``GroupTooSmall`` before anything leaves.
+
+    With ``clip`` (differential privacy: [low, high] per aggregated column) nothing depends on exact data for being
+    answered: filters, bins and group keys see raw values, rows whose aggregated values are not finite leave the
+    filtered set, the aggregated values are clipped, and no cell is refused for being small (noise protects it).
+    """
     rows = _row_count(plan, table)
     mask = _select(plan.row_filter, table, rows)
-    k = plan.min_group_size
-    values = {c: _numeric(table, c, mask) - plan.shift(c) for c in plan.columns}
+    private = clip is not None
+    k = 1 if private else plan.min_group_size
+    if private:
+        for column in plan.columns:
+            mask &= np.isfinite(_numeric(table, column, np.ones(rows, dtype=bool), finite=False))
+    values = {c: _numeric(table, c, mask) for c in plan.columns}
+    if private:
+        values = {c: np.clip(x, *clip[c]) for c, x in values.items()}
+    values = {c: x - plan.shift(c) for c, x in values.items()}
     shape = layout(plan)
     out = np.zeros(shape.size, dtype=np.float64)
 
@@ -270,7 +283,8 @@ def partials(plan: StatisticsPlan, table: Mapping[str, Any]) -> np.ndarray:
 
     if plan.histogram is not None:
         h = plan.histogram
-        counts, _ = np.histogram(_numeric(table, h.column, mask), bins=np.asarray(h.edges))
+        binned = _numeric(table, h.column, mask, finite=not private)
+        counts, _ = np.histogram(binned[np.isfinite(binned)], bins=np.asarray(h.edges))
         for i, n in enumerate(counts):
             _require_releasable(f"histogram bin {i} ({h.edges[i]} to {h.edges[i + 1]}) of {h.column!r}", int(n), k)
             out[shape.position(Slot(BIN, h.column, bin=i))] = n
@@ -321,12 +335,12 @@ def _select(terms: Sequence[Condition], table: Mapping[str, Any], rows: int) -> 
     return mask
 
 
-def _numeric(table: Mapping[str, Any], name: str, mask: np.ndarray) -> np.ndarray:
+def _numeric(table: Mapping[str, Any], name: str, mask: np.ndarray, *, finite: bool = True) -> np.ndarray:
     column = np.asarray(table[name])
     if column.dtype.kind not in NUMERIC_KINDS:
         raise BadTable(f"column {name!r} is not numeric (dtype {column.dtype})")
     values = column[mask].astype(np.float64)
-    if not np.all(np.isfinite(values)):
+    if finite and not np.all(np.isfinite(values)):
         raise BadTable(f"column {name!r} holds non-finite values in the selected rows")
     return values
 

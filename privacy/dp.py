@@ -1,17 +1,16 @@
-"""Differential-privacy noise for released sums and counts: the Laplace and Gaussian mechanisms. Pure NumPy.
+"""Differential-privacy mechanisms from OpenDP: calibrated scales, exact noise, and the accuracy of what they release.
 
-Randomness comes only from the ``numpy.random.Generator`` the caller passes (seeded in tests, from
-``np.random.default_rng()`` -- OS entropy -- in production); there is no global RNG.
+Every noise value pdx releases is drawn by an OpenDP measurement (``opendp.measurements.make_laplace`` or
+``make_gaussian``) invoked on a vector of zeros: OpenDP samples them exactly (no floating-point inverse-CDF
+sampler, whose gaps leak; Mironov 2012), integers from the discrete Laplace or Gaussian, floats on a fine grid
+whose rounding OpenDP's privacy map accounts for. Scales are calibrated by OpenDP's own privacy maps
+(``binary_search_param``), so a released vector of L1 sensitivity Δ at scale ``laplace_scale(Δ, ε)`` is ε-DP as
+OpenDP proves it, not as a formula here says.
 
-Laplace: ε-DP with scale b = Δ₁/ε, where Δ₁ is the L1 sensitivity of the released vector.
-
-Gaussian: (ε, δ)-DP with Δ₂ the L2 sensitivity. Two calibrations of σ:
-  * ``analytic`` (default; Balle & Wang, ICML 2018, Theorem 8): the smallest σ with
-    Φ(Δ/(2σ) − εσ/Δ) − e^ε·Φ(−Δ/(2σ) − εσ/Δ) ≤ δ, found by bisection. Exact, valid for every ε > 0, and
-    never larger than the classic σ. Rounding in the tails can only overstate the left side, i.e. add noise.
-  * ``classic`` (Dwork & Roth 2014, Theorem A.1): σ = Δ·√(2 ln(1.25/δ))/ε, proven only for ε < 1.
-
-These are the mechanisms only; composing them over jobs (the ε budget) is the accountant's business.
+Accuracy (for confidence intervals, post-processing only — nothing here draws noise):
+  * continuous Laplace of scale b: P(|X| > t) = e^(−t/b);
+  * discrete Laplace of scale b (P(x) ∝ e^(−|x|/b) on the integers): P(|X| > k) = 2·e^(−(k+1)/b) / (1 + e^(−1/b));
+  * the sum of two independent Laplaces of scales b₁ ≠ b₂: P(|X| > t) = (b₁²e^(−t/b₁) − b₂²e^(−t/b₂)) / (b₁² − b₂²).
 
     DPError                (the whole tree is drawn in ``privacy``)
 """
@@ -19,90 +18,122 @@ These are the mechanisms only; composing them over jobs (the ε budget) is the a
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
+import opendp.prelude as dp_lib
 
 from privacy import PrivacyError
 
-ANALYTIC, CLASSIC = "analytic", "classic"
-BISECTION_STEPS = 200  # far more than float64 needs to close the bracket
+dp_lib.enable_features("contrib")
+
+BISECTION_STEPS = 200
 
 
 class DPError(PrivacyError):
-    """A sensitivity, epsilon, delta, size or generator the mechanisms cannot use."""
+    """A sensitivity, epsilon, scale, size or level the mechanisms cannot use."""
 
 
-def laplace_scale(sensitivity: float, epsilon: float) -> float:
-    """Return the Laplace scale b = Δ₁/ε for ε-DP."""
-    return _positive(sensitivity, "sensitivity") / _positive(epsilon, "epsilon")
+def _laplace(scale: float, integer: bool):  # noqa: ANN202 -- an OpenDP Measurement
+    atom = dp_lib.atom_domain(T=int) if integer else dp_lib.atom_domain(T=float, nan=False)
+    metric = dp_lib.l1_distance(T=int) if integer else dp_lib.l1_distance(T=float)
+    return dp_lib.m.make_laplace(dp_lib.vector_domain(atom), metric, scale=scale)
 
 
-def laplace_noise(
-    sensitivity: float, epsilon: float, size: int | tuple[int, ...], rng: np.random.Generator
-) -> np.ndarray:
-    """Return Laplace noise of scale Δ₁/ε (ε-DP for a release of L1 sensitivity Δ₁)."""
-    scale = laplace_scale(sensitivity, epsilon)
-    return _generator(rng).laplace(0.0, scale, _size(size))
+def _gaussian(scale: float):  # noqa: ANN202 -- an OpenDP Measurement
+    atom = dp_lib.atom_domain(T=float, nan=False)
+    return dp_lib.m.make_gaussian(dp_lib.vector_domain(atom), dp_lib.l2_distance(T=float), scale=scale)
 
 
-def gaussian_sigma(sensitivity: float, epsilon: float, delta: float, *, calibration: str = ANALYTIC) -> float:
-    """Return σ for (ε, δ)-DP Gaussian noise on a release of L2 sensitivity Δ₂."""
-    sensitivity = _positive(sensitivity, "sensitivity")
-    epsilon = _positive(epsilon, "epsilon")
-    delta = _probability(delta)
-    if calibration == CLASSIC:
-        if epsilon >= 1:
-            raise DPError(f"the classic Gaussian calibration holds only for epsilon < 1, got {epsilon}")
-        return sensitivity * math.sqrt(2.0 * math.log(1.25 / delta)) / epsilon
-    if calibration != ANALYTIC:
-        raise DPError(f"unknown calibration {calibration!r}; expected {ANALYTIC!r} or {CLASSIC!r}")
-    return _analytic_sigma(sensitivity, epsilon, delta)
-
-
-def gaussian_noise(
-    sensitivity: float,
-    epsilon: float,
-    delta: float,
-    size: int | tuple[int, ...],
-    rng: np.random.Generator,
-    *,
-    calibration: str = ANALYTIC,
-) -> np.ndarray:
-    """Return Gaussian noise calibrated for (ε, δ)-DP on a release of L2 sensitivity Δ₂."""
-    sigma = gaussian_sigma(sensitivity, epsilon, delta, calibration=calibration)
-    return _generator(rng).normal(0.0, sigma, _size(size))
-
-
-def gaussian_delta(sensitivity: float, epsilon: float, sigma: float) -> float:
-    """Return the exact δ at which Gaussian noise of σ is (ε, δ)-DP (Balle & Wang, Theorem 8)."""
-    ratio = _positive(sensitivity, "sensitivity") / _positive(sigma, "sigma")
-    epsilon = _positive(epsilon, "epsilon")
-    a, b = ratio / 2.0, epsilon / ratio
-    tail = _phi(-a - b)
+@lru_cache(maxsize=1024)
+def laplace_scale(sensitivity: float, epsilon: float, *, integer: bool = False) -> float:
+    """Return the smallest Laplace scale OpenDP proves ε-DP for a vector of L1 ``sensitivity`` (integer or float)."""
+    sensitivity, epsilon = _positive(sensitivity, "sensitivity"), _positive(epsilon, "epsilon")
+    if integer and sensitivity != int(sensitivity):
+        raise DPError(f"an integer release needs an integer sensitivity, got {sensitivity}")
+    d_in = int(sensitivity) if integer else sensitivity
     try:
-        weighted = math.exp(epsilon + math.log(tail)) if tail > 0.0 else 0.0
-    except OverflowError:
-        return 0.0  # e^ε·Φ(..) exceeds Φ(a − b) ≤ 1 by far: the condition holds trivially
-    return _phi(a - b) - weighted
+        return float(dp_lib.binary_search_param(lambda s: _laplace(s, integer), d_in=d_in, d_out=epsilon))
+    except dp_lib.OpenDPException as exc:
+        raise DPError(f"OpenDP cannot calibrate a Laplace scale for sensitivity {sensitivity} at ε={epsilon}") from exc
 
 
-def _analytic_sigma(sensitivity: float, epsilon: float, delta: float) -> float:
-    low, high = sensitivity * 1e-6, sensitivity
-    while gaussian_delta(sensitivity, epsilon, high) > delta:  # δ(σ) falls as σ grows
+def laplace_epsilon(sensitivity: float, scale: float, *, integer: bool = False) -> float:
+    """Return the ε OpenDP's privacy map gives Laplace noise of ``scale`` on a release of L1 ``sensitivity``."""
+    d_in = int(sensitivity) if integer else float(sensitivity)
+    return float(_laplace(_positive(scale, "scale"), integer).map(d_in))
+
+
+def laplace_noise(scale: float, size: int, *, integer: bool = False) -> np.ndarray:
+    """Return ``size`` exact draws of (discrete, if ``integer``) Laplace noise of ``scale`` from OpenDP."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise DPError(f"size must be a non-negative integer, got {size!r}")
+    measurement = _laplace(_positive(scale, "scale"), integer)
+    zeros = [0] * size if integer else [0.0] * size
+    return np.asarray(measurement(zeros), dtype=np.float64)
+
+
+def gaussian_noise(scale: float, size: int) -> np.ndarray:
+    """Return ``size`` draws of Gaussian noise of standard deviation ``scale`` from OpenDP's exact sampler."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise DPError(f"size must be a non-negative integer, got {size!r}")
+    return np.asarray(_gaussian(_positive(scale, "scale"))([0.0] * size), dtype=np.float64)
+
+
+# --- accuracy: the half-widths of confidence intervals --------------------------------------------------------
+
+
+def laplace_halfwidth(scale: float, level: float = 0.95) -> float:
+    """Return t with P(|X| ≤ t) = ``level`` for continuous Laplace noise of ``scale``."""
+    return _positive(scale, "scale") * math.log(1.0 / (1.0 - _level(level)))
+
+
+def discrete_laplace_halfwidth(scale: float, level: float = 0.95) -> tuple[int, float]:
+    """Return the smallest integer k with P(|X| ≤ k) ≥ ``level`` for discrete Laplace noise, and that coverage."""
+    b, level = _positive(scale, "scale"), _level(level)
+    tail = 1.0 - level
+    # P(|X| > k) = 2 e^{-(k+1)/b} / (1 + e^{-1/b}) ≤ tail  ⇔  k ≥ b·ln(2 / (tail·(1 + e^{-1/b}))) − 1
+    k = max(0, math.ceil(b * math.log(2.0 / (tail * (1.0 + math.exp(-1.0 / b)))) - 1.0 - 1e-12))
+    return k, 1.0 - _discrete_tail(b, k)
+
+
+def _discrete_tail(b: float, k: int) -> float:
+    return 2.0 * math.exp(-(k + 1) / b) / (1.0 + math.exp(-1.0 / b))
+
+
+def two_laplace_halfwidth(first: float, second: float, level: float = 0.95) -> float:
+    """Return t with P(|X₁ + X₂| ≤ t) = ``level`` for independent Laplaces of scales ``first``, ``second`` ≥ 0."""
+    level = _level(level)
+    b1, b2 = sorted((abs(float(first)), abs(float(second))), reverse=True)
+    if b1 == 0.0:
+        return 0.0
+    if b2 <= 1e-9 * b1:
+        return laplace_halfwidth(b1, level)
+
+    def tail(t: float) -> float:
+        if abs(b1 - b2) <= 1e-6 * b1:  # the limit b₁ → b₂: (2b + t)·e^{−t/b} / (2b)
+            b = (b1 + b2) / 2.0
+            return (2.0 * b + t) * math.exp(-t / b) / (2.0 * b)
+        return (b1 * b1 * math.exp(-t / b1) - b2 * b2 * math.exp(-t / b2)) / (b1 * b1 - b2 * b2)
+
+    low, high = 0.0, b1
+    while tail(high) > 1.0 - level:
         low, high = high, high * 2.0
     for _ in range(BISECTION_STEPS):
         middle = (low + high) / 2.0
         if middle in (low, high):
             break
-        if gaussian_delta(sensitivity, epsilon, middle) > delta:
+        if tail(middle) > 1.0 - level:
             low = middle
         else:
             high = middle
-    return high  # the upper end always satisfies the condition
+    return high
 
 
-def _phi(x: float) -> float:
-    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+def _level(level: float) -> float:
+    if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0.0 < float(level) < 1.0:
+        raise DPError(f"a confidence level lies strictly between 0 and 1, got {level!r}")
+    return float(level)
 
 
 def _positive(value: float, name: str) -> float:
@@ -112,25 +143,3 @@ def _positive(value: float, name: str) -> float:
     if not math.isfinite(value) or value <= 0.0:
         raise DPError(f"{name} must be a finite number > 0, got {value}")
     return value
-
-
-def _probability(delta: float) -> float:
-    if isinstance(delta, bool) or not isinstance(delta, (int, float, np.integer, np.floating)):
-        raise DPError(f"delta must be a number, got {delta!r}")
-    if not 0.0 < float(delta) < 1.0:
-        raise DPError(f"delta must lie strictly between 0 and 1, got {delta}")
-    return float(delta)
-
-
-def _size(size: int | tuple[int, ...]) -> tuple[int, ...]:
-    dims = (size,) if isinstance(size, (int, np.integer)) else size
-    if not isinstance(dims, tuple) or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0
-                                          for d in dims):
-        raise DPError(f"size must be a non-negative integer or a tuple of them, got {size!r}")
-    return tuple(int(d) for d in dims)
-
-
-def _generator(rng: np.random.Generator) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise DPError("pass a numpy.random.Generator; the mechanisms never use a global RNG")
-    return rng

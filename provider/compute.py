@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from privacy import aggregation, dp, he
+from privacy import aggregation, fixedpoint, he, release
 from provider.datasets import Dataset, DatasetError
 
 HE_STATISTICS, HE_SCORING = "he-statistics", "he-scoring"
@@ -32,60 +32,34 @@ def _plan(params: Mapping[str, Any], obligations: Mapping[str, Any]) -> aggregat
     return replace(plan, min_group_size=max(plan.min_group_size, required))
 
 
-def _bounds(plan: aggregation.StatisticsPlan, params: Mapping[str, Any]) -> dict[str, tuple[float, float]]:
-    try:
-        bounds = {c: (float(params["bounds"][c][0]), float(params["bounds"][c][1])) for c in plan.columns}
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise ComputeError("differential privacy needs params.bounds: [low, high] for every planned column") from exc
-    if any(not low < high for low, high in bounds.values()):
-        raise ComputeError("every bound must be [low, high] with low < high")
-    return bounds
-
-
-def sensitivity(plan: aggregation.StatisticsPlan, bounds: Mapping[str, tuple[float, float]]) -> float:
-    """Return the L1 sensitivity of the partial vector to adding or removing one row, values clipped to bounds.
-
-    One row moves the count by 1, each column's Σ(x−K) by at most a = max|bound − K| and Σ(x−K)² by a², one
-    histogram bin by 1, and one group's count by 1 and its sums by a.
-    """
-    reach = {c: max(abs(low - plan.shift(c)), abs(high - plan.shift(c))) for c, (low, high) in bounds.items()}
-    total = 1.0 + sum(a + a * a for a in reach.values())
-    if plan.histogram is not None:
-        total += 1.0
-    if plan.group_by is not None:
-        total += 1.0 + sum(reach.values())
-    return total
-
-
 def statistics(datasets: list[Dataset], params: Mapping[str, Any], obligations: Mapping[str, Any],
-               context: bytes, rng: np.random.Generator | None = None) -> tuple[bytes, int]:
-    """Return the encrypted partial aggregates of the node's datasets and the number of rows read.
+               context: bytes) -> tuple[bytes, int]:
+    """Return the encrypted partial aggregates of the node's datasets (exact fixed-point digits) and rows read.
 
-    When the grant obliges differential privacy (``dp-noise``: the job's ε), values are clipped to the plan's
-    bounds and Laplace noise calibrated to the vector's L1 sensitivity is added before encryption: the node's
-    release is ε-DP for its rows, and nodes hold disjoint rows, so the pooled result is too.
+    When the grant obliges differential privacy (``dp-noise``: the job's ε), the aggregated columns are clipped to
+    the plan's bounds after filtering and no cell is refused for its size; the node adds no noise: the exchange
+    adds the whole calibrated noise to the encrypted sum (``privacy.release``).
     """
     plan = _plan(params, obligations)
-    epsilon = float(obligations.get("dp-noise") or 0.0)
-    bounds = _bounds(plan, params) if epsilon > 0 else None
-    total, rows = None, 0
+    private = float(obligations.get("dp-noise") or 0.0) > 0
+    try:
+        bounds = release.checked_bounds(plan, params.get("bounds")) if private else None
+    except release.ReleaseError as exc:
+        raise ComputeError(str(exc)) from exc
+    total, rows = np.zeros(aggregation.layout(plan).size), 0
     for dataset in datasets:
-        table = dict(dataset.columns)
-        if bounds is not None:
-            for column, (low, high) in bounds.items():
-                if column in table:
-                    table[column] = np.clip(np.asarray(table[column], dtype=np.float64), low, high)
         try:
-            vector = aggregation.partials(plan, table)
+            total = total + aggregation.partials(plan, dict(dataset.columns), clip=bounds)
         except aggregation.AggregationError as exc:
             raise ComputeError(f"dataset {dataset.mount.name}: {exc}") from exc
-        total = vector if total is None else total + vector
         rows += dataset.rows
-    total = np.asarray(total, dtype=np.float64)
-    if bounds is not None:
-        generator = rng if rng is not None else np.random.default_rng()
-        total = total + dp.laplace_noise(sensitivity(plan, bounds), epsilon, total.size, generator)
-    return he.encrypt_vector(context, total), rows
+    try:
+        digits = fixedpoint.encode(total)
+    except fixedpoint.OutOfRange as exc:
+        slot = aggregation.layout(plan).names()[exc.index]
+        raise ComputeError(f"{slot} is beyond the exact range of encrypted sums (about 1e43): use coarser units for "
+                           f"that column (e.g. thousands) or a shift near its mean") from exc
+    return he.encrypt_vector(context, digits), rows
 
 
 def weights_of(params: Mapping[str, Any], weights_payload: bytes, asset: str) -> bytes:

@@ -1,13 +1,14 @@
-"""What a node computes: the grant's minimum group size binds, and under a privacy budget values are clipped to
-the plan's bounds and Laplace noise of the right scale is added before encryption."""
+"""What a node computes: the grant's minimum group size binds without a budget; under a budget nothing is refused
+for depending on exact data, filters see raw values and only the aggregated columns are clipped, and the node
+adds no noise of its own (the exchange adds the calibrated noise to the encrypted sum)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from privacy import aggregation, he
-from provider.compute import ComputeError, sensitivity, statistics
+from privacy import aggregation, fixedpoint, he
+from provider.compute import ComputeError, statistics
 from provider.datasets import Dataset, Mount
 
 ROWS = 400
@@ -19,14 +20,14 @@ def keys():
 
 
 def _dataset(values: np.ndarray) -> Dataset:
-    return Dataset(Mount("ast_1", "d", 2, "csv", "-"), {"income": values,
+    return Dataset(Mount("ast_1", "d", 2, "csv", "-"), {"income": values, "id": np.arange(len(values)),
                                                           "sector": np.array(["a", "b"] * (len(values) // 2))})
 
 
-def _decrypted(keys, plan, dataset, obligations, params_extra=None, seed=1):
+def _decrypted(keys, plan, dataset, obligations, params_extra=None):
     params = {"plan": plan.to_dict(), **(params_extra or {})}
-    result, rows = statistics([dataset], params, obligations, keys.public_context(), np.random.default_rng(seed))
-    return aggregation.finish(plan, keys.decrypt(result)[:aggregation.layout(plan).size]), rows
+    result, rows = statistics([dataset], params, obligations, keys.public_context())
+    return aggregation.finish(plan, fixedpoint.decode(keys.decrypt(result), aggregation.layout(plan).size)), rows
 
 
 def test_the_grants_minimum_group_size_binds_even_if_the_plan_asks_for_less(keys):
@@ -39,28 +40,37 @@ def test_the_grants_minimum_group_size_binds_even_if_the_plan_asks_for_less(keys
         _decrypted(keys, plan, dataset, {"min-group-size": 250})
 
 
-def test_sensitivity_counts_every_slot_one_row_can_move():
-    plan = aggregation.StatisticsPlan(columns=("income",), histogram=aggregation.Histogram("income", (0, 5, 10)),
-                                      group_by=aggregation.GroupBy("sector", ("a", "b")))
-    # count 1 + Σx 10 + Σx² 100 + one bin 1 + one group count 1 + its Σx 10
-    assert sensitivity(plan, {"income": (-2.0, 10.0)}) == 123.0
-
-
-def test_under_a_budget_values_are_clipped_and_noise_has_the_laplace_scale(keys):
-    plan = aggregation.StatisticsPlan(columns=("income",), min_group_size=10)
-    values = np.full(ROWS, 5.0)
-    values[:10] = 1e6  # outliers a bound must neutralise
-    dataset = _dataset(values)
+def test_under_a_budget_a_filter_on_one_id_is_answered_whether_or_not_it_exists(keys):
+    plan = aggregation.StatisticsPlan(columns=("income",), row_filter=(("id", "==", 7),), min_group_size=10)
+    absent = aggregation.StatisticsPlan(columns=("income",), row_filter=(("id", "==", 10**9),), min_group_size=10)
+    dataset, dp = _dataset(np.full(ROWS, 5.0)), {"dp-noise": 1.0, "min-group-size": 10}
     bounds = {"bounds": {"income": [0, 10]}}
-    sums = [_decrypted(keys, plan, dataset, {"dp-noise": 1.0}, bounds, seed=s)[0].columns["income"].sum
-            for s in range(40)]
-    clipped_truth = 10 * 10 + (ROWS - 10) * 5.0
-    scale = sensitivity(plan, {"income": (0.0, 10.0)}) / 1.0  # Laplace b = Δ/ε; std = b·√2
-    assert abs(np.mean(sums) - clipped_truth) < 4 * scale * np.sqrt(2) / np.sqrt(len(sums))
-    assert 0.5 * scale * np.sqrt(2) < np.std(sums) < 1.5 * scale * np.sqrt(2)
+    assert _decrypted(keys, plan, dataset, dp, bounds)[0].count == 1  # exact here: the exchange adds the noise
+    assert _decrypted(keys, absent, dataset, dp, bounds)[0].count == 0
+    with pytest.raises(ComputeError, match="fewer than 10"):  # without a budget the refusal stays
+        _decrypted(keys, plan, dataset, {"min-group-size": 10})
 
 
-def test_a_budget_without_bounds_is_refused(keys):
+def test_under_a_budget_filters_see_raw_values_and_only_aggregated_columns_are_clipped(keys):
+    values = np.concatenate([np.full(ROWS - 31, 50.0), np.full(31, 2e5)])
+    plan = aggregation.StatisticsPlan(columns=("income",), row_filter=(("income", ">", 1e5),))
+    stats, _ = _decrypted(keys, plan, _dataset(values), {"dp-noise": 1.0}, {"bounds": {"income": [0, 1e4]}})
+    assert stats.count == 31 and stats.columns["income"].sum == 31 * 1e4
+
+
+def test_under_a_budget_rows_with_missing_values_leave_the_set_instead_of_refusing_it(keys):
+    values = np.full(ROWS, 3.0)
+    values[:5] = np.nan
+    plan = aggregation.StatisticsPlan(columns=("income",))
+    stats, _ = _decrypted(keys, plan, _dataset(values), {"dp-noise": 1.0}, {"bounds": {"income": [0, 10]}})
+    assert stats.count == ROWS - 5 and stats.columns["income"].mean == 3.0
+    with pytest.raises(ComputeError, match="non-finite"):
+        _decrypted(keys, plan, _dataset(values), {})
+
+
+def test_a_budget_without_bounds_is_refused_naming_the_column(keys):
     plan = aggregation.StatisticsPlan(columns=("income",))
     with pytest.raises(ComputeError, match="bounds"):
         _decrypted(keys, plan, _dataset(np.ones(ROWS)), {"dp-noise": 0.5})
+    with pytest.raises(ComputeError, match=r"params.bounds.income"):
+        _decrypted(keys, plan, _dataset(np.ones(ROWS)), {"dp-noise": 0.5}, {"bounds": {"income": [5, 5]}})
