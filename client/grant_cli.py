@@ -192,7 +192,7 @@ def grant_expire_due() -> None:
 @job_group.command("statistics")
 @click.option("--grant", required=True)
 @click.option("--asset", "assets", multiple=True, required=True)
-@click.option("--column", "columns", multiple=True, required=True, help="numeric column to summarise")
+@click.option("--column", "columns", multiple=True, help="numeric column to summarise (none: counts only)")
 @click.option("--group-by", default=None, help="categorical column to group by")
 @click.option("--group", "groups", multiple=True, help="the group labels to report (with --group-by)")
 @click.option("--min-group-size", type=click.IntRange(1), default=10, show_default=True)
@@ -217,10 +217,10 @@ def job_statistics(grant, assets, columns, group_by, groups, min_group_size, row
     except (ValueError, BadPlan) as exc:
         raise click.UsageError(str(exc)) from exc
     consumer = Consumer(url, token, client_for(url, token, key_path).signing_key)
-    spinner = "|/-\\\\"
+    spinner = "|/-\\"
 
     def progress(status: str, waited: float) -> None:
-        click.echo(f"\\r{spinner[int(waited * 2) % 4]} job {status} … {waited:5.1f} s", nl=False, err=True)
+        click.echo(f"\r{spinner[int(waited * 2) % 4]} job {status} … {waited:5.1f} s", nl=False, err=True)
 
     try:
         result = consumer.statistics(grant, assets, plan, rows=rows, epsilon=epsilon, bounds=parsed or None,
@@ -232,6 +232,18 @@ def job_statistics(grant, assets, columns, group_by, groups, min_group_size, row
         click.echo("", err=True)
         raise click.ClickException(str(exc)) from exc
     click.echo("", err=True)
-    click.echo(f"job {result.job_id}: {result.count} rows\n{result.columns.to_string()}")
+    summary = f"job {result.job_id}: {result.count} rows"
+    if result.intervals is not None:
+        count = result.intervals.loc["count"]
+        summary += (f" (95 % interval {count['low']:.0f} to {count['high']:.0f}; differentially private at "
+                    f"ε={epsilon:g}: every figure below is noised)")
+    click.echo(summary)
+    if len(result.columns):
+        click.echo(result.columns.to_string())
     if result.groups is not None:
         click.echo(result.groups.to_string())
+    if result.intervals is not None:
+        click.echo("\nconfidence intervals (coverage; at_least: a lower bound on it):")
+        click.echo(result.intervals.to_string())
+        click.echo("\nnoise (Laplace, calibrated by OpenDP to each statistic's sensitivity and share of ε):")
+        click.echo(result.noise.to_string())

@@ -125,6 +125,8 @@ class Release:
 
 def checked_bounds(plan: StatisticsPlan, bounds: Any) -> dict[str, tuple[float, float]]:
     """Return ``bounds`` as {column: (low, high)} for every aggregated column, or raise naming the problem."""
+    if not plan.columns:
+        return {}  # counts, bins and group counts need no value bounds
     if not isinstance(bounds, Mapping):
         raise ReleaseError("differential privacy needs params.bounds: {column: [low, high]} for every planned "
                            "column", "params.bounds")

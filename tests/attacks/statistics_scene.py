@@ -1,0 +1,85 @@
+"""A real scene for attacks on statistics: a served exchange (gunicorn) on its own SQLite database, one
+`pdx node serve` process per provider mounting a CSV, and a consumer holding grants over every asset."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+
+from app import create_app
+from common import keyfiles
+from ledger import service
+from tests.conftest import SigningClient, World
+from tests.integration.test_compute_to_data import _start_node
+from tests.servers import app_env, free_port, serving
+from tests.support import grant_action, publish, register, request_grant, scenario_request
+
+
+def _fields(frame: pd.DataFrame, id_column: str) -> list[dict[str, str]]:
+    def kind(name: str) -> str:
+        if name == id_column:
+            return "identifier"
+        return "number" if pd.api.types.is_numeric_dtype(frame[name]) else "category"
+
+    return [{"name": name, "type": kind(name)} for name in frame.columns]
+
+
+@contextlib.contextmanager
+def statistics_scene(root: Path, template: Path, frames: dict[str, pd.DataFrame], grants: dict[str, dict[str, Any]],
+                     *, id_column: str = "uscc", kinds: tuple[str, ...] = ("he-statistics",)) -> Iterator[dict]:
+    """Serve an exchange and one node per frame; ``grants`` maps a name to term overrides for a grant over all."""
+    database = root / "pdx.sqlite3"
+    shutil.copy(template, database)
+    instance = root / "instance"
+    keyfiles.generate(instance / "log.key")
+    app = create_app({"DATABASE_URL": f"sqlite:///{database}", "INSTANCE_DIR": str(instance),
+                      "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0})
+    app.test_client_class = SigningClient
+    client = app.test_client()
+    world = World(app, client)
+    with app.app_context():
+        log_key, issuer = service.public_key_text(), service.identity().origin
+    assets, processes = [], []
+    try:
+        for name, frame in frames.items():
+            provider = world.participant("provider", name=name)
+            port = free_port()
+            asset = publish(client, provider, register(client, provider, fields=_fields(frame, id_column), grade=3,
+                                                       computation_kinds=list(kinds),
+                                                       node_endpoint=f"http://127.0.0.1:{port}")["id"])
+            frame.to_csv(root / f"{name}.csv", index=False)
+            keyfiles.save(provider.key, root / f"{name}.key")
+            config = root / f"{name}.toml"
+            config.write_text(f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\n'
+                              f'exchange_public_key = "{log_key}"\nissuer = "{issuer}"\nstate_dir = "{name}-state"\n'
+                              f'port = {port}\n\n[[datasets]]\nasset = "{asset["id"]}"\nname = "{name}"\n'
+                              f'grade = 3\nsource = "csv"\nlocation = "{name}.csv"\nid_column = "{id_column}"\n')
+            processes.append(_start_node(str(config), port))
+            assets.append((asset["id"], provider))
+        consumer = world.participant("consumer", name="bank")
+        regulator = world.participant("regulator", name="regulator")
+        ids = {}
+        for label, overrides in grants.items():
+            grant = request_grant(client, consumer, scenario_request([a for a, _ in assets], **{
+                "computation_kinds": list(kinds), **overrides}))
+            for _, provider in assets:
+                grant = grant_action(client, provider, grant["id"], "approve")
+            if grant["status"] != "active":
+                grant = grant_action(client, regulator, grant["id"], "co-approve")
+            assert grant["status"] == "active", grant
+            ids[label] = grant["id"]
+        env = {**app_env(app, f"sqlite:///{database}"), "PDX_JOB_WORKERS": "2"}
+        with serving(env, workers=1) as url:
+            yield {"url": url, "consumer": consumer, "grants": ids, "assets": [a for a, _ in assets],
+                   "pooled": pd.concat(frames.values(), ignore_index=True), "client": client, "app": app}
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=20)
+        from common.db import EXTENSION_KEY
+
+        app.extensions[EXTENSION_KEY].engine.dispose()
