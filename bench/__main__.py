@@ -23,6 +23,7 @@ BENCHMARKS = {  # name -> module with run(quick, profile) -> Report
     "he-scoring": "bench.he_scoring",
     "chain-anchoring": "bench.chain_anchoring",
     "federated-rounds": "bench.federated_rounds",
+    "privacy-utility": "bench.privacy_utility",
 }
 
 

@@ -8,7 +8,8 @@ registered capital and per-industry counts, sums and means (10 groups).
 The pdx arm runs the real path end to end, timed per part: each node loads its file with
 ``provider.datasets.load`` and calls ``provider.compute.statistics`` (partials + CKKS encryption under the
 consumer's public context); the exchange adds the three bundles with ``privacy.he.add_ciphertexts``; the consumer
-decrypts (``ConsumerKeys.decrypt``) and calls ``aggregation.finish``. The nodes run one after another in this
+decrypts (``ConsumerKeys.decrypt``), decodes the exact fixed-point digits (``privacy.fixedpoint``) and calls
+``aggregation.finish``. The nodes run one after another in this
 process, so each is timed alone; in production they are separate machines working at the same time, so the
 ratio uses the critical path (slowest node + exchange + consumer). The sequential sum is reported beside it. Key
 generation happens once, before anything is timed.
@@ -37,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from bench.harness import Comparison, Report, Target, interleave, median, profile_call, round_ratios
-from privacy import aggregation, he
+from privacy import aggregation, fixedpoint, he
 from provider import compute, datasets
 
 SEED = 2026
@@ -139,7 +140,7 @@ def pdx_statistics(paths: list[Path], keys: he.ConsumerKeys,
     start = time.perf_counter()
     total = he.add_ciphertexts(context, bundles)
     added = time.perf_counter()
-    result = aggregation.finish(plan, keys.decrypt(total))
+    result = aggregation.finish(plan, fixedpoint.decode(keys.decrypt(total), aggregation.layout(plan).size))
     done = time.perf_counter()
     return result, PdxRound(tuple(loads), tuple(computes), added - start, done - added)
 
