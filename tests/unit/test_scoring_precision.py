@@ -154,7 +154,8 @@ def test_the_plan_scales_by_exact_powers_of_two_and_keeps_the_scaled_score_withi
 
 
 def test_the_bias_rides_with_the_first_part_only():
-    plan = scoring.plan({"a": ["x"], "b": ["y"]}, {"a": [1.0], "b": [2.0]}, 3.0, {"a": {"x": (0, 1)}, "b": {"y": (0, 1)}})
+    ranges = {"a": {"x": (0, 1)}, "b": {"y": (0, 1)}}
+    plan = scoring.plan({"a": ["x"], "b": ["y"]}, {"a": [1.0], "b": [2.0]}, 3.0, ranges)
     assert plan.parts["a"].bias != 0.0 and plan.parts["b"].bias == 0.0
 
 
