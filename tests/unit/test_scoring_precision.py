@@ -5,6 +5,9 @@ within its stated error, whatever the magnitudes of the features, or it is refus
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import math
 
 import numpy as np
@@ -13,6 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from privacy import he, scoring
+from provider import compute
+from provider.datasets import Dataset, Mount
 
 MAGNITUDES = [10.0**e for e in range(-9, 14)]
 
@@ -163,3 +168,31 @@ def test_the_bias_rides_with_the_first_part_only():
 def test_the_exponent_is_the_least_power_of_two_that_covers_the_range(reach):
     s = scoring.exponent(-reach, reach / 2)
     assert reach <= 2.0**s and reach > 2.0 ** (s - 1)
+
+
+# --- the node -------------------------------------------------------------------------------------------------
+
+
+def _node_job(keys, exponents, ids=("a", "b")):
+    dataset = Dataset(Mount("ast_1", "tax", 3, "csv", "-", id_column="uscc"),
+                      {"uscc": np.array(["a", "b", "c"]), "revenue": np.array([5.0, 1e12, np.nan])})
+    weights = keys.encrypt_weights([1.0], 0.0)
+    part = {"features": ["revenue"], "weights_sha256": hashlib.sha256(weights).hexdigest(), "exponents": exponents}
+    payload = json.dumps({"ast_1": base64.b64encode(weights).decode()}).encode()
+    return compute.scores([dataset], {"ids": list(ids), "parts": {"ast_1": part}}, payload, keys.public_context())
+
+
+@pytest.mark.parametrize("exponents", [None, [], [40, 1], [2.5], ["40"], [True], [5000]])
+def test_a_node_refuses_parameters_without_one_integer_exponent_per_feature(keys, exponents):
+    with pytest.raises(compute.ComputeError, match=r"params.parts\[ast_1\].exponents must be one integer"):
+        _node_job(keys, exponents)
+
+
+def test_a_node_refuses_rows_beyond_the_planned_range_or_not_finite_naming_the_asset_and_feature(keys):
+    with pytest.raises(compute.ComputeError, match=r"asset ast_1: feature revenue holds values beyond ±2\^39"):
+        _node_job(keys, [39])
+    with pytest.raises(compute.ComputeError, match="asset ast_1: feature revenue holds missing or non-finite"):
+        _node_job(keys, [40], ids=("a", "c"))
+    result, rows = _node_job(keys, [40])
+    assert rows == 2
+    np.testing.assert_allclose(keys.decrypt_scores(result)[:2], np.ldexp([5.0, 1e12], -40), rtol=0, atol=1e-6)
