@@ -128,7 +128,7 @@ def story(bank: Consumer, frames: dict[str, pd.DataFrame], assets: list[str], gr
     logits = (-0.5 + tax.set_index("uscc").loc[applicants, ["vat_paid", "months_late"]].to_numpy() @ [0.02, -0.8]
               + hrss.set_index("uscc").loc[applicants, ["insured_employees"]].to_numpy() @ [0.03])
     say("\n加密评分 encrypted credit scoring of five applicants (features at two providers):")
-    for uscc, probability, logit in zip(applicants, scores["score"], logits):
+    for uscc, probability, logit in zip(applicants, scores["probability"], logits):
         say(f"  {uscc}  P(good) = {probability:.6f}   plaintext {1 / (1 + np.exp(-logit)):.6f}")
 
 

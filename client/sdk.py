@@ -24,8 +24,8 @@ import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.http import DEFAULT_URL, ExchangeClient
-from privacy import aggregation, fixedpoint, release
-from privacy.he import ConsumerKeys
+from privacy import aggregation, fixedpoint, release, scoring
+from privacy.he import ConsumerKeys, sigmoid
 
 POLL_SECONDS = 0.5
 FINISHED = frozenset({"completed", "failed"})
@@ -103,6 +103,15 @@ def private_plan(plan: aggregation.StatisticsPlan, bounds: Mapping[str, tuple[fl
     return replace(plan, shifts=tuple(shifts.items()))
 
 
+def _score_frame(ids: Sequence[str], plan: scoring.ScoringPlan, decrypted, logistic: bool) -> pd.DataFrame:
+    """Return the scores w·x + b by id with their stated absolute error (and the probability, if logistic)."""
+    frame = pd.DataFrame({"id": list(ids), "score": plan.scores(decrypted), "error": plan.error}).set_index("id")
+    if logistic:
+        frame["probability"] = sigmoid(frame["score"].to_numpy())  # the sigmoid's slope is at most 1/4
+    frame.attrs["error_bound"] = plan.error
+    return frame
+
+
 class Consumer:
     """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results."""
 
@@ -149,21 +158,30 @@ class Consumer:
         return _statistics_result(job["id"], plan, values, outcome.get("release"))
 
     def score(self, grant: str, parts: Mapping[str, Sequence[str]], weights: Mapping[str, Sequence[float]],
-              bias: float, ids: Sequence[str], *, logistic: bool = False, timeout: float = 600,
+              bias: float, ids: Sequence[str], *, logistic: bool = False,
+              ranges: Mapping[str, tuple[float, float]] | None = None, timeout: float = 600,
               progress: Callable[[str, float], None] | None = None) -> pd.DataFrame:
         """Score the rows named by ``ids`` with a linear or logistic model whose features may live at several
         providers (``parts``: asset → its feature columns; ``weights``: asset → the weights of those columns).
 
         The weights are encrypted here; each node multiplies its plain columns by them, the exchange adds the
-        partial scores, and only this process can decrypt the result.
+        partial scores, and only this process can decrypt the result. Each feature is scaled by its range: the
+        ``minimum``/``maximum`` its asset declares, overridden by ``ranges`` (feature → (low, high)), else
+        ``privacy.scoring.DEFAULT_RANGE``; a node refuses values beyond it. Returns ``score`` (w·x + b) and
+        ``error`` (its stated absolute error bound, also in ``attrs["error_bound"]``) by id, and ``probability``
+        (the sigmoid, within error/4) for a logistic model.
         """
         keys = ConsumerKeys()
-        assets = list(parts)
-        encrypted = {asset: keys.encrypt_weights(weights[asset], bias if number == 0 else 0.0)
-                     for number, asset in enumerate(assets)}
+        declared = {asset: scoring.declared_ranges(self.exchange.get(f"/assets/{asset}")["fields"]) for asset in parts}
+        plan = scoring.plan(parts, weights, bias, scoring.resolve_ranges(parts, declared, ranges or {}),
+                            poly_modulus_degree=keys.parameters.poly_modulus_degree,
+                            scale_bits=keys.parameters.scale_bits)
+        encrypted = {asset: keys.encrypt_weights(part.weights, part.bias) for asset, part in plan.parts.items()}
+        assets = list(plan.parts)
         params = {"ids": [str(i) for i in ids], "parts": {
-            asset: {"features": list(parts[asset]), "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
-            for asset in assets}}
+            asset: {"features": list(part.features), "exponents": list(part.exponents),
+                    "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
+            for asset, part in plan.parts.items()}}
         payload = json.dumps({asset: base64.b64encode(blob).decode() for asset, blob in encrypted.items()})
         body = {"grant": grant, "assets": assets, "computation_kind": "he-scoring", "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
@@ -174,5 +192,5 @@ class Consumer:
         outcome = self.exchange.get(f"/jobs/{job['id']}/result")
         if outcome["error"] is not None:
             raise JobFailed(outcome["error"])
-        values = keys.decrypt_scores(base64.b64decode(outcome["result"]), logistic=logistic)[:len(ids)]
-        return pd.DataFrame({"id": list(ids), "score": values}).set_index("id")
+        values = keys.decrypt_scores(base64.b64decode(outcome["result"]))[:len(ids)]
+        return _score_frame(ids, plan, values, logistic)

@@ -245,6 +245,14 @@ def test_per_row_reference_scoring_agrees_with_the_plaintext_logits(rotation_key
     np.testing.assert_allclose(rotation_keys.decrypt_scores(scores), rows @ weights + bias, rtol=0, atol=1e-3)
 
 
+def test_scores_carry_no_systematic_error_from_the_rescaling_prime(keys):
+    # A product rescales by a prime q ≈ 2^40, not by 2^40: uncorrected, every score is 1.3e-7 too large.
+    features = np.random.default_rng(31).choice([-1.0, 1.0], (4096, 2))
+    weights, bias = np.array([2.0**29, -(2.0**28)]), 2.0**27
+    scores = keys.decrypt_scores(encrypted_dot(keys.public_context(), keys.encrypt_weights(weights, bias), features))
+    np.testing.assert_allclose(scores, features @ weights + bias, rtol=0, atol=1e-9 * 2.0**30)
+
+
 def test_per_row_scoring_needs_a_context_with_galois_keys(keys):
     packed = keys.encrypt_weights([1.0, 2.0], 0.0, packed=True)
     with pytest.raises(BadContext, match="Galois"):
