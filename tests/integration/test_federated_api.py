@@ -67,7 +67,7 @@ def _round(client, actor, job_id, expect=202, **body):
     ({"min_quorum": 2}, "params.min_quorum"),  # without noise a round with and one without a node difference too
     ({"training": TrainingConfig(rounds=3, local_epochs=3, clip=1.0, noise_multiplier=9.0).to_json(),
       "bounds": [[0, 1], [0, 1]]}, "params.training"),  # DP-FedSGD: one gradient step per round
-    ({"training": TrainingConfig(rounds=3, clip=1.0, noise_multiplier=9.0).to_json(), "bounds": [[0, 1], [0, 1]],
+    ({"training": TrainingConfig(rounds=3, local_epochs=1, clip=1.0, noise_multiplier=9.0).to_json(), "bounds": [[0, 1], [0, 1]],
       "contribution": True, "min_quorum": 3}, "params.min_quorum"),  # a subset of 2 must reach the quorum
 ])
 def test_a_submission_names_the_parameter_it_cannot_use(client, market, public_context, params, field):
@@ -101,7 +101,7 @@ def test_bounds_standardize_a_training_without_noise_and_it_has_no_moments_round
 
 
 def test_a_private_leave_one_out_training_is_the_exchanges_subset_not_the_consumers(client, market, public_context):
-    private = TrainingConfig(rounds=2, clip=1.0, noise_multiplier=20.0)
+    private = TrainingConfig(rounds=2, local_epochs=1, clip=1.0, noise_multiplier=20.0)
     job = _submit(client, market, public_context, grant="private", training=private.to_json(),
                   bounds=[[0, 1e6], [0, 1e4]], contribution=True)
     assert job["epsilon"] == pytest.approx(accountant.fedavg_epsilon(20.0, 2 * 3))  # each record: 3 of 4 trainings
@@ -112,11 +112,11 @@ def test_a_private_leave_one_out_training_is_the_exchanges_subset_not_the_consum
 
 
 def test_the_exchange_computes_the_epsilon_a_private_training_spends(client, market, public_context):
-    private = TrainingConfig(rounds=4, clip=1.0, noise_multiplier=10.0)
+    private = TrainingConfig(rounds=4, local_epochs=1, clip=1.0, noise_multiplier=10.0)
     job = _submit(client, market, public_context, grant="private", training=private.to_json(),
                   bounds=[[0, 1e6], [0, 1e4]])
     assert job["epsilon"] == pytest.approx(accountant.fedavg_epsilon(10.0, 4))
-    greedy = TrainingConfig(rounds=40, clip=1.0, noise_multiplier=2.0)
+    greedy = TrainingConfig(rounds=40, local_epochs=1, clip=1.0, noise_multiplier=2.0)
     refused = _submit(client, market, public_context, grant="private", training=greedy.to_json(),
                       bounds=[[0, 1e6], [0, 1e4]], expect=403)
     assert "privacy budget" in refused["detail"]
