@@ -63,14 +63,16 @@ def test_differencing_leave_one_out_sums_recovers_a_providers_update_and_rows_on
                                      len(y), PRIVATE.clip)
     recovered = everyone - others
     noise_scale = PRIVATE.noise_multiplier * PRIVATE.clip  # σ of every released sum, per value
+    # each value of the difference (the row count ·C among them) is off by N(0, ≥ 2·(z·C)²): over 32 values the
+    # error's length is about 8·z·C; falling below z·C would take a chi-square(32) draw below 1/2
     assert np.linalg.norm(recovered - truth) >= noise_scale
-    assert abs(recovered[-1] / PRIVATE.clip - len(y)) > 0.5  # not even the row count comes out exact
 
     # nor do the exchange's records tell the consumer the rows: no round in its ledger view, no rows in the rounds
-    seen = bank.exchange.get("/ledger/entries", start=0, end=10_000)["entries"]
+    seen = bank.exchange.get("/ledger/entries", start=0, end=1000)["entries"]
     assert not [e for e in seen if e["entry"]["type"] == "job.round"]
     assert all(r["rows"] is None for r in bank.exchange.get(f"/jobs/{job['id']}/rounds"))
     provider = federation["providers"][part]
-    theirs = federation["client"].get("/api/v1/ledger/entries?start=0&end=10000", headers=provider.headers).get_json()
+    theirs = federation["client"].get("/api/v1/ledger/entries?start=0&end=1000", headers=provider.headers).get_json()
     rounds = [e["entry"] for e in theirs["entries"] if e["entry"]["type"] == "job.round"]
-    assert len(rounds) == 2 and {u["provider"]: u["rows_used"] for u in rounds[0]["body"]["usage"]}[target] == len(y)
+    assert len(rounds) == 1  # the provider sees the round it took part in, with the rows it used, for its records
+    assert {u["provider"]: u["rows_used"] for u in rounds[0]["body"]["usage"]}[target] == len(y)
