@@ -15,7 +15,11 @@ from client.sdk import Consumer
 from privacy import federated
 from privacy.federated import TrainingConfig
 from privacy.he import ConsumerKeys
-from tests.integration.test_federated_jobs import _bank, cancer, federation  # noqa: F401 - the fixtures
+from tests.integration import test_federated_jobs
+from tests.integration.test_federated_jobs import _bank
+
+# the three real nodes and the served exchange of the federated-jobs tests (pytest knows them as federation, cancer)
+_nodes, _rows = test_federated_jobs.federation, test_federated_jobs.cancer
 
 PRIVATE = TrainingConfig(rounds=1, local_epochs=1, learning_rate=1.0, clip=1.0, noise_multiplier=6.0)
 

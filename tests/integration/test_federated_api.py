@@ -67,8 +67,8 @@ def _round(client, actor, job_id, expect=202, **body):
     ({"min_quorum": 2}, "params.min_quorum"),  # without noise a round with and one without a node difference too
     ({"training": TrainingConfig(rounds=3, local_epochs=3, clip=1.0, noise_multiplier=9.0).to_json(),
       "bounds": [[0, 1], [0, 1]]}, "params.training"),  # DP-FedSGD: one gradient step per round
-    ({"training": TrainingConfig(rounds=3, local_epochs=1, clip=1.0, noise_multiplier=9.0).to_json(), "bounds": [[0, 1], [0, 1]],
-      "contribution": True, "min_quorum": 3}, "params.min_quorum"),  # a subset of 2 must reach the quorum
+    ({"training": TrainingConfig(rounds=3, local_epochs=1, clip=1.0, noise_multiplier=9.0).to_json(),
+      "bounds": [[0, 1], [0, 1]], "contribution": True, "min_quorum": 3}, "params.min_quorum"),  # a subset of 2 must reach the quorum
 ])
 def test_a_submission_names_the_parameter_it_cannot_use(client, market, public_context, params, field):
     problem = _submit(client, market, public_context, expect=422, **params)
