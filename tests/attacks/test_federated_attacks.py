@@ -16,10 +16,10 @@ from privacy import federated
 from privacy.federated import TrainingConfig
 from privacy.he import ConsumerKeys
 from tests.integration import test_federated_jobs
-from tests.integration.test_federated_jobs import _bank
+from tests.integration.test_federated_jobs import _bank, cancer  # noqa: F401 - the rows the nodes are started with
 
-# the three real nodes and the served exchange of the federated-jobs tests (pytest knows them as federation, cancer)
-_nodes, _rows = test_federated_jobs.federation, test_federated_jobs.cancer
+# the three real nodes, the served exchange and the breast-cancer split of the federated-jobs tests
+nodes, split = test_federated_jobs.federation, test_federated_jobs.cancer
 
 PRIVATE = TrainingConfig(rounds=1, local_epochs=1, learning_rate=1.0, clip=1.0, noise_multiplier=6.0)
 
@@ -42,11 +42,11 @@ def _released_sum(bank: Consumer, keys: ConsumerKeys, job_id: str, theta: np.nda
     return keys.decrypt(base64.b64decode(row["result"]))
 
 
-def test_differencing_leave_one_out_sums_recovers_a_providers_update_and_rows_only_up_to_the_noise(federation,
-                                                                                                  cancer):
+def test_differencing_leave_one_out_sums_recovers_a_providers_update_and_rows_only_up_to_the_noise(nodes, split):
+    federation, data = nodes, split
     bank, keys = _bank(federation), ConsumerKeys()
-    federation["columns"] = cancer["columns"]
-    bounds = [[float(lo), float(hi)] for lo, hi in zip(cancer["train"][0].min(axis=0), cancer["train"][0].max(axis=0))]
+    federation["columns"] = data["columns"]
+    bounds = [[float(lo), float(hi)] for lo, hi in zip(data["train"][0].min(axis=0), data["train"][0].max(axis=0))]
     with pytest.raises(ApiError) as plain:  # without noise, the difference of two subsets is one provider's update
         _submit(bank, federation, keys, TrainingConfig(rounds=1), federation["grant"], contribution=True)
     assert plain.value.status == 422 and "params.contribution" in plain.value.problem["errors"]
@@ -54,7 +54,7 @@ def test_differencing_leave_one_out_sums_recovers_a_providers_update_and_rows_on
     job = _submit(bank, federation, keys, PRIVATE, federation["private_grant"], contribution=True, bounds=bounds)
     providers = sorted(p.id for p in federation["providers"])
     target = providers[0]  # the exchange leaves the providers out in sorted order, one training each
-    theta = np.zeros(len(cancer["columns"]) + 1)
+    theta = np.zeros(len(data["columns"]) + 1)
     everyone = _released_sum(bank, keys, job["id"], theta)
     with pytest.raises(ApiError) as other:  # the consumer cannot choose whom the next subset leaves out
         _released_sum(bank, keys, job["id"], theta, providers=[providers[0], providers[2]])
@@ -62,7 +62,7 @@ def test_differencing_leave_one_out_sums_recovers_a_providers_update_and_rows_on
     others = _released_sum(bank, keys, job["id"], theta, providers=providers[1:])
 
     part = {p.id: number for number, p in enumerate(federation["providers"])}[target]
-    x, y = cancer["parts"][part]
+    x, y = data["parts"][part]
     truth = federated.private_encode(federated.clipped_gradient_sum(theta, federated.bounded(x, bounds), y, PRIVATE),
                                      len(y), PRIVATE.clip)
     recovered = everyone - others
