@@ -179,12 +179,11 @@ def initial_theta(n_features: int) -> np.ndarray:
     return np.zeros(n_features + 1)
 
 
-def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, config: TrainingConfig,
-                 rng: np.random.Generator | None = None) -> np.ndarray:
+def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, config: TrainingConfig) -> np.ndarray:
     """Return the node's model after ``local_epochs`` of full-batch gradient descent from the global ``theta``.
 
     ``features`` are already standardized. With ``clip`` the change from ``theta`` is clipped to that L2 norm, and
-    with a noise multiplier Gaussian noise of σ = noise_multiplier × clip is added from ``rng``: the Flower path's
+    with a noise multiplier Gaussian noise of σ = noise_multiplier × clip is added (OpenDP's sampler): the Flower path's
     model-level noise. pdx's own DP training is DP-FedSGD (``clipped_gradient_sum``), never this.
     """
     design, y, theta = _design(theta, features, labels, config.task)
@@ -196,9 +195,7 @@ def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, co
     if config.clip is not None:
         current = theta + clip_delta(current - theta, config.clip)
     if config.private:
-        if rng is None:
-            raise FederatedError("a differentially private update needs a random generator")
-        current = current + rng.normal(0.0, config.noise_multiplier * config.clip, current.shape)
+        current = current + gaussian_noise(current.size, config.noise_multiplier * config.clip)
     return current
 
 
@@ -237,14 +234,11 @@ def node_noise_scale(config: TrainingConfig, quorum: int) -> float:
 
 def gaussian_noise(size: int, scale: float) -> np.ndarray:
     """Return ``size`` draws of N(0, scale²) from OpenDP's exact Gaussian sampler (OS entropy, nobody's seed)."""
-    import opendp.prelude as dp  # ~1 s to import: only where noise is drawn
-
-    dp.enable_features("contrib")
     if not math.isfinite(scale) or scale <= 0:
         raise FederatedError(f"the noise scale must be a positive number, got {scale}")
-    mechanism = dp.m.make_gaussian(dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l2_distance(T=float),
-                                   scale=float(scale))
-    return np.asarray(mechanism([0.0] * size), dtype=np.float64)
+    from privacy import dp  # OpenDP takes ~1 s to import: only where noise is drawn
+
+    return dp.gaussian_noise(float(scale), size)
 
 
 def private_step(theta: np.ndarray, summed: np.ndarray, config: TrainingConfig) -> tuple[np.ndarray, float]:
@@ -294,8 +288,7 @@ def fedavg(updates: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
     return decode(np.sum([encode(theta, rows) for theta, rows in updates], axis=0))[0]
 
 
-def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingConfig,
-          rng: np.random.Generator | None = None, *, bounds: Sequence[tuple[float, float]] | None = None,
+def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingConfig, *, bounds: Sequence[tuple[float, float]] | None = None,
           quorum: int | None = None) -> Model:
     """Train in one process over partitions (features, labels), exactly as the nodes and the consumer would with
     plain sums: for tests, benchmarks and as the reference of the encrypted path.
@@ -319,7 +312,7 @@ def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingC
                              + gaussian_noise(theta.size + 1, sigma) for x, y in local], axis=0)
             theta, _ = private_step(theta, summed, config)
         else:
-            theta = fedavg([(local_update(theta, x, y, config, rng), len(y)) for x, y in local])
+            theta = fedavg([(local_update(theta, x, y, config), len(y)) for x, y in local])
     return Model(config.task, theta, standardizer)
 
 
