@@ -1,14 +1,19 @@
 """The consumer SDK: compute on providers' data without the data or the result ever being readable by anyone else.
 
-The SDK makes a CKKS key pair and keeps the secret key in this process; only the public context leaves it.
-Each provider node encrypts its partial aggregates under that context, the exchange adds the ciphertexts without
-being able to read them, and only here are they decrypted and finished into statistics.
+The SDK makes a CKKS key pair per job; only the public context leaves this machine. Each provider node encrypts
+its partial aggregates under that context, the exchange adds the ciphertexts without being able to read them, and
+only here are they decrypted and finished into statistics.
+
+Every call is submit → store → wait → ``result``: right after the exchange admits a job, its parameters and key
+are written to the local job store (``client/jobstore.py``), so a result the call gave up waiting for stays
+fetchable and decryptable later, by ``Consumer.result(job_id)`` or ``pdx job result <id>``.
 
     from client.sdk import Consumer
     from privacy.aggregation import StatisticsPlan
     bank = Consumer("http://127.0.0.1:5000", token, keys.load("bank.pem"))
     result = bank.statistics(grant_id, [tax_asset, hr_asset], StatisticsPlan(columns=("vat_paid",)), rows=40_000)
     result.columns            # pandas DataFrame: count, sum, mean, variance, sample_variance per column
+    bank.result(result.job_id)  # the same result again, from the store, at any later time
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
 
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.http import DEFAULT_URL, ExchangeClient
+from client.jobstore import JobStore
 from privacy import aggregation
 from privacy.he import ConsumerKeys
 
@@ -33,6 +42,10 @@ FINISHED = frozenset({"completed", "failed"})
 
 class JobFailed(Exception):
     """The exchange could not complete the job; the message is the recorded reason."""
+
+
+class JobPending(JobFailed):
+    """The job has not finished yet: its result can be fetched later (``Consumer.result``, `pdx job result`)."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +60,15 @@ class StatisticsResult:
     statistics: aggregation.Statistics
 
 
+COLUMN_FIELDS = ["column", "count", "sum", "mean", "variance", "sample_variance"]
+
+
 def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
+    # Built with its column names, so that a plan of counts only (no numeric column) gives an empty table.
     columns = pd.DataFrame(
         [{"column": name, "count": stats.count, "sum": c.sum, "mean": c.mean, "variance": c.variance,
-          "sample_variance": c.sample_variance} for name, c in stats.columns.items()]).set_index("column")
+          "sample_variance": c.sample_variance} for name, c in stats.columns.items()],
+        columns=COLUMN_FIELDS).set_index("column")
     histogram = None
     if plan.histogram is not None:
         edges = list(plan.histogram.edges)
@@ -63,12 +81,55 @@ def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
     return columns, histogram, groups
 
 
+def _statistics_result(job_id: str, record: Mapping[str, Any], total: np.ndarray) -> StatisticsResult:
+    """Finish a statistics job from its decrypted sum."""
+    plan = aggregation.StatisticsPlan.from_dict(record["params"]["plan"])
+    stats = aggregation.finish(plan, total[:aggregation.layout(plan).size])
+    columns, histogram, groups = _frames(plan, stats)
+    return StatisticsResult(job_id, stats.count, columns, histogram, groups, stats)
+
+
+def _scores_result(record: Mapping[str, Any], scores: np.ndarray) -> pd.DataFrame:
+    """Finish a scoring job from its decrypted scores (already through the sigmoid if the model is logistic)."""
+    ids = record["params"]["ids"]
+    return pd.DataFrame({"id": list(ids), "score": scores[:len(ids)]}).set_index("id")
+
+
 class Consumer:
-    """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results."""
+    """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results.
+
+    ``store`` is the local job store's folder (default ``$PDX_HOME/jobs`` or ``~/.pdx/jobs``).
+    """
 
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
-                 signing_key: Ed25519PrivateKey | None = None) -> None:
+                 signing_key: Ed25519PrivateKey | None = None, *, store: Path | str | None = None) -> None:
         self.exchange = ExchangeClient(url, token, signing_key)
+        self.store = JobStore(store)
+
+    def _submit(self, body: dict[str, Any], keys: ConsumerKeys, record: dict[str, Any]) -> str:
+        # The job is admitted (and charged) by the 201; until the store is written, a crash loses its key.
+        job = self.exchange.post("/jobs", body)
+        self.store.save(job["id"], {"exchange": self.exchange.base_url, "grant": body["grant"],
+                                    "assets": body["assets"], "computation_kind": body["computation_kind"],
+                                    **record}, keys)
+        return job["id"]
+
+    def result(self, job_id: str):
+        """Return a stored job's finished result — ``StatisticsResult`` or a scores DataFrame — at any later time.
+
+        Raises ``JobPending`` while it still runs and ``JobFailed`` with the recorded reason if it failed.
+        """
+        record, keys = self.store.load(job_id)
+        status = self.exchange.get(f"/jobs/{job_id}")["status"]
+        if status not in FINISHED:
+            raise JobPending(f"job {job_id} is still {status}; fetch it later with `pdx job result {job_id}`")
+        outcome = self.exchange.get(f"/jobs/{job_id}/result")
+        if outcome["error"] is not None:
+            raise JobFailed(outcome["error"])
+        ciphertext = base64.b64decode(outcome["result"])
+        if record["computation_kind"] == "he-scoring":
+            return _scores_result(record, keys.decrypt_scores(ciphertext, logistic=record["logistic"]))
+        return _statistics_result(job_id, record, keys.decrypt(ciphertext))
 
     def wait(self, job_id: str, timeout: float, progress: Callable[[str, float], None] | None = None) -> dict:
         """Poll a job until it has completed or failed; ``progress`` is told its status and the seconds waited."""
@@ -81,7 +142,8 @@ class Consumer:
             if job["status"] in FINISHED:
                 return job
             if waited > timeout:
-                raise JobFailed(f"job {job_id} is still {job['status']} after {timeout:.0f} s")
+                raise JobPending(f"job {job_id} is still {job['status']} after {timeout:.0f} s; its result stays "
+                                 f"fetchable: `pdx job result {job_id}` or Consumer.result({job_id!r})")
             time.sleep(POLL_SECONDS)
 
     def statistics(self, grant: str, assets: Sequence[str], plan: aggregation.StatisticsPlan, *, rows: int,
@@ -94,20 +156,13 @@ class Consumer:
         """
         keys = ConsumerKeys()
         shape = aggregation.layout(plan)
-        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics",
-                "params": {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}}
-                                                      if bounds else {})},
+        params = {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}} if bounds else {})}
+        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics", "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "rows": rows, "epsilon": epsilon, "group_size": plan.min_group_size, "result_cells": shape.size}
-        job = self.exchange.post("/jobs", body)
-        self.wait(job["id"], timeout, progress)
-        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
-        if outcome["error"] is not None:
-            raise JobFailed(outcome["error"])
-        total = keys.decrypt(base64.b64decode(outcome["result"]))[:shape.size]
-        stats = aggregation.finish(plan, total)
-        columns, histogram, groups = _frames(plan, stats)
-        return StatisticsResult(job["id"], stats.count, columns, histogram, groups, stats)
+        job_id = self._submit(body, keys, {"params": params, "epsilon": epsilon})
+        self.wait(job_id, timeout, progress)
+        return self.result(job_id)
 
     def score(self, grant: str, parts: Mapping[str, Sequence[str]], weights: Mapping[str, Sequence[float]],
               bias: float, ids: Sequence[str], *, logistic: bool = False, timeout: float = 600,
@@ -130,10 +185,6 @@ class Consumer:
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "weights": base64.b64encode(payload.encode()).decode(), "rows": len(ids) * len(assets),
                 "group_size": 1, "result_cells": len(ids)}
-        job = self.exchange.post("/jobs", body)
-        self.wait(job["id"], timeout, progress)
-        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
-        if outcome["error"] is not None:
-            raise JobFailed(outcome["error"])
-        values = keys.decrypt_scores(base64.b64decode(outcome["result"]), logistic=logistic)[:len(ids)]
-        return pd.DataFrame({"id": list(ids), "score": values}).set_index("id")
+        job_id = self._submit(body, keys, {"params": {"ids": params["ids"]}, "logistic": logistic})
+        self.wait(job_id, timeout, progress)
+        return self.result(job_id)
