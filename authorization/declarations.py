@@ -2,9 +2,9 @@
 
 * The kind: only kinds that something at the exchange runs are admitted (a job of another kind would be charged
   and then stay ``admitted`` for ever); `POST /decisions` still answers questions about any kind.
-* The fields: every column the parameters aggregate, filter, group, bin, score or train on is a declared field of
-  every asset of the job, and one that is summed or multiplied is numeric; scoring looks rows up by an
-  identifier field.
+* The fields: every column the parameters aggregate, filter, group, bin or score is a declared field of every
+  asset of the job, and one that is summed or multiplied is numeric; scoring looks rows up by an identifier field.
+  (A federated training's features and label are checked with its plan, in ``exchange.federated``.)
 * The sizes: the declared ``result_cells`` and ``rows`` are at least what the parameters imply (statistics: the
   plan's layout; scoring: one cell per id and one row per id at every part; federated: features + 1 cells).
   They bind afterwards: the tickets carry them as limits the nodes enforce.
@@ -101,12 +101,8 @@ def _scoring(params: Mapping[str, Any], rows: int, result_cells: int, fields: Fi
 
 
 def _federated(params: Mapping[str, Any], result_cells: int, fields: Fields, errors: dict[str, list[str]]) -> None:
-    features, label = params.get("features"), params.get("label")
-    if isinstance(features, list):
-        for feature in features:
-            _require(errors, "params.features", fields, feature, numeric=True)
-        if result_cells < len(features) + 1:
-            errors["result_cells"] = [f"a model of {len(features)} features releases {len(features) + 1} result "
-                                      f"cells; the job declares {result_cells}"]
-    if isinstance(label, str):
-        _require(errors, "params.label", fields, label)
+    # The features and label are checked with the training's plan (exchange.federated); the size is checked here.
+    features = params.get("features")
+    if isinstance(features, list) and result_cells < len(features) + 1:
+        errors["result_cells"] = [f"a model of {len(features)} features releases {len(features) + 1} result cells; "
+                                  f"the job declares {result_cells}"]

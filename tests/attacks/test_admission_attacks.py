@@ -30,7 +30,7 @@ def _bank(net, tmp_path) -> Consumer:
 
 
 def _usage(net, grant: str) -> dict:
-    return _bank(net, None).exchange.get(f"/grants/{grant}")["usage"]
+    return net["client"].get(f"/api/v1/grants/{grant}", headers=net["consumer"].headers).get_json()["usage"]
 
 
 def _scoring_body(grant: str, asset: str, ids: list[str], **overrides) -> dict:
