@@ -92,7 +92,9 @@ def _statistics_result(job_id: str, record: Mapping[str, Any], total: np.ndarray
 def _scores_result(record: Mapping[str, Any], scores: np.ndarray) -> pd.DataFrame:
     """Finish a scoring job from its decrypted scores (already through the sigmoid if the model is logistic)."""
     ids = record["params"]["ids"]
-    return pd.DataFrame({"id": list(ids), "score": scores[:len(ids)]}).set_index("id")
+    frame = pd.DataFrame({"id": list(ids), "score": scores[:len(ids)]}).set_index("id")
+    frame.attrs["job_id"] = record["job_id"]
+    return frame
 
 
 class Consumer:

@@ -40,6 +40,14 @@ def pytest_report_header(config) -> str:
     return f"pdx database backends: {', '.join(BACKENDS)}"
 
 
+@pytest.fixture(autouse=True)
+def pdx_home(tmp_path, monkeypatch) -> Path:
+    """Every test's SDK job store (keys of the jobs it submits) in its own folder, never under ~/.pdx."""
+    home = tmp_path / "pdx-home"
+    monkeypatch.setenv("PDX_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory) -> Path:
     """A migrated SQLite file that each test copies (faster than migrating per test)."""
