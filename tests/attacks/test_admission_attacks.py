@@ -20,6 +20,7 @@ from client.sdk import Consumer, JobFailed
 from ledger import service
 from privacy.aggregation import StatisticsPlan
 from privacy.he import ConsumerKeys
+from tests.integration.test_audit_grants import _export, _verify
 from tests.nodes import ROWS, exchange_with_nodes  # noqa: F401 - the fixture
 
 FEATURES = ["revenue", "employees"]
@@ -131,7 +132,7 @@ def test_receipts_reporting_more_rows_than_declared_fail_the_job_and_charge_noth
     assert _usage(net, grant) == {"jobs_used": 0, "rows_used": 0, "epsilon_used": 0.0}
 
 
-def test_a_completed_job_charges_the_rows_the_nodes_used_and_gives_back_the_rest(exchange_with_nodes, tmp_path):
+def test_a_completed_job_charges_the_rows_the_nodes_used_and_gives_back_the_rest(exchange_with_nodes, app, tmp_path):
     net = exchange_with_nodes
     grant = net["grant"]()
     bank = _bank(net, tmp_path)
@@ -142,3 +143,7 @@ def test_a_completed_job_charges_the_rows_the_nodes_used_and_gives_back_the_rest
     entries = bank.exchange.get("/ledger/entries", start=max(0, size - 3), end=size)["entries"]
     completed = [e["entry"] for e in entries if e["entry"]["type"] == "job.completed"][-1]
     assert completed["body"]["rows"] == {"declared": 10_000, "used": 2 * ROWS, "released": 10_000 - 2 * ROWS}
+    second = bank.statistics(grant, net["assets"], StatisticsPlan(columns=("employees",)), rows=2 * ROWS)
+    assert second.count == 2 * ROWS and _usage(net, grant)["rows_used"] == 4 * ROWS
+    report = _verify(app, _export(app))  # the offline auditor replays the charge and its give-back
+    assert report.entry_types["job.completed"] == 2
