@@ -88,7 +88,7 @@ class JobRunner:
                 log.exception("recovering stranded jobs failed")
 
     def submit(self, job_id: str) -> Future | None:
-        """Run a job in the background (with no workers configured, jobs wait for `pdx job run`)."""
+        """Run a job in the background (with no workers configured nothing runs it, and it is failed as stranded)."""
         return None if self.pool is None else self.pool.submit(self._run, job_id)
 
     def submit_round(self, job_id: str, number: int) -> Future | None:
@@ -206,7 +206,10 @@ def rows_used(receipts: list[dict[str, Any]]) -> int:
 
 def check_rows(declared: int, receipts: list[dict[str, Any]]) -> None:
     """Raise ``NodeFailure`` (not a refusal: nothing is billed) if the receipts report more rows than declared."""
-    used = rows_used(receipts)
+    try:
+        used = rows_used(receipts)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NodeFailure("a node's receipt does not say how many rows it used") from exc
     if used > declared:
         raise NodeFailure(f"the nodes' receipts report {used} rows, above the {declared} rows the job declared: "
                           f"the job is failed, not billed")
