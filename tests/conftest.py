@@ -32,6 +32,8 @@ from exchange.catalog.vocab import SEED_DOMAINS
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
 
+pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
+
 PG_ENV = "PDX_TEST_DATABASE_URL"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 

@@ -21,7 +21,7 @@ from ledger import service
 from privacy.aggregation import StatisticsPlan
 from privacy.he import ConsumerKeys
 from tests.integration.test_audit_grants import _export, _verify
-from tests.nodes import ROWS, exchange_with_nodes  # noqa: F401 - the fixture
+from tests.nodes import ROWS
 
 FEATURES = ["revenue", "employees"]
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from client.cli import main
 from client.sdk import Consumer, JobFailed
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
-from tests.nodes import INDUSTRIES, ROWS, exchange_with_nodes  # noqa: F401 - the fixture
+from tests.nodes import INDUSTRIES, ROWS
 
 
 class Crash(Exception):
