@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "SIGNATURE_WINDOW_SECONDS": 300,  # how far a signed request's time may be from the server's clock
     "JOB_WORKERS": 4,  # background threads per server process that run jobs on provider nodes
     "NODE_TIMEOUT_SECONDS": 120,  # how long a job waits for one provider node before it fails
+    "JOB_RECOVERY_SECONDS": 60,  # how often a served exchange fails stranded jobs (tickets expired, nothing running)
     "CHAIN_URL": None,  # an EVM JSON-RPC node (anvil, Besu …); None: the exchange anchors on no chain
     "CHAIN_KEY_FILE": None,  # the operator's chain account key (hex); None: the node's first unlocked account
     "CHAIN_GAS_PRICE": None,  # wei; 0 on a free-gas permissioned network; None: what the node suggests
@@ -29,7 +30,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
-                  "NODE_TIMEOUT_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
+                  "NODE_TIMEOUT_SECONDS", "JOB_RECOVERY_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
                   "CHAIN_MAX_BACKOFF_SECONDS"}
 _OPTIONAL_INT_SETTINGS = {"CHAIN_GAS_PRICE"}
 _BOOL_SETTINGS = {"SQL_ECHO"}
@@ -73,7 +74,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"{ENV_PREFIX}SIGNATURE_WINDOW_SECONDS must be positive")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
-    for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS"):
+    for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS",
+                 "JOB_RECOVERY_SECONDS"):
         if settings[name] < 1:
             raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1")
     gas_price = settings["CHAIN_GAS_PRICE"]

@@ -1,7 +1,7 @@
 """The TenSEAL facade, the only module that imports tenseal: CKKS keys, node encryption, exchange addition.
 
 Who calls what:
-    consumer SDK    ConsumerKeys: public_context(), encrypt_weights(), decrypt(), decrypt_scores()
+    consumer SDK    ConsumerKeys: public_context(), encrypt_weights(), decrypt(), decrypt_scores(), save(), load()
     provider node   encrypt_vector(), encrypted_dot()  (encrypted_dot_per_row: slow reference for benchmarks)
     exchange        add_ciphertexts()                  (never holds a secret key, and refuses a context with one)
 
@@ -44,9 +44,12 @@ weights cost ~(features + 1)·330 kB; the public context is ~465 kB (~34 MB with
 
 from __future__ import annotations
 
+import json
+import os
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -60,6 +63,8 @@ HEADER = struct.Struct(">4sBBQI")
 PART_SIZE = struct.Struct(">Q")
 VECTOR, WEIGHTS, PACKED_WEIGHTS = 1, 2, 3
 KINDS = frozenset({VECTOR, WEIGHTS, PACKED_WEIGHTS})
+SECRET_FILE_MODE = 0o600  # a saved secret context is readable by its owner only, from the moment it exists
+KEY_FILE_MAGIC = b"PDXK1\n"  # then the CKKS parameters as one JSON line, then the secret context
 
 
 class HEError(PrivacyError):
@@ -176,6 +181,48 @@ class ConsumerKeys:
 
     def __repr__(self) -> str:
         return f"ConsumerKeys({self.parameters!r}, galois_keys={self.galois_keys})"
+
+    def save(self, path: Path | str) -> None:
+        """Write the secret context to a new file only its owner can read (mode 0600 from creation).
+
+        This is the one place the secret key leaves the object: to the consumer's own disk, so that a paid result
+        stays decryptable after the process that submitted the job has gone. Refuses to overwrite a file.
+        """
+        secret = self._context.serialize(save_public_key=True, save_secret_key=True,
+                                         save_galois_keys=self.galois_keys, save_relin_keys=False)
+        parameters = json.dumps({"poly_modulus_degree": self.parameters.poly_modulus_degree,
+                                 "coeff_mod_bit_sizes": list(self.parameters.coeff_mod_bit_sizes),
+                                 "scale_bits": self.parameters.scale_bits}).encode()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(KEY_FILE_MAGIC + parameters + b"\n" + secret)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ConsumerKeys:
+        """Return the keys saved at ``path``, raising ``BadContext`` unless it holds a secret CKKS context."""
+        data = Path(path).read_bytes()
+        header, _, secret = data[len(KEY_FILE_MAGIC):].partition(b"\n")
+        try:
+            if not data.startswith(KEY_FILE_MAGIC):
+                raise ValueError("no pdx key-file header")
+            described = json.loads(header)
+            parameters = CkksParameters(int(described["poly_modulus_degree"]),
+                                        tuple(int(b) for b in described["coeff_mod_bit_sizes"]),
+                                        int(described["scale_bits"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadContext(f"{path} is not a key file written by ConsumerKeys.save") from exc
+        context = _load_context(secret)
+        if not context.is_private() or _parms(context).scheme().name != "CKKS":
+            raise BadContext(f"{path} does not hold a secret CKKS context")
+        keys = cls.__new__(cls)
+        keys.parameters = parameters
+        keys.galois_keys = context.has_galois_keys()
+        keys._context = context
+        keys._product_correction = _rescaling_prime(context) / context.global_scale
+        keys._public_context = context.serialize(save_public_key=True, save_secret_key=False,
+                                                 save_galois_keys=keys.galois_keys, save_relin_keys=False)
+        require_public_context(keys._public_context)
+        return keys
 
     def __reduce__(self) -> tuple:
         raise TypeError("ConsumerKeys cannot be pickled: the secret key never leaves this object")

@@ -213,7 +213,8 @@ def _job_admitted(state: State, entry: dict) -> None:
 
 
 def _job_finished(state: State, entry: dict) -> None:
-    """A job ends once: completed with its result hash, or failed with its reserved quota given back."""
+    """A job ends once: completed with its result hash (charged the rows its receipts report, at most those it
+    reserved), or failed with its reserved quota given back."""
     grant_id, grant = grant_of(state, entry)
     job_id = ref(entry, "job")
     if job_id not in grant.running:
@@ -229,6 +230,13 @@ def _job_finished(state: State, entry: dict) -> None:
                                        f"ε {epsilon} (a failed job gives back all of it or, if refused, nothing)")
         grant.jobs, grant.rows, grant.epsilon = (grant.jobs - given_back[0], grant.rows - given_back[1],
                                                  grant.epsilon - given_back[2])
+    elif "rows" in entry["body"]:  # a completed job is charged the rows its receipts report, the rest given back
+        charged = entry["body"]["rows"]
+        used = sum(u["rows_used"] for u in entry["body"]["usage"])
+        if (charged["declared"], charged["used"]) != (rows, used) or not 0 <= charged["released"] == rows - used:
+            raise ReplayError("quota", f"completed job {job_id} reserved {rows} rows and its receipts report {used}; "
+                                       f"the entry charges {charged}")
+        grant.rows -= charged["released"]
 
 
 def _action_route(entry_type: str) -> Route:

@@ -277,3 +277,24 @@ def test_sigmoid_is_stable_for_large_logits():
 
 def test_every_error_descends_from_he_error():
     assert all(issubclass(e, HEError) for e in (SecretKeyPresent, BadContext, BadBundle, BadInput))
+
+
+def test_saved_keys_are_readable_by_their_owner_only_and_decrypt_after_loading(tmp_path):
+    import stat
+
+    keys = ConsumerKeys()
+    keys.save(tmp_path / "key")
+    assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
+    loaded = ConsumerKeys.load(tmp_path / "key")
+    assert loaded.public_context() == keys.public_context() and loaded.parameters == keys.parameters
+    assert np.allclose(loaded.decrypt(encrypt_vector(keys.public_context(), [1.5, -2.0])), [1.5, -2.0])
+
+
+def test_keys_never_overwrite_a_file_and_a_public_context_is_not_a_key_file(tmp_path):
+    keys = ConsumerKeys()
+    keys.save(tmp_path / "key")
+    with pytest.raises(FileExistsError):
+        keys.save(tmp_path / "key")
+    (tmp_path / "public").write_bytes(keys.public_context())
+    with pytest.raises(BadContext):
+        ConsumerKeys.load(tmp_path / "public")
