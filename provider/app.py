@@ -104,7 +104,7 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
                 result, rows = federated.run(datasets, body["params"], claims["obligations"], context)
             else:
                 return _problem(422, "Unsupported", f"this node does not run {claims['operation']}")
-            limits.enforce(claims, rows, limits.result_cells(result))
+            limits.enforce(claims, rows, limits.result_cells(claims["operation"], result))
         except limits.LimitExceeded as exc:
             return _problem(403, "Limit exceeded", str(exc))
         except (compute.ComputeError, federated.FederatedComputeError, he.HEError) as exc:

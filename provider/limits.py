@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from privacy import he
+from privacy import fixedpoint, he
 from provider.compute import HE_SCORING, HE_STATISTICS
 from provider.datasets import Dataset
 
@@ -42,6 +42,8 @@ def enforce(claims: Mapping[str, Any], rows: int | None, cells: int | None) -> N
                             f"job declared (its ticket's limit)")
 
 
-def result_cells(result: bytes) -> int:
-    """Return how many values an encrypted result holds (its bundle's logical length)."""
-    return he.Bundle.from_bytes(result).length
+def result_cells(operation: str, result: bytes) -> int:
+    """Return how many values an encrypted result releases: its bundle's logical length, counted in statistics
+    (each encoded as ``fixedpoint.LIMBS`` digits) for a statistics job."""
+    length = he.Bundle.from_bytes(result).length
+    return -(-length // fixedpoint.LIMBS) if operation == HE_STATISTICS else length
