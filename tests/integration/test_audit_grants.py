@@ -40,7 +40,8 @@ def _export(app) -> list[str]:
 
 def _job(client, consumer, grant_id, assets, context, **extra):
     body = {"grant": grant_id, "assets": assets, "computation_kind": "he-statistics", "rows": 100,
-            "epsilon": 0.1, "group_size": 10, "result_cells": 4, "params": {"plan": {"columns": ["registered_capital"]}},
+            "epsilon": 0.1, "group_size": 10, "result_cells": 4, "params": {"plan": {"columns": ["registered_capital"]},
+                                                                 "bounds": {"registered_capital": [0, 1e6]}},
             "context": base64.b64encode(context).decode(), **extra}
     response = client.post("/api/v1/jobs", headers=consumer.headers, json=body)
     assert response.status_code == 201, response.get_json()

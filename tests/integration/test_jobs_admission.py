@@ -39,6 +39,7 @@ def grant(client, world):
 
 
 PLAN = {"columns": ["registered_capital"]}
+BOUNDS = {"registered_capital": [0, 1e6]}  # a private plan's columns need bounds (privacy.release)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ def context(public_context):
 
 def _job(grant, context, **overrides):
     body = {"grant": grant["id"], "assets": grant["assets"], "computation_kind": "he-statistics",
-            "params": {"plan": PLAN}, "context": context, "rows": 1000, "epsilon": 0.1, "group_size": 10,
+            "params": {"plan": PLAN, "bounds": BOUNDS}, "context": context, "rows": 1000, "epsilon": 0.1, "group_size": 10,
             "result_cells": 3}
     body.update(overrides)
     return body
@@ -163,7 +164,7 @@ def test_fifty_concurrent_submissions_against_ten_jobs_admit_exactly_ten(app, gr
     consumer = grant["consumer"]
 
     def submit(url: str, number: int) -> int:
-        body = _job(grant, context, rows=10, epsilon=0.01, params={"plan": PLAN, "n": number})
+        body = _job(grant, context, rows=10, epsilon=0.01, params={"plan": PLAN, "bounds": BOUNDS, "n": number})
         headers = {**consumer.headers, **signature_headers(consumer.key, actor=consumer.id, method="POST",
                                                            path="/api/v1/jobs", body=body)}
         return requests.post(f"{url}/api/v1/jobs", json=body, headers=headers, timeout=60).status_code

@@ -145,7 +145,8 @@ def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served, tmp_
     active = runner.invoke(main, ["grant", "act", grant_id, "co-approve", *as_("regulator")])
     assert json.loads(active.output)["status"] == "active"
     job_args = ["--grant", grant_id, *sum((["--asset", a] for a in assets.values()), []), "--computation",
-                "he-statistics", "--rows", "5000", "--epsilon", "0.2", "--result-cells", "4"]
+                "he-statistics", "--rows", "5000", "--epsilon", "0.2", "--result-cells", "4",
+                "--params", '{"plan": {}}']  # a count: the two assets share no numeric field
     decided = runner.invoke(main, ["decide", *job_args, "--url", url, "--token", served["tokens"]["bank"]])
     assert decided.output.startswith("ALLOW") and "dp-noise" in decided.output
     too_small = runner.invoke(main, ["decide", *job_args, "--group-size", "2", "--url", url,
