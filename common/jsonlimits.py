@@ -1,7 +1,8 @@
 """Bounded JSON parsing: every request body is read through ``loads`` before any other work. Pure.
 
 Python's ``json`` raises ``RecursionError`` on deep nesting, ``ValueError`` on integers beyond 4,300 digits, and
-accepts ``NaN``, ``Infinity`` and lone surrogates that later fail in places that answer 500. ``loads`` refuses all
+accepts ``NaN``, ``Infinity``, ``1e400``, lone surrogates and millions of values, which later fail (or burn the CPU)
+in places that answer 500. ``loads`` refuses all
 of these up front with a ``JSONLimitError`` naming the limit, which the HTTP layers turn into a 400 problem.
 """
 
@@ -12,7 +13,9 @@ import math
 from typing import Any
 
 MAX_DEPTH = 64  # arrays and objects nested in one another; pdx's deepest schema needs 5
-MAX_NUMBER_CHARACTERS = 100  # digits of one number literal; RFC 8785 signs nothing beyond ±2^53 anyway
+MAX_INTEGER_DIGITS = 100  # RFC 8785 signs nothing beyond ±2^53 anyway
+INTEGER_BOUND = 10 ** MAX_INTEGER_DIGITS
+MAX_VALUES = 100_000  # values in one body; a job's bulk travels as base64 strings, so 100,000 is ample
 
 
 class JSONLimitError(ValueError):
@@ -23,31 +26,26 @@ class JSONLimitError(ValueError):
         self.limit = limit
 
 
-def _number(kind: str, convert):
-    def parse(text: str):
-        if len(text) > MAX_NUMBER_CHARACTERS:
-            raise JSONLimitError("number-size", f"a JSON {kind} has {len(text)} characters; at most "
-                                                f"{MAX_NUMBER_CHARACTERS} are accepted")
-        value = convert(text)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise JSONLimitError("number-size", f"the JSON number {text} overflows a 64-bit float")
-        return value
-
-    return parse
-
-
 def _constant(name: str):
     raise JSONLimitError("number-size", f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
 
 
 def _check_shape(value: Any) -> None:
-    """Refuse nesting beyond MAX_DEPTH and strings that are not Unicode scalar values, without recursion."""
-    stack = [(value, 1)]
+    """Refuse nesting beyond MAX_DEPTH, more than MAX_VALUES values and strings that are not Unicode scalar
+    values, without recursion."""
+    stack, seen = [(value, 1)], 0
     while stack:
         item, depth = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise JSONLimitError("values", f"the JSON body holds more than {MAX_VALUES:,} values")
         if isinstance(item, str):
             _check_text(item)
             continue
+        if isinstance(item, float) and not math.isfinite(item):
+            raise JSONLimitError("number-size", "a JSON number overflows a 64-bit float")
+        if isinstance(item, int) and not -INTEGER_BOUND < item < INTEGER_BOUND:
+            raise JSONLimitError("number-size", f"a JSON integer has more than {MAX_INTEGER_DIGITS} digits")
         if not isinstance(item, (dict, list)):
             continue
         if depth > MAX_DEPTH:
@@ -76,15 +74,15 @@ def loads(data: bytes | str) -> Any:
         except UnicodeDecodeError as exc:
             raise JSONLimitError("encoding", f"the body is not UTF-8 (byte {exc.start})") from exc
     try:
-        value = json.loads(data, parse_int=_number("integer", int), parse_float=_number("number", float),
-                           parse_constant=_constant)
+        # No parse_int/parse_float hooks: a Python call per number would make a body of zeros a CPU bomb.
+        value = json.loads(data, parse_constant=_constant)
     except JSONLimitError:
         raise
     except RecursionError as exc:
         raise JSONLimitError("depth", f"the JSON body nests arrays and objects more than {MAX_DEPTH} deep") from exc
     except json.JSONDecodeError as exc:
         raise JSONLimitError("syntax", f"the body is not JSON ({exc.msg} at character {exc.pos})") from exc
-    except ValueError as exc:  # int() beyond sys.get_int_max_str_digits(), should the limits above ever exceed it
-        raise JSONLimitError("number-size", "a JSON number is too large to read") from exc
+    except ValueError as exc:  # int() refuses more than sys.get_int_max_str_digits() (4,300) digits
+        raise JSONLimitError("number-size", f"a JSON integer has more than {MAX_INTEGER_DIGITS} digits") from exc
     _check_shape(value)
     return value
