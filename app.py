@@ -49,7 +49,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
 
     problems.register(app)
     ratelimit.init_app(app, storage=settings["RATE_LIMIT_STORAGE"], limit=settings["RATE_LIMIT"],
-                       bad_credentials=settings["RATE_LIMIT_BAD_CREDENTIALS"])
+                       bad_credentials=settings["RATE_LIMIT_BAD_CREDENTIALS"],
+                       key_prefix=settings["RATE_LIMIT_KEY_PREFIX"])
     guards.init_app(app)  # after the limiter: a locked-out address is refused before its body is parsed
     api.init_app(app)
     app.json.ensure_ascii = False  # the bounded JSON provider is installed by guards

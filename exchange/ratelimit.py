@@ -42,7 +42,7 @@ def _bad_credentials(response: Response) -> bool:
 
 def _retry_after() -> int:
     limit = current_app.extensions[EXTENSION_KEY].current_limit
-    reset_at = limit.reset_at if limit is not None else time.time() + 1
+    reset_at = limit.window[0] if limit is not None else time.time() + 1  # when the breached window ends
     return max(1, math.ceil(reset_at - time.time()))
 
 
@@ -65,10 +65,10 @@ def _checked(setting: str, value: str) -> str:
     return value
 
 
-def init_app(app: Flask, *, storage: str, limit: str, bad_credentials: str) -> Limiter:
+def init_app(app: Flask, *, storage: str, limit: str, bad_credentials: str, key_prefix: str = "pdx") -> Limiter:
     """Limit every client to ``limit`` and lock an address out after ``bad_credentials`` 401 answers."""
     limiter = Limiter(
-        key_func=_client, storage_uri=storage, strategy="fixed-window", headers_enabled=False,
+        key_func=_client, storage_uri=storage, strategy="fixed-window", headers_enabled=False, key_prefix=key_prefix,
         application_limits=[
             ApplicationLimit(_checked("RATE_LIMIT", limit), key_function=_client, scope="client"),
             ApplicationLimit(_checked("RATE_LIMIT_BAD_CREDENTIALS", bad_credentials), key_function=_address,
