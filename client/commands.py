@@ -186,9 +186,10 @@ def token_group() -> None:
 @click.option("--label", default=None)
 @url_option
 @token_option
-def token_issue(label: str | None, url: str, token: str) -> None:
-    """Issue another token for yourself (shown once)."""
-    show(call(client_for(url, token).post, "/participants/me/tokens", {"label": label}))
+@key_option
+def token_issue(label: str | None, url: str, token: str, key_path: Path | None) -> None:
+    """Issue another token for yourself (shown once; signed with --key: a token alone mints no token)."""
+    show(call(client_for(url, token, key_path).post, "/participants/me/tokens", {"label": label}))
 
 
 @token_group.command("revoke")
