@@ -70,7 +70,7 @@ def db_current() -> None:
 def init(name_zh: str, name_en: str, key_path: Path, as_json: bool) -> None:
     """Migrate the database, create the first operator and its signing key, and print its token once."""
     from common.errors import PdxError
-    from common.keyfiles import generate, write_private
+    from common.keyfiles import generate
     from exchange.bootstrap import bootstrap_operator
 
     if key_path.exists():

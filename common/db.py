@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from pathlib import Path
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 from flask import Flask, current_app, g
