@@ -1,4 +1,4 @@
-"""The exchange's application factory: configuration, database, API and error handlers. Nothing else."""
+"""The exchange's application factory: settings, database, guards, rate limits, API, error handlers; nothing else."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
         settings["DATABASE_URL"] = pdx_config.sqlite_url(instance_dir)
     app.config.update({f"PDX_{name}": value for name, value in settings.items()})
     app.config["MAX_CONTENT_LENGTH"] = settings["MAX_BODY_BYTES"]
-    app.json.ensure_ascii = False
-    app.json.sort_keys = False
 
     if settings["TRUSTED_PROXIES"]:
         hops = settings["TRUSTED_PROXIES"]
@@ -42,7 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
     app.config["PDX_LOG_KEY_FILE"] = settings["LOG_KEY_FILE"]
     ledger_service.init_app(app, settings["LOG_KEY_FILE"], settings["LEDGER_ORIGIN"])
 
-    from exchange import api, jobs, problems
+    from exchange import api, guards, jobs, problems, ratelimit
 
     jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"],
                   recovery_interval=settings["JOB_RECOVERY_SECONDS"] if background else None)
@@ -52,5 +50,11 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
     chain_worker.init_app(app, background=background)
 
     problems.register(app)
+    ratelimit.init_app(app, storage=settings["RATE_LIMIT_STORAGE"], limit=settings["RATE_LIMIT"],
+                       bad_credentials=settings["RATE_LIMIT_BAD_CREDENTIALS"],
+                       key_prefix=settings["RATE_LIMIT_KEY_PREFIX"])
+    guards.init_app(app)  # after the limiter: a locked-out address is refused before its body is parsed
     api.init_app(app)
+    app.json.ensure_ascii = False  # the bounded JSON provider is installed by guards
+    app.json.sort_keys = False
     return app

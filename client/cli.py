@@ -205,7 +205,7 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
     """
     from app import create_app
     from common.config import load_settings
-    from common.keyfiles import generate
+    from common.keyfiles import generate, write_private
     from exchange import demo as demo_data
 
     instance_dir = Path(load_settings()["INSTANCE_DIR"] or create_app().instance_path).resolve()
@@ -231,9 +231,8 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
         keys.save(key, demo_dir / "keys" / f"{name}.pem")
     base = f"http://{host}:{port}"
     token_file = demo_dir / "tokens.json"
-    token_file.write_text(json.dumps({"url": base, "tokens": seeded.tokens, "participants": seeded.participant_ids,
-                                      "keys": str(demo_dir / "keys")}, indent=2, ensure_ascii=False))
-    token_file.chmod(0o600)
+    write_private(token_file, json.dumps({"url": base, "tokens": seeded.tokens, "participants": seeded.participant_ids,
+                                          "keys": str(demo_dir / "keys")}, indent=2, ensure_ascii=False).encode())
     click.echo(f"pdx demo exchange: {len(seeded.participant_ids)} participants, {len(seeded.asset_ids)} published "
                f"assets\n  API docs:  {base}/api/docs\n  catalog:   {base}/api/v1/assets\n"
                f"  DCAT-AP:   {base}/api/v1/catalog.jsonld\n  tokens:    {token_file}\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +63,51 @@ def keys_generate(path: Path) -> None:
 @keys_group.command("register")
 @click.option("--key", "path", type=click.Path(path_type=Path, exists=True), required=True)
 @click.option("--label", default=None)
+@click.option("--endorse-with", "endorser_path", type=click.Path(path_type=Path, exists=True), default=None,
+              help="a key you already have registered, which vouches for the new one")
+@click.option("--approval", "approval_path", type=click.Path(path_type=Path, exists=True), default=None,
+              help="an operator's approval (JSON from `pdx keys approve`), for a first or recovery key")
 @url_option
 @token_option
-def keys_register(path: Path, label: str | None, url: str, token: str) -> None:
-    """Register the public half of a local key with the exchange, proving possession."""
+def keys_register(path: Path, label: str | None, endorser_path: Path | None, approval_path: Path | None, url: str,
+                  token: str) -> None:
+    """Register the public half of a local key, proving possession and vouched for by a registered key or an
+    operator's approval (a token alone registers no key)."""
+    if (endorser_path is None) == (approval_path is None):
+        raise click.UsageError("give --endorse-with <your registered key> or, for a first or recovery key, "
+                               "--approval <file from the operator>")
     client = client_for(url, token)
     me = call(client.get, "/participants/me")
-    key = keys.load(path)
-    body = {"public_key": keys.public_text(key), "proof": keys.registration_proof(key, me["id"]), "label": label}
+    try:
+        key = keys.load(path)
+        endorsement = None if endorser_path is None else keys.endorsement(keys.load(endorser_path), me["id"],
+                                                                          keys.public_text(key))
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    approval = None if approval_path is None else json.loads(approval_path.read_text())
+    body = keys.registration_body(key, me["id"], label=label, endorsement=endorsement, approval=approval)
     show(call(client.post, "/participants/me/keys", body, signing_key=key))
+
+
+@keys_group.command("approve")
+@click.argument("participant_id")
+@click.argument("public_key")
+@url_option
+@token_option
+@key_option
+def keys_approve(participant_id: str, public_key: str, url: str, token: str, key_path: Path | None) -> None:
+    """Approve a participant's first or recovery key as an operator; print the approval to hand over.
+
+    Check the key out of band first (read its id, the SHA-256 of the key, back to the organisation).
+    """
+    if key_path is None:
+        raise click.UsageError("an approval is signed with the operator's --key")
+    me = call(client_for(url, token).get, "/participants/me")
+    try:
+        operator_key = keys.load(key_path)
+    except keys.KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    show(keys.approval(operator_key, me["id"], participant_id, public_key, datetime.now(timezone.utc)))
 
 
 @keys_group.command("revoke")
@@ -149,9 +186,10 @@ def token_group() -> None:
 @click.option("--label", default=None)
 @url_option
 @token_option
-def token_issue(label: str | None, url: str, token: str) -> None:
-    """Issue another token for yourself (shown once)."""
-    show(call(client_for(url, token).post, "/participants/me/tokens", {"label": label}))
+@key_option
+def token_issue(label: str | None, url: str, token: str, key_path: Path | None) -> None:
+    """Issue another token for yourself (shown once; signed with --key: a token alone mints no token)."""
+    show(call(client_for(url, token, key_path).post, "/participants/me/tokens", {"label": label}))
 
 
 @token_group.command("revoke")

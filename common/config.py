@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "CHAIN_BATCH": 200,  # grant changes per registry transaction
     "CHAIN_RECEIPT_TIMEOUT_SECONDS": 60,  # how long a transaction may take to be mined before the round fails
     "CHAIN_MAX_BACKOFF_SECONDS": 300,  # the longest wait between retries while the chain fails
+    "RATE_LIMIT_STORAGE": "memory://",  # counters per process; redis://127.0.0.1:6379/0 shares them between workers
+    "RATE_LIMIT": "6000 per minute",  # per client (its token, or its address when it shows none)
+    "RATE_LIMIT_BAD_CREDENTIALS": "30 per 10 minutes",  # 401 answers per address before it is locked out
+    "RATE_LIMIT_KEY_PREFIX": "pdx",  # names the counters, so that exchanges sharing one Redis count apart
 }
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",

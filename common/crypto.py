@@ -15,6 +15,8 @@ ED25519_PUBLIC_KEY_BYTES = 32
 TOKEN_PREFIX = "pdx_"
 TOKEN_ENTROPY_BYTES = 32
 KEY_REGISTRATION_CONTEXT = b"pdx-key-registration/v1\n"
+KEY_ENDORSEMENT_CONTEXT = b"pdx-key-endorsement/v1\n"
+KEY_APPROVAL_CONTEXT = b"pdx-key-approval/v1\n"
 
 
 class BadKey(ValueError):
@@ -55,6 +57,16 @@ def key_fingerprint(public_key_b64: str) -> str:
 def key_registration_message(participant_id: str, public_key_b64: str) -> bytes:
     """Return the bytes a participant signs to prove it holds the private key it registers."""
     return KEY_REGISTRATION_CONTEXT + f"{participant_id}\n{public_key_b64}\n".encode("ascii")
+
+
+def key_endorsement_message(participant_id: str, public_key_b64: str) -> bytes:
+    """Return the bytes an existing key of the participant signs to vouch for a new key of the same participant."""
+    return KEY_ENDORSEMENT_CONTEXT + f"{participant_id}\n{public_key_b64}\n".encode("ascii")
+
+
+def key_approval_message(participant_id: str, public_key_b64: str, operator_id: str, approved_at: str) -> bytes:
+    """Return the bytes an operator signs to approve a participant's first or recovery key."""
+    return KEY_APPROVAL_CONTEXT + f"{participant_id}\n{public_key_b64}\n{operator_id}\n{approved_at}\n".encode("ascii")
 
 
 def verify(public_key_b64: str, signature_b64: str, message: bytes) -> None:

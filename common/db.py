@@ -3,7 +3,8 @@
 The engine is built by ``init_app`` (never at import time) and kept in ``app.extensions``. A request gets one
 session; writes go through ``unit_of_work()``, which commits everything done inside it in one transaction or
 rolls all of it back. On SQLite a write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers
-queue on the database lock instead of failing when they upgrade a read lock.
+queue on the database lock instead of failing when they upgrade a read lock; the file is created 0600 and every
+commit is synced (``synchronous = FULL``) before it is acknowledged.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 from flask import Flask, current_app, g
@@ -18,6 +20,8 @@ from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from common import keyfiles
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -83,7 +87,9 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
+        # FULL: a commit is on disk before it is acknowledged, also across a power loss (WAL's NORMAL would
+        # keep the database consistent but could drop the last acknowledged commits).
+        cursor.execute("PRAGMA synchronous = FULL")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -96,6 +102,8 @@ def build_engine(url: str, echo: bool = False) -> Engine:
     """Create an engine for ``url`` with the settings pdx needs on that backend."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            keyfiles.create_private(Path(parsed.database))  # contact e-mails, salts, job payloads: owner only
         engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine

@@ -1,6 +1,7 @@
 """The exceptions the services raise; the HTTP layer turns each into an RFC 9457 problem.
 
 PdxError
+ ├── MalformedBody       400  the body is not UTF-8 JSON within the parsing limits (``extra["limit"]`` names it)
  ├── InvalidInput        422  a value breaks a domain rule (``errors`` names the fields)
  ├── Unauthenticated     401  no, malformed, unknown or revoked credentials
  │   └── BadSignature    401  a state-changing request lacks a valid signature by the caller's key
@@ -35,6 +36,12 @@ class PdxError(Exception):
         self.detail = detail
         self.errors = dict(errors or {})
         self.extra = dict(extra or {})
+
+
+class MalformedBody(PdxError):
+    status = 400
+    slug = "malformed-body"
+    title = "Malformed request body"
 
 
 class InvalidInput(PdxError):

@@ -1,4 +1,5 @@
-"""Ed25519 private-key files (PKCS#8 PEM, owner-only): the participant's key and the exchange's log key."""
+"""Owner-only files: Ed25519 private keys (PKCS#8 PEM; the participant's key, the exchange's log key) and other
+secrets (token files, databases), created 0600 so that they are never readable by others, not even for a moment."""
 
 from __future__ import annotations
 
@@ -26,6 +27,33 @@ def save(key: Ed25519PrivateKey, path: Path, *, overwrite: bool = False) -> None
     descriptor = os.open(path, flags, PRIVATE_KEY_MODE)
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(pem)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``, replacing it, through a file that is 0600 from its creation on."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and 0600 if it does not exist; take group and other access away if it does.
+
+    SQLite creates its -wal and -shm files with the database file's permissions, so they follow.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_KEY_MODE))
+    except FileExistsError:
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
 
 
 def generate(path: Path, *, overwrite: bool = False) -> Ed25519PrivateKey:

@@ -10,7 +10,8 @@ from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client.keys import public_text, registration_proof
+from client.keys import approval, endorsement, public_text, registration_body
+from common.db import utcnow
 from exchange.participants import services
 from exchange.participants.models import Participant, ParticipantKey
 from exchange.participants.rules import Principal
@@ -33,9 +34,16 @@ def act(actor: Principal, key: Ed25519PrivateKey, method: str, path: str, body: 
         return change(uow)
 
 
-def register_own_key(actor: Principal, key: Ed25519PrivateKey, label: str | None = None) -> ParticipantKey:
-    """Register ``key`` for ``actor`` with a request signed by that key (proof of possession)."""
-    body = {"public_key": public_text(key), "proof": registration_proof(key, actor.id), "label": label}
+def register_key(actor: Principal, key: Ed25519PrivateKey, label: str | None = None, *,
+                 endorser: Ed25519PrivateKey | None = None,
+                 approver: tuple[Principal, Ed25519PrivateKey] | None = None) -> ParticipantKey:
+    """Register ``key`` for ``actor`` with a request signed by that key (proof of possession), vouched for by
+    ``endorser`` (a key ``actor`` already has) or approved by ``approver`` (an operator and its key)."""
+    public = public_text(key)
+    body = registration_body(
+        key, actor.id, label=label,
+        endorsement=None if endorser is None else endorsement(endorser, actor.id, public),
+        approval=None if approver is None else approval(approver[1], approver[0].id, actor.id, public, utcnow()))
     return act(actor, key, "POST", "/api/v1/participants/me/keys", body,
                lambda uow: services.register_key(uow, actor, **body))
 
@@ -52,10 +60,10 @@ def bootstrap_operator(name_zh: str, name_en: str, key: Ed25519PrivateKey, conta
         operator, token = services.bootstrap_operator(uow, name_zh=name_zh, name_en=name_en,
                                                       contact_email=contact_email)
         actor = principal_of(operator)
-        body = {"public_key": public_text(key), "proof": registration_proof(key, actor.id), "label": "operator"}
+        body = registration_body(key, actor.id, label="operator")
         uow.ledger.request = sign_request(key, actor=actor.id, method="POST", path="/api/v1/participants/me/keys",
                                           body=body)
-        registered = services.register_key(uow, actor, **body)
+        registered = services.register_bootstrap_key(uow, actor, **body)
         if before_commit is not None:
             before_commit()
     return operator, token, registered

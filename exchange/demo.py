@@ -208,7 +208,7 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
                                                                                  reason["reason"]))
         principal = Principal(participant.id, frozenset(demo.roles), "active", issued.row.id)
         keys[demo.key] = Ed25519PrivateKey.generate()
-        bootstrap.register_own_key(principal, keys[demo.key], "demo")
+        bootstrap.register_key(principal, keys[demo.key], "demo", approver=(op, operator_key))
         tokens[demo.key], ids[demo.key], principals[demo.key] = issued.secret, participant.id, principal
     asset_ids = []
     for owner, values in ASSETS:

@@ -19,7 +19,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from authorization.tickets import SignedTicket, TicketError, TicketVerifier
-from common import crypto
+from common import crypto, webjson
+from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
 from privacy import he
@@ -38,6 +39,10 @@ def _problem(status: int, title: str, detail: str) -> Response:
     response.status_code = status
     response.mimetype = "application/problem+json"
     return response
+
+
+def _malformed(exc: JSONLimitError) -> Response:
+    return _problem(400, "Malformed body", str(exc))
 
 
 def _bytes(body: Mapping[str, Any], name: str) -> bytes:
@@ -61,6 +66,7 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     """Create the node service for ``config`` (datasets are mounted from the config unless given)."""
     app = Flask("pdx-provider-node")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    webjson.parse_bodies_first(app, _malformed)  # before any handler: no body is trusted to be sane
     key = load_key(config.key_file)
     exchange_key = crypto.load_public_key(config.exchange_public_key)
     mounted = dict(datasets if datasets is not None else load_all(list(config.mounts)))

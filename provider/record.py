@@ -11,6 +11,8 @@ import threading
 from datetime import datetime
 from pathlib import Path
 
+from common.keyfiles import create_private
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS used_nonces (nonce TEXT PRIMARY KEY, expires_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS served_jobs (
@@ -27,10 +29,10 @@ class NodeRecord:
     """Thread-safe access to the node's SQLite record (also a ``tickets.NonceStore``)."""
 
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(state_dir / "node.sqlite3", check_same_thread=False,
-                                           isolation_level=None)
-        self._connection.executescript("PRAGMA journal_mode=WAL;" + SCHEMA)
+        path = state_dir / "node.sqlite3"
+        create_private(path)  # job payload hashes and grants: the owner's only
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;" + SCHEMA)
         self._lock = threading.Lock()
 
     def use(self, nonce: str, expires_at: datetime) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from app import create_app
-from client.keys import public_text, registration_proof
+from client.keys import approval, endorsement, public_text, registration_body
 from client.signing import SIGNED_METHODS, signature_headers
 from common import keyfiles
 from common.db import Base, build_engine
@@ -35,6 +35,9 @@ from ledger.models import LedgerHead
 pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
 
 PG_ENV = "PDX_TEST_DATABASE_URL"
+# In-process tests send thousands of requests, many deliberately unauthenticated, all from 127.0.0.1; the
+# limits themselves are tested through a served exchange in tests/attacks/test_hygiene.py.
+GENEROUS_RATE_LIMITS = {"RATE_LIMIT": "1000000 per minute", "RATE_LIMIT_BAD_CREDENTIALS": "1000000 per minute"}
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 
 
@@ -114,7 +117,8 @@ def app(database_url, tmp_path):
     instance = tmp_path / "instance"
     keyfiles.generate(instance / "log.key")
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 2 * 1024 * 1024,
-                      "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0})
+                      "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0,
+                      **GENEROUS_RATE_LIMITS})
     app.config["TESTING"] = True
     app.test_client_class = SigningClient
     yield app
@@ -200,9 +204,16 @@ class World:
         return actor
 
     def register_key(self, actor: Actor) -> Ed25519PrivateKey:
+        """Register a new key for ``actor``: endorsed by its first key, or approved by the operator if it has none."""
         key = self.client.new_key()
-        response = self.client.post("/api/v1/participants/me/keys", headers=actor.headers, json={
-            "public_key": public_text(key), "proof": registration_proof(key, actor.id)})
+        public = public_text(key)
+        if actor.key is not None:
+            vouch = {"endorsement": endorsement(actor.key, actor.id, public)}
+        else:
+            vouch = {"approval": approval(self.operator.key, self.operator.id, actor.id, public,
+                                          datetime.now(timezone.utc))}
+        response = self.client.post("/api/v1/participants/me/keys", headers=actor.headers,
+                                    json={**registration_body(key, actor.id), **vouch})
         assert response.status_code == 201, response.get_json()
         actor.key = actor.key or key
         return key

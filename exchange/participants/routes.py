@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from common.db import read_session, unit_of_work
+from common.db import read_session, unit_of_work, utcnow
 from exchange.participants import schemas, services
 from exchange.participants.rules import OPERATOR
 from exchange.web import SELF_CERTIFIED, authenticated, current_principal, page_body, page_window
@@ -99,9 +99,11 @@ def list_keys(participant_id):
 @blp.arguments(schemas.KeyRegistration)
 @blp.response(201, schemas.Key)
 def register_key(body):
-    """Register an Ed25519 public key; the request is signed by that key (proof of possession)."""
+    """Register an Ed25519 public key; the request is signed by that key (proof of possession), and the body
+    carries an endorsement by an existing key of the caller or, for a first or recovery key, an operator's
+    approval."""
     with recorded_work() as uow:
-        return services.register_key(uow, current_principal(), **body)
+        return services.register_key(uow, current_principal(), **body, now=utcnow())
 
 
 @blp.post("/<participant_id>/keys/<key_id>/revoke")
@@ -113,15 +115,29 @@ def revoke_key(participant_id, key_id):
         return services.revoke_key(uow, current_principal(), _resolve(participant_id), key_id)
 
 
+def _issued(issued) -> dict:
+    return {"token": issued.secret, "id": issued.row.id, "label": issued.row.label}
+
+
 @blp.post("/me/tokens")
-@authenticated()
+@authenticated(signed=True)
 @blp.arguments(schemas.TokenRequest)
 @blp.response(201, schemas.IssuedToken)
 def issue_token(body):
-    """Issue another API token for the caller; the secret is returned once."""
+    """Issue another API token for the caller (signed: a stolen token cannot mint more); the secret is returned
+    once."""
     with unit_of_work() as session:
-        issued = services.issue_token(session, current_principal(), body["label"])
-        return {"token": issued.secret, "id": issued.row.id, "label": issued.row.label}
+        return _issued(services.issue_token(session, current_principal(), body["label"]))
+
+
+@blp.post("/<participant_id>/tokens")
+@authenticated(OPERATOR, signed=True)
+@blp.arguments(schemas.TokenRequest)
+@blp.response(201, schemas.IssuedToken)
+def issue_token_for(body, participant_id):
+    """Issue a token for a participant that lost or revoked its own (operators; recovery); returned once."""
+    with unit_of_work() as session:
+        return _issued(services.issue_token_for(session, current_principal(), participant_id, body["label"]))
 
 
 @blp.get("/<participant_id>/tokens")

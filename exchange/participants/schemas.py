@@ -58,6 +58,30 @@ class ParticipantQuery(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
 
 
+HEX_KEY_ID = validate.Regexp(r"^[0-9a-f]{64}$", error="must be a key id: hex SHA-256 of the raw public key")
+
+
+class Endorsement(RequestSchema):
+    key = fields.String(required=True, validate=HEX_KEY_ID,
+                        metadata={"description": "id of an unrevoked key the participant already has"})
+    signature = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                              metadata={"description": "base64 Ed25519 signature by that key of "
+                                                       "'pdx-key-endorsement/v1\\n<participant id>\\n"
+                                                       "<new public key>\\n'"})
+
+
+class Approval(RequestSchema):
+    operator = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                             metadata={"description": "id of the approving operator"})
+    key = fields.String(required=True, validate=HEX_KEY_ID, metadata={"description": "the operator's key id"})
+    approved_at = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                                metadata={"description": "UTC, YYYY-MM-DDTHH:MM:SS.ffffffZ; valid for 7 days"})
+    signature = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                              metadata={"description": "base64 Ed25519 signature by the operator's key of "
+                                                       "'pdx-key-approval/v1\\n<participant id>\\n<new public "
+                                                       "key>\\n<operator id>\\n<approved_at>\\n'"})
+
+
 class KeyRegistration(RequestSchema):
     public_key = fields.String(required=True, validate=validate.Length(min=1, max=100),
                                metadata={"description": "base64 of the raw 32-byte Ed25519 public key"})
@@ -65,6 +89,10 @@ class KeyRegistration(RequestSchema):
                           metadata={"description": "base64 Ed25519 signature of 'pdx-key-registration/v1\\n"
                                                    "<participant id>\\n<public key>\\n'"})
     label = fields.String(load_default=None, allow_none=True, validate=LABEL)
+    endorsement = fields.Nested(Endorsement, load_default=None, allow_none=True,
+                                metadata={"description": "a further key: vouched for by an existing key"})
+    approval = fields.Nested(Approval, load_default=None, allow_none=True,
+                             metadata={"description": "a first or recovery key: approved by an operator"})
 
 
 class Key(Schema):

@@ -4,6 +4,7 @@ every change of a participant or a key is recorded in the ledger in the same tra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -14,6 +15,7 @@ from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthent
 from exchange.participants import rules
 from exchange.participants.models import ApiToken, Participant, ParticipantKey, ParticipantRole
 from exchange.participants.rules import Principal
+from ledger import entries
 from ledger import log as ledger_log
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork, append_genesis
@@ -144,32 +146,122 @@ def list_participants(session: Session, viewer: Principal, *, role: str | None, 
     return list(rows), int(total or 0)
 
 
-def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: str,
-                 label: str | None = None) -> ParticipantKey:
-    """Register an Ed25519 public key after checking the proof that the caller holds its private key."""
+APPROVAL_LIFETIME = timedelta(days=7)  # how long an operator's approval of a key may wait to be used
+APPROVAL_CLOCK_SKEW = timedelta(minutes=5)
+VOUCH_NEEDED = ("a key registration needs an endorsement by one of the participant's registered keys or, for a "
+                "first or recovery key, an operator's approval (docs/participants.md); a bearer token alone "
+                "proves nothing about a key")
+
+
+def _check_possession(participant_id: str, public_key: str, proof: str) -> str:
     try:
         crypto.load_public_key(public_key)
     except (crypto.BadKey, ValueError) as exc:
         raise InvalidInput(f"public_key is not an Ed25519 public key: {exc}",
                            errors={"public_key": [str(exc)]}) from exc
     try:
-        crypto.verify(public_key, proof, crypto.key_registration_message(actor.id, public_key))
+        crypto.verify(public_key, proof, crypto.key_registration_message(participant_id, public_key))
     except crypto.BadKey as exc:
         raise InvalidInput("proof is not a signature of the key-registration message by this key",
                            errors={"proof": [str(exc)]}) from exc
+    return crypto.key_fingerprint(public_key)
+
+
+def _check_endorsement(session: Session, participant_id: str, public_key: str, endorsement: dict) -> None:
+    endorser = active_key(session, participant_id, endorsement["key"])
+    if endorser is None:
+        raise Forbidden(f"the endorsing key {endorsement['key']} is not a registered, unrevoked key of "
+                        f"{participant_id}", extra={"endorsement": "unknown-key"})
+    try:
+        crypto.verify(endorser, endorsement["signature"], crypto.key_endorsement_message(participant_id, public_key))
+    except crypto.BadKey as exc:
+        raise Forbidden(f"the endorsement is not a signature of the new key by key {endorsement['key']}",
+                        extra={"endorsement": "bad-signature"}) from exc
+
+
+def _check_approval(session: Session, participant_id: str, public_key: str, approval: dict, now: datetime) -> None:
+    operator = session.get(Participant, approval["operator"])
+    if operator is None or rules.OPERATOR not in operator.roles or operator.status != rules.ACTIVE:
+        raise Forbidden(f"{approval['operator']} is not an active operator", extra={"approval": "not-an-operator"})
+    if operator.id == participant_id:
+        raise Forbidden("an operator cannot approve its own key; another operator must",
+                        extra={"approval": "self-approval"})
+    operator_key = active_key(session, operator.id, approval["key"])
+    if operator_key is None:
+        raise Forbidden(f"key {approval['key']} is not a registered, unrevoked key of operator {operator.id}",
+                        extra={"approval": "unknown-key"})
+    try:
+        approved_at = entries.parse_time(approval["approved_at"])
+    except entries.EntryError as exc:
+        raise InvalidInput(f"approval.approved_at: {exc}", errors={"approval.approved_at": [str(exc)]}) from exc
+    if not now - APPROVAL_LIFETIME <= approved_at <= now + APPROVAL_CLOCK_SKEW:
+        raise Forbidden(f"the approval dated {approval['approved_at']} is not within the last "
+                        f"{APPROVAL_LIFETIME.days} days; ask the operator for a new one",
+                        extra={"approval": "expired"})
+    message = crypto.key_approval_message(participant_id, public_key, operator.id, approval["approved_at"])
+    try:
+        crypto.verify(operator_key, approval["signature"], message)
+    except crypto.BadKey as exc:
+        raise Forbidden(f"the approval is not operator {operator.id}'s signature of this participant's new key",
+                        extra={"approval": "bad-signature"}) from exc
+
+
+def _add_key(uow: UnitOfWork, owner_id: str, key_id: str, public_key: str, label: str | None,
+             vouch: dict) -> ParticipantKey:
     session = uow.session
-    key_id = crypto.key_fingerprint(public_key)
     existing = session.get(ParticipantKey, key_id)
     if existing is not None:
         raise Conflict(f"key {key_id} is already registered" + (" and revoked" if existing.revoked_at else ""),
                        extra={"key": key_id})
-    key = ParticipantKey(id=key_id, participant_id=actor.id, public_key=public_key, label=label,
+    key = ParticipantKey(id=key_id, participant_id=owner_id, public_key=public_key, label=label,
                          created_at=utcnow())
     session.add(key)
     session.flush()
-    uow.ledger.append(Draft("key.registered", actor.id, refs={"participant": [actor.id], "key": [key_id]},
-                            body={"public_key": public_key, "algorithm": "ed25519", "label": label}))
+    uow.ledger.append(Draft("key.registered", owner_id, refs={"participant": [owner_id], "key": [key_id]},
+                            body={"public_key": public_key, "algorithm": "ed25519", "label": label, **vouch}))
     return key
+
+
+def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: str, label: str | None = None,
+                 endorsement: dict | None = None, approval: dict | None = None,
+                 now: datetime | None = None) -> ParticipantKey:
+    """Register an Ed25519 public key: its proof of possession plus a proof a token thief lacks.
+
+    That is an ``endorsement`` by an unrevoked key the participant already has, or, for a first key or a
+    recovery after every key is lost, an active operator's signed ``approval`` (given out of band after checking
+    the key id with the organisation). Both are recorded in the ``key.registered`` entry for auditors.
+    """
+    key_id = _check_possession(actor.id, public_key, proof)
+    now = now or utcnow()
+    if endorsement is None and approval is None:
+        raise Forbidden(VOUCH_NEEDED, extra={"has_keys": bool(_unrevoked_keys(uow.session, actor.id))})
+    vouch: dict = {}
+    if endorsement is not None:
+        _check_endorsement(uow.session, actor.id, public_key, endorsement)
+        vouch["endorsement"] = dict(endorsement)
+    if approval is not None:
+        _check_approval(uow.session, actor.id, public_key, approval, now)
+        vouch["approval"] = dict(approval)
+    return _add_key(uow, actor.id, key_id, public_key, label, vouch)
+
+
+def register_bootstrap_key(uow: UnitOfWork, operator: Principal, *, public_key: str, proof: str,
+                           label: str | None = None) -> ParticipantKey:
+    """Register the very first key of the exchange, the bootstrapped operator's, in its bootstrap transaction.
+
+    Nothing can vouch for it: it is the root every later approval descends from, so it is refused once any key
+    exists.
+    """
+    if not operator.has_role(rules.OPERATOR):
+        raise Forbidden("only the bootstrapped operator registers a key without an endorsement or approval")
+    if uow.session.scalar(select(func.count()).select_from(ParticipantKey)):
+        raise Conflict("the exchange already has keys: the bootstrap key can only be the first one")
+    return _add_key(uow, operator.id, _check_possession(operator.id, public_key, proof), public_key, label, {})
+
+
+def _unrevoked_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
+    return list(session.scalars(select(ParticipantKey).where(ParticipantKey.participant_id == participant_id,
+                                                             ParticipantKey.revoked_at.is_(None))))
 
 
 def active_key(session: Session, participant_id: str, key_id: str) -> str | None:
@@ -209,6 +301,12 @@ def revoke_key(uow: UnitOfWork, actor: Principal, participant_id: str, key_id: s
 def issue_token(session: Session, actor: Principal, label: str | None) -> IssuedToken:
     """Give the caller another token."""
     return _issue_token(session, actor.id, label)
+
+
+def issue_token_for(session: Session, actor: Principal, participant_id: str, label: str | None) -> IssuedToken:
+    """Give a participant a token as its operator, for recovery after its own were stolen or lost."""
+    _require(actor, rules.OPERATOR)
+    return _issue_token(session, _load(session, participant_id).id, label or "issued by an operator")
 
 
 def list_tokens(session: Session, participant_id: str) -> list[ApiToken]:

@@ -43,6 +43,6 @@ def test_openapi_documents_bearer_auth_and_the_signature_headers_of_signed_write
     assert signed["security"] == [{"bearerAuth": []}]
     assert {p["name"] for p in signed["parameters"] if p["in"] == "header"} == {
         "PDX-Key", "PDX-Signed-At", "PDX-Nonce", "PDX-Signature"}
-    unsigned = spec["paths"]["/api/v1/participants/me/tokens"]["post"]
+    unsigned = spec["paths"]["/api/v1/participants/{participant_id}/tokens/{token_id}/revoke"]["post"]
     assert not [p for p in unsigned.get("parameters", []) if p["in"] == "header"]
     assert "security" not in spec["paths"]["/api/v1/assets"]["get"]

@@ -40,6 +40,7 @@ POLICY = {
     ("GET", "/api/v1/participants/<participant_id>/tokens"): ANY,
     ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"): ANY,
     ("POST", "/api/v1/participants"): ("operator",),
+    ("POST", "/api/v1/participants/<participant_id>/tokens"): ("operator",),
     ("POST", "/api/v1/participants/<participant_id>/admit"): ("operator",),
     ("POST", "/api/v1/participants/<participant_id>/suspend"): ("operator",),
     ("POST", "/api/v1/participants/<participant_id>/reinstate"): ("operator",),
@@ -71,9 +72,9 @@ POLICY = {
     ("GET", "/api/v1/ledger/export"): ("regulator", "operator"),
     ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"): ("regulator", "provider"),
 }
-# State-changing endpoints that must carry the caller's request signature (token management need not).
-UNSIGNED_WRITES = {("POST", "/api/v1/participants/me/tokens"),
-                   ("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"),
+# State-changing endpoints that must carry the caller's request signature (revoking a token need not: a
+# participant whose token leaked must be able to kill it with that token alone).
+UNSIGNED_WRITES = {("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"),
                    ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"),  # a cosignature is a signature
                    ("POST", "/api/v1/decisions")}  # a dry run changes nothing
 SIGNED = sorted(key for key, rule in POLICY.items() if key[0] != "GET" and key not in UNSIGNED_WRITES)

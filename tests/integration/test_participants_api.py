@@ -7,10 +7,12 @@ from common import crypto
 
 
 def _register_key(client, actor, key=None, proof=None):
+    """Register a further key of ``actor``, endorsed by the key the fixture registered for it."""
     key = key or client.new_key()
     public = keys.public_text(key)
     return client.post("/api/v1/participants/me/keys", headers=actor.headers, json={
-        "public_key": public, "proof": proof or keys.registration_proof(key, actor.id), "label": "laptop"})
+        "public_key": public, "proof": proof or keys.registration_proof(key, actor.id), "label": "laptop",
+        "endorsement": keys.endorsement(actor.key, actor.id, public)})
 
 
 def test_enrolment_returns_a_token_once_and_stores_only_its_hash(app, client, world):

@@ -73,13 +73,21 @@ def test_cli_enrols_a_participant_who_registers_a_key(served, tmp_path):
     assert enrolled.exit_code == 0, enrolled.output
     body = json.loads(enrolled.output)
     new_id, new_token = body["participant"]["id"], body["token"]["token"]
+    forged = _forged_approval(tmp_path)
     refused = runner.invoke(main, ["keys", "register", "--key", str(_key(runner, tmp_path)), *base,
-                                   "--token", new_token])
+                                   "--token", new_token, "--approval", str(forged)])
     assert refused.exit_code != 0 and "pending" in refused.output
     admitted = runner.invoke(main, ["participant", "admit", new_id, *base, *operator])
     assert json.loads(admitted.output)["status"] == "active"
+    tokens_alone = runner.invoke(main, ["keys", "register", "--key", str(tmp_path / "k.pem"), *base,
+                                        "--token", new_token, "--approval", str(forged)])
+    assert tokens_alone.exit_code != 0 and "403" in tokens_alone.output and "not an active operator" in tokens_alone.output
+    public_key = public_text(load(tmp_path / "k.pem"))
+    approved = runner.invoke(main, ["keys", "approve", new_id, public_key, *base, *operator])
+    assert approved.exit_code == 0, approved.output
+    (tmp_path / "approval.json").write_text(approved.output)
     registered = runner.invoke(main, ["keys", "register", "--key", str(tmp_path / "k.pem"), *base,
-                                      "--token", new_token])
+                                      "--token", new_token, "--approval", str(tmp_path / "approval.json")])
     assert registered.exit_code == 0, registered.output
     assert json.loads(registered.output)["participant_id"] == new_id
 
@@ -88,6 +96,18 @@ def test_cli_search_lists_matching_assets(served):
     result = CliRunner().invoke(main, ["asset", "search", "traffic", "--url", served["url"]])
     assert result.exit_code == 0, result.output
     assert "高速公路收费站断面流量" in result.output and "of 1" in result.output
+
+
+def _forged_approval(tmp_path) -> Path:
+    """An 'approval' signed by a key no operator registered."""
+    from datetime import datetime, timezone
+
+    from client.keys import approval, generate
+
+    forger = generate(tmp_path / "forger.pem")
+    path = tmp_path / "forged.json"
+    path.write_text(json.dumps(approval(forger, "prt_" + "0" * 32, "prt_x", "AAAA", datetime.now(timezone.utc))))
+    return path
 
 
 def _key(runner, tmp_path) -> Path:
