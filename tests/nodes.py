@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from common import keyfiles
 from ledger import service
-from tests.integration.test_compute_to_data import _start_node
-from tests.servers import app_env, free_port, serving
+from tests.servers import app_env, free_port, node_config, serving
+from tests.servers import start_node as _start_node
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 ROWS = 2400
@@ -31,17 +30,6 @@ def _frame(rng: np.random.Generator, prefix: str) -> pd.DataFrame:
                          "revenue": rng.lognormal(5.0, 1.0, ROWS).round(2),
                          "employees": rng.integers(1, 400, ROWS).astype(float),
                          "industry": rng.choice(INDUSTRIES, ROWS)})
-
-
-def node_config(tmp_path, name: str, provider, asset: str, port: int, log_key: str, issuer: str):
-    """Write a node's key and config for one CSV dataset; return the config's path."""
-    keyfiles.save(provider.key, tmp_path / f"{name}.key")
-    config = tmp_path / f"{name}.toml"
-    config.write_text(f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\nexchange_public_key = "{log_key}"\n'
-                      f'issuer = "{issuer}"\nstate_dir = "{name}-state"\nport = {port}\n\n[[datasets]]\n'
-                      f'asset = "{asset}"\nname = "{name}"\ngrade = 2\nsource = "csv"\nlocation = "{name}.csv"\n'
-                      f'id_column = "uscc"\n')
-    return config
 
 
 @pytest.fixture

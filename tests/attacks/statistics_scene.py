@@ -14,8 +14,8 @@ from app import create_app
 from common import keyfiles
 from ledger import service
 from tests.conftest import SigningClient, World
-from tests.integration.test_compute_to_data import _start_node
-from tests.servers import app_env, free_port, serving
+from tests.servers import app_env, free_port, node_config, serving
+from tests.servers import start_node as _start_node
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 
@@ -52,12 +52,8 @@ def statistics_scene(root: Path, template: Path, frames: dict[str, pd.DataFrame]
                                                        computation_kinds=list(kinds),
                                                        node_endpoint=f"http://127.0.0.1:{port}")["id"])
             frame.to_csv(root / f"{name}.csv", index=False)
-            keyfiles.save(provider.key, root / f"{name}.key")
-            config = root / f"{name}.toml"
-            config.write_text(f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\n'
-                              f'exchange_public_key = "{log_key}"\nissuer = "{issuer}"\nstate_dir = "{name}-state"\n'
-                              f'port = {port}\n\n[[datasets]]\nasset = "{asset["id"]}"\nname = "{name}"\n'
-                              f'grade = 3\nsource = "csv"\nlocation = "{name}.csv"\nid_column = "{id_column}"\n')
+            config = node_config(root, name, provider, asset["id"], port, log_key, issuer, grade=3,
+                                 id_column=id_column)
             processes.append(_start_node(str(config), port))
             assets.append((asset["id"], provider))
         consumer = world.participant("consumer", name="bank")

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import subprocess
-import time
 
 import numpy as np
 import pandas as pd
@@ -21,7 +19,8 @@ from common import keyfiles
 from common.db import get_database
 from ledger import service
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
-from tests.servers import PDX, app_env, free_port, serving
+from tests.servers import app_env, free_port, node_config, serving
+from tests.servers import start_node as _start_node
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 INDUSTRIES = ("manufacturing", "retail", "logistics")
@@ -36,21 +35,6 @@ def _enterprises(rng: np.random.Generator, rows: int, prefix: str) -> pd.DataFra
         "employees": rng.integers(1, 500, size=rows).astype(float),
         "industry": rng.choice(INDUSTRIES, size=rows),
     })
-
-
-def _start_node(config: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([PDX, "node", "serve", "--config", config], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
-            return process
-        except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"node did not start: {process.stderr.read()}") from None
-            time.sleep(0.2)
 
 
 @pytest.fixture
@@ -69,12 +53,8 @@ def federation(app, client, world, database_url, tmp_path):
         frame = _enterprises(rng, 3000 + 500 * number, f"9137{number}")
         data = tmp_path / f"{name}.csv"
         frame.to_csv(data, index=False)
-        keyfiles.save(provider.key, tmp_path / f"{name}.key")
-        config = tmp_path / f"{name}.toml"
-        config.write_text(f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\n'
-                          f'exchange_public_key = "{log_key}"\nissuer = "{issuer}"\nstate_dir = "{name}-state"\n'
-                          f'port = {port}\n\n[[datasets]]\nasset = "{asset["id"]}"\nname = "{name}_enterprises"\n'
-                          f'grade = 2\nsource = "csv"\nlocation = "{name}.csv"\nid_column = "uscc"\n')
+        config = node_config(tmp_path, name, provider, asset["id"], port, log_key, issuer,
+                             dataset=f"{name}_enterprises")
         processes.append(_start_node(str(config), port))
         nodes.append(provider)
         assets.append(asset["id"])
