@@ -49,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
 
     chain_worker.init_app(app, background=background)
 
+    from exchange import state_check
+
+    state_check.init_app(app, background=background)
+
     problems.register(app)
     api.init_app(app)
     return app

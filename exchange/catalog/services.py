@@ -141,12 +141,16 @@ def _snapshot(asset: Asset) -> dict[str, Any]:
     }
 
 
+def metadata_sha256(asset: Asset) -> str:
+    """Return the hash of all an asset's metadata, as its ledger entries record it."""
+    return hashlib.sha256(canonical(_snapshot(asset))).hexdigest()
+
+
 def _ledger_body(asset: Asset) -> dict[str, Any]:
     """What the ledger records of an asset: its scope-defining fields and a hash of all its metadata."""
     return {"provider": asset.provider_id, "domain": asset.domain_code, "grade": asset.grade,
             "computation_kinds": asset.computation_kinds, "authoritative_for": asset.element_codes,
-            "title_zh": asset.title_zh, "title_en": asset.title_en,
-            "metadata_sha256": hashlib.sha256(canonical(_snapshot(asset))).hexdigest()}
+            "title_zh": asset.title_zh, "title_en": asset.title_en, "metadata_sha256": metadata_sha256(asset)}
 
 
 def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any]) -> Asset:
@@ -197,8 +201,10 @@ def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: s
     if asset.status == rules.RETIRED:
         asset.retired_at = now
         _release_sources(session, asset)
-    uow.ledger.append(Draft(f"asset.{asset.status}", actor.id, refs={"asset": [asset.id]},
-                            body=_ledger_body(asset)))
+    body = _ledger_body(asset)
+    if asset.status == rules.PUBLISHED:  # the node the exchange will call is registered with the asset
+        body["node_endpoint"] = asset.node_endpoint
+    uow.ledger.append(Draft(f"asset.{asset.status}", actor.id, refs={"asset": [asset.id]}, body=body))
     return asset
 
 
