@@ -86,24 +86,40 @@ def init_app(app: Flask, workers: int, timeout: float) -> None:
 
 
 def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
-    """Send one provider node its ticket and the job's payload; return its answer or raise ``NodeFailure``."""
+    """Send one provider node its ticket and the job's payload, once it proved it holds the provider's key; return
+    its answer or raise ``NodeFailure`` with a fixed problem code, never the node's own words.
+
+    The quota is given back (``refused=False``) only when the verified node reports a known problem that says it
+    could not run the job (``nodes.NODE_PROBLEMS``); an unreachable or unverified node, an unknown answer or a
+    refusal that may depend on the data keep it spent, so no probe is free.
+    """
+    from exchange.catalog import nodes
+
+    provider = ticket.provider_id
+    try:
+        nodes.check_and_verify(endpoint, provider, timeout)
+    except nodes.NodeError as exc:
+        raise NodeFailure(f"provider {provider}'s node was not sent the job: {exc.code}: {exc}", refused=True) \
+            from exc
     body: dict[str, Any] = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
                             "context": base64.b64encode(payload.context or b"").decode()}
     if payload.weights is not None:
         body["weights"] = base64.b64encode(payload.weights).decode()
     try:
-        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout)
+        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout,
+                                 allow_redirects=False)
+        answer = response.json()
     except requests.RequestException as exc:
-        raise NodeFailure(f"provider node {endpoint} of {ticket.provider_id} did not answer: "
-                          f"{type(exc).__name__}") from exc
+        raise NodeFailure(f"provider node {endpoint} of {provider} did not answer: {type(exc).__name__}",
+                          refused=True) from exc
+    except ValueError:
+        answer = None
     if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", "")
-        except ValueError:
-            detail = response.text[:200]
-        raise NodeFailure(f"provider {ticket.provider_id} refused: {response.status_code} {detail}",
-                          refused=response.status_code in (403, 422))
-    return response.json()
+        code, message, refund = nodes.node_problem(response.status_code, answer)
+        raise NodeFailure(f"provider {provider} refused: {code}: {message}", refused=not refund)
+    if not isinstance(answer, dict):
+        raise NodeFailure(f"provider {provider}'s node answered with something that is not a result", refused=True)
+    return answer
 
 
 def check_receipt(session, provider_id: str, job_id: str, answer: dict[str, Any]) -> bytes:

@@ -3,6 +3,7 @@
     POST /v1/jobs/run              {ticket, signature, params, context, [weights]} → {result, receipt, signature}
     GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
     GET  /v1/health
+    GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (provider.identity)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from common import crypto
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
 from privacy import he
-from provider import compute, federated
+from provider import compute, federated, identity
 from provider.config import NodeConfig
 from provider.datasets import Dataset, load_all
 from provider.record import NodeRecord
@@ -75,6 +76,13 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     def health():
         return {"status": "ok", "participant": config.participant_id,
                 "datasets": {d.mount.name: d.rows for d in mounted.values()}}
+
+    @app.get("/v1/identity")
+    def prove_identity():
+        try:
+            return identity.answer(key, config.participant_id, request.args.get("nonce", ""))
+        except identity.IdentityError as exc:
+            return _problem(400, "Bad request", str(exc))
 
     @app.post("/v1/jobs/run")
     def run():
