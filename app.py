@@ -15,7 +15,8 @@ from common import db
 def create_app(config: Mapping[str, Any] | None = None, *, background: bool = False) -> Flask:
     """Create the exchange app; ``config`` overrides PDX_* environment settings (keys with or without prefix).
 
-    ``background`` starts the chain sender's thread when a chain is configured (`pdx serve` does, CLI commands don't).
+    ``background`` starts the chain sender's thread when a chain is configured and the thread that recovers stranded
+    jobs (`pdx serve` does, CLI commands don't).
     """
     app = Flask(__name__)
     settings = pdx_config.load_settings(config)
@@ -43,7 +44,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
 
     from exchange import api, jobs, problems
 
-    jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"])
+    jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"],
+                  recovery_interval=settings["JOB_RECOVERY_SECONDS"] if background else None)
 
     from ledger.anchor import worker as chain_worker
 

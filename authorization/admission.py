@@ -1,4 +1,5 @@
-"""Admitting a job: decide, consume the grant's quotas and record `job.admitted` in one transaction, then ticket.
+"""Admitting a job: check what it declares, decide, consume the grant's quotas and record `job.admitted` in one
+transaction, then ticket each provider with the job's declared sizes as limits.
 
 The grant row is locked for the transaction (``SELECT … FOR UPDATE``; SQLite write transactions are exclusive),
 so concurrent submissions against one grant are admitted one at a time and never exceed its quotas.
@@ -10,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from authorization import engine, facts, tickets, workflow
+from sqlalchemy import select
+
+from authorization import declarations, engine, facts, tickets, workflow
 from authorization.model import Job, JobTicket
 from common.db import new_id
 from common.errors import Forbidden, InvalidInput
+from exchange.catalog.models import Asset
 from exchange.participants.rules import Principal
 from ledger.entries import Draft
 from ledger.service import UnitOfWork
@@ -41,14 +45,27 @@ class Denied(Forbidden):
     title = "Denied by policy"
 
 
+def _unknown(unknown: list[str]) -> InvalidInput:
+    return InvalidInput(f"unknown assets: {', '.join(unknown)}", errors={"assets": [f"no asset {u}" for u in unknown]})
+
+
+def check_declarations(session, request: JobRequest) -> None:
+    """Refuse (422) a job of a kind nothing runs, or whose parameters or declared sizes do not fit its assets."""
+    fields = {asset.id: {f["name"]: f["type"] for f in asset.fields}
+              for asset in session.scalars(select(Asset).where(Asset.id.in_(request.assets)))}
+    unknown = [a for a in request.assets if a not in fields]
+    if unknown:
+        raise _unknown(unknown)
+    declarations.check(request.computation_kind, request.params, request.rows, request.result_cells, fields)
+
+
 def decision_for(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,
                  *, lock: bool = False) -> tuple[engine.Decision, Any, list[engine.AssetFacts]]:
     """Gather the facts of a job request and ask the decision point."""
     grant = workflow.load(uow.session, actor, request.grant_id, lock=lock)
     assets, unknown = facts.asset_facts(uow.session, request.assets)
     if unknown:
-        raise InvalidInput(f"unknown assets: {', '.join(unknown)}", errors={"assets": [f"no asset {u}"
-                                                                                      for u in unknown]})
+        raise _unknown(unknown)
     context = engine.Context(now=now, grant=facts.grant_facts(grant), rows=request.rows, epsilon=request.epsilon,
                              group_size=request.group_size, result_cells=request.result_cells)
     action = engine.Action(engine.COMPUTE, request.computation_kind)
@@ -87,7 +104,8 @@ def admit(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,
         signed = tickets.issue(ticket_key, issuer=issuer, job=job.id, grant=grant.id, provider=provider,
                                assets=provider_assets, operation=request.computation_kind,
                                params_sha256=job.params_sha256, context_sha256=request.context_sha256,
-                               obligations=obligations, now=now)
+                               obligations=obligations, now=now,
+                               limits={"rows": request.rows, "result_cells": request.result_cells})
         row = JobTicket(job_id=job.id, provider_id=provider, ticket=signed.claims, signature=signed.signature)
         uow.session.add(row)
         issued.append(row)

@@ -18,6 +18,8 @@ from authorization.terms import CORE_GRADE, REGULATOR_GRADE, Scope, Terms
 COMPUTE, DOWNLOAD = "compute", "download"
 DOWNLOAD_KIND = "download"
 PRIVACY_PRESERVING_KINDS = frozenset({"he-statistics", "he-scoring", "federated-learning"})
+# The kinds whose nodes apply the `dp-noise` obligation; any other kind would release exact values under an ε grant.
+DP_NOISED_KINDS = frozenset({"he-statistics", "federated-learning"})
 FORBID, PERMIT = "forbid", "permit"
 
 
@@ -135,7 +137,12 @@ def _grant_forbids(reasons: list[Reason], principal: PrincipalFacts, action: Act
         _forbid(reasons, "rows-exhausted", f"grant {grant.id} allows {terms.max_rows} rows; {grant.rows_used} used, "
                                            f"{context.rows} more asked")
     if terms.epsilon is not None:
-        if context.epsilon <= 0:
+        if action.computation_kind not in DP_NOISED_KINDS:
+            _forbid(reasons, "dp-not-applied-by-kind",
+                    f"grant {grant.id} releases results only with differential privacy (ε budget "
+                    f"{terms.epsilon}), and {action.computation_kind} adds no noise to what it releases: "
+                    f"ask for a grant without ε for it, or use {' or '.join(sorted(DP_NOISED_KINDS))}")
+        elif context.epsilon <= 0:
             _forbid(reasons, "dp-required", f"grant {grant.id} releases results only with differential privacy "
                                             f"(give a positive epsilon)")
         elif grant.epsilon_used + context.epsilon > terms.epsilon + 1e-12:

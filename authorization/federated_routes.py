@@ -1,7 +1,7 @@
 """HTTP routes of federated training (联邦学习): the consumer drives a federated-learning job round by round.
 
     POST /jobs/<id>/rounds            ticket and run the next round (202; the nodes answer in the background)
-    GET  /jobs/<id>/rounds            the rounds so far (consumer, providers, regulators)
+    GET  /jobs/<id>/rounds            the rounds so far (consumer, providers, regulators; rows not to the consumer)
     GET  /jobs/<id>/rounds/<n>        one round, with the summed ciphertext for the consumer
     POST /jobs/<id>/finish            end the training with the metrics, contributions and the model's hash
     GET  /jobs/<id>/training          what the consumer reported at the end
@@ -20,7 +20,7 @@ from authorization.model import Job, JobRound, JobTraining
 from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
-from common.errors import Conflict, NotFound, Unavailable
+from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from exchange import federated, jobs
 from exchange.web import RequestSchema, authenticated, current_principal
 from ledger import service
@@ -59,9 +59,12 @@ class RoundSchema(Schema):
     number = fields.Integer()
     phase = fields.String()
     status = fields.String()
+    providers = fields.Function(lambda r: _providers(r), metadata={
+        "description": "the providers the round sums over (the exchange's plan: all, or all but one in a "
+                       "leave-one-out training)"})
     contributors = fields.List(fields.String())
     dropped = fields.List(fields.Dict())
-    rows = fields.Integer()
+    rows = fields.Integer(allow_none=True, metadata={"description": "rows summed; withheld from the consumer"})
     result_sha256 = fields.String(allow_none=True)
     error = fields.String(allow_none=True)
     created_at = fields.DateTime()
@@ -81,9 +84,15 @@ class TrainingSchema(Schema):
     finished_at = fields.DateTime()
 
 
+def _providers(row) -> list[str]:
+    tickets = row["tickets"] if isinstance(row, dict) else row.tickets
+    return sorted(t["provider"] for t in tickets)
+
+
 def _values(row, schema: type[Schema]) -> dict:
     """Return the attributes a schema shows, read while the row's session is open."""
-    return {name: getattr(row, name) for name in schema().fields}
+    names = [name for name in schema().fields if name != "providers"]
+    return {name: getattr(row, name) for name in names + (["tickets"] if "providers" in schema().fields else [])}
 
 
 def _visible(job_id: str) -> Job:
@@ -103,10 +112,14 @@ def start_round(body, job_id):
     if identity is None:
         raise Unavailable("the exchange has no signing key yet; run `pdx init`")
     request = federated.RoundRequest(body["phase"], body["theta"], body["standardizer"], body["providers"])
-    with unit_of_work() as uow:
-        row = federated.start_round(uow, current_principal(), job_id, request, utcnow(), identity.key,
-                                    identity.origin)
-        started = _values(row, RoundSchema)  # this request's read session predates the round
+    actor = current_principal()
+    try:
+        with unit_of_work() as uow:
+            row = federated.start_round(uow, actor, job_id, request, utcnow(), identity.key, identity.origin)
+            started = _values(row, RoundSchema)  # this request's read session predates the round
+    except (InvalidInput, Forbidden) as exc:  # a first round refused: the job must not stay admitted, holding quota
+        federated.abandon_unstarted(job_id, actor.id, f"the first round was refused: {exc.detail}")
+        raise
     current_app.extensions[jobs.EXTENSION_KEY].submit_round(job_id, started["number"])
     return started
 
@@ -115,23 +128,30 @@ def start_round(body, job_id):
 @authenticated()
 @blp.response(200, RoundSchema(many=True))
 def list_rounds(job_id):
-    """The rounds of a federated training so far, in order."""
+    """The rounds of a federated training so far, in order (the rows each summed: not for the consumer)."""
     job = _visible(job_id)
-    return list(read_session().scalars(select(JobRound).where(JobRound.job_id == job.id).order_by(JobRound.number)))
+    rows = list(read_session().scalars(select(JobRound).where(JobRound.job_id == job.id).order_by(JobRound.number)))
+    return jsonify([_for_viewer(job, RoundSchema().dump(row)) for row in rows])
 
 
 @blp.get("/jobs/<job_id>/rounds/<int:number>")
 @authenticated()
 @blp.response(200, RoundResultSchema)
 def get_round(job_id, number):
-    """One round; its summed ciphertext is shown to the job's consumer only."""
+    """One round; its summed ciphertext is shown to the job's consumer only, its rows to everyone else."""
     job = _visible(job_id)
     row = read_session().get(JobRound, (job.id, number))
     if row is None:
         raise NotFound(f"job {job_id} has no round {number}")
     if current_principal().id != job.consumer_id:
         return jsonify(RoundSchema().dump(row))  # without the sum: it is the consumer's alone
-    return row
+    return jsonify(_for_viewer(job, RoundResultSchema().dump(row)))
+
+
+def _for_viewer(job: Job, dumped: dict) -> dict:
+    """Withhold a round's row total from the job's consumer: the totals of a subset and of everyone, or of rounds
+    with and without a dropout, would difference to one provider's row count (it decodes what it may know)."""
+    return {**dumped, "rows": None} if current_principal().id == job.consumer_id else dumped
 
 
 @blp.post("/jobs/<job_id>/finish")

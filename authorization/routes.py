@@ -177,11 +177,13 @@ def _check_private_statistics(body) -> None:
 @blp.arguments(schemas.JobBody)
 @blp.response(201, schemas.JobSchema)
 def submit_job(body):
-    """Admit a job under a grant: decide, consume the quotas and issue one ticket per provider, atomically."""
+    """Admit a job under a grant: check its parameters and declared sizes against its assets, decide, consume the
+    quotas and issue one ticket per provider (with the declared sizes as limits), atomically."""
     identity = service.identity()
     if identity is None:
         raise Unavailable("the exchange has no signing key yet; run `pdx init`")
     context, weights = _decoded(body, "context"), _decoded(body, "weights")
+    admission.check_declarations(read_session(), _job_request(body, context))
     runnable = body["computation_kind"] in jobs.RUNNABLE
     if (runnable or body["computation_kind"] == federated.FEDERATED) and context is None:
         raise InvalidInput(f"a {body['computation_kind']} job needs the consumer's public HE context",

@@ -1,10 +1,13 @@
 """Job tickets: the exchange's signed, short-lived, single-use permission for one provider node to run one job.
 
 A ticket is the RFC 8785 canonical JSON of ``{"v", "issuer", "job", "grant", "provider", "assets", "operation",
-"params_sha256", "context_sha256", "obligations", "issued_at", "expires_at", "nonce"}`` with an Ed25519
-signature by the exchange's log key over ``"pdx-ticket/v1\\n" ‖ ticket``. The node verifies it with
-``TicketVerifier``: signature, issuer, addressee, expiry (at most five minutes), that the parameters and the
-consumer's public HE context it received are the ones ticketed, and that the nonce was never used before.
+"params_sha256", "context_sha256", "obligations", "issued_at", "expires_at", "nonce"}`` — and, since the job's
+declared sizes bind, ``"limits": {"rows", "result_cells"}``: the most rows the node may read and the most values its
+result may hold — with an Ed25519 signature by the exchange's log key over ``"pdx-ticket/v1\\n" ‖ ticket``. The
+node verifies it with ``TicketVerifier``: signature, issuer, addressee, expiry (at most five minutes), that the
+parameters and the consumer's public HE context it received are the ones ticketed, and that the nonce was never
+used before. A ticket without ``limits`` (issued before they existed) still verifies; the node then has no limit
+to enforce.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ TICKET_CONTEXT = b"pdx-ticket/v1\n"
 TICKET_VERSION = 1
 MAX_LIFETIME = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(seconds=30)
+LIMITS = ("rows", "result_cells")
 
 
 class TicketError(Exception):
@@ -54,16 +58,26 @@ def digest(value: Any) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _checked_limits(limits: Mapping[str, Any]) -> dict[str, int]:
+    values = {name: limits.get(name) for name in LIMITS}
+    if set(limits) != set(LIMITS) or any(type(v) is not int or v < 0 for v in values.values()):
+        raise ValueError(f"limits are {{'rows': n, 'result_cells': n}} with n ≥ 0 integers, got {dict(limits)!r}")
+    return values
+
+
 def issue(key: Ed25519PrivateKey, *, issuer: str, job: str, grant: str, provider: str, assets: list[str],
           operation: str, params_sha256: str, context_sha256: str | None, obligations: Mapping[str, Any],
-          now: datetime, lifetime: timedelta = MAX_LIFETIME) -> SignedTicket:
-    """Sign a ticket for one provider's part of a job."""
+          now: datetime, lifetime: timedelta = MAX_LIFETIME,
+          limits: Mapping[str, int] | None = None) -> SignedTicket:
+    """Sign a ticket for one provider's part of a job (with the job's declared sizes as its ``limits``)."""
     if lifetime > MAX_LIFETIME or lifetime <= timedelta(0):
         raise ValueError(f"a ticket lives at most {MAX_LIFETIME}")
     claims = {"v": TICKET_VERSION, "issuer": issuer, "job": job, "grant": grant, "provider": provider,
               "assets": sorted(assets), "operation": operation, "params_sha256": params_sha256,
               "context_sha256": context_sha256, "obligations": dict(obligations), "issued_at": format_time(now),
               "expires_at": format_time(now + lifetime), "nonce": secrets.token_hex(16)}
+    if limits is not None:
+        claims["limits"] = _checked_limits(limits)
     return SignedTicket(claims, crypto.sign(key, TICKET_CONTEXT + canonical(claims)))
 
 
@@ -128,6 +142,11 @@ class TicketVerifier:
         if (context is None) != (expected_context is None) or (context is not None and
                                                                digest(context) != expected_context):
             raise TicketError("the HE context differs from the one the ticket was issued for")
+        if "limits" in claims:
+            try:
+                _checked_limits(claims["limits"])
+            except (ValueError, AttributeError) as exc:
+                raise TicketError("the ticket's limits are malformed") from exc
         if not self.nonces.use(claims["nonce"], expires):
             raise TicketError(f"ticket nonce {claims['nonce']} was already used: a replay")
         return claims

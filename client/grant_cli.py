@@ -1,4 +1,5 @@
-"""`pdx grant …`, `pdx decide` and `pdx job submit`: the authorization workflow from the command line."""
+"""`pdx grant …`, `pdx decide`, `pdx job submit|statistics|result`: the authorization workflow from the command
+line."""
 
 from __future__ import annotations
 
@@ -199,14 +200,17 @@ def grant_expire_due() -> None:
 @click.option("--rows", type=click.IntRange(0), required=True, help="rows the job will process (quota)")
 @click.option("--epsilon", type=float, default=0.0, help="ε to spend under a grant with a privacy budget")
 @click.option("--bound", "bounds", multiple=True, help="COLUMN=LOW:HIGH clipping bounds (needed with --epsilon)")
+@click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="where to keep the job's key (default: $PDX_HOME/jobs or ~/.pdx/jobs)")
 @url_option
 @token_option
 @key_option
-def job_statistics(grant, assets, columns, group_by, groups, min_group_size, rows, epsilon, bounds, url, token,
+def job_statistics(grant, assets, columns, group_by, groups, min_group_size, rows, epsilon, bounds, store, url, token,
                    key_path) -> None:
-    """Run homomorphic statistics with a fresh key pair kept in this process; show progress, print the result."""
+    """Run homomorphic statistics with a fresh key pair, kept in the local job store so that the result can be
+    fetched again (`pdx job result`); show progress, print the result."""
     from client.http import ApiError
-    from client.sdk import Consumer, JobFailed
+    from client.sdk import Consumer, JobFailed, JobPending
     from privacy.aggregation import BadPlan, GroupBy, StatisticsPlan
 
     try:
@@ -216,7 +220,7 @@ def job_statistics(grant, assets, columns, group_by, groups, min_group_size, row
                               group_by=GroupBy(group_by, groups) if group_by else None)
     except (ValueError, BadPlan) as exc:
         raise click.UsageError(str(exc)) from exc
-    consumer = Consumer(url, token, client_for(url, token, key_path).signing_key)
+    consumer = Consumer(url, token, client_for(url, token, key_path).signing_key, store=store)
     spinner = "|/-\\"
 
     def progress(status: str, waited: float) -> None:
@@ -225,6 +229,9 @@ def job_statistics(grant, assets, columns, group_by, groups, min_group_size, row
     try:
         result = consumer.statistics(grant, assets, plan, rows=rows, epsilon=epsilon, bounds=parsed or None,
                                      progress=progress)
+    except JobPending as exc:
+        click.echo("", err=True)
+        raise click.ClickException(str(exc)) from exc
     except JobFailed as exc:
         click.echo("", err=True)
         raise click.ClickException(f"job failed: {exc}") from exc
@@ -232,18 +239,63 @@ def job_statistics(grant, assets, columns, group_by, groups, min_group_size, row
         click.echo("", err=True)
         raise click.ClickException(str(exc)) from exc
     click.echo("", err=True)
+    _print_statistics(result)
+
+
+def _print_statistics(result) -> None:
     summary = f"job {result.job_id}: {result.count} rows"
     if result.intervals is not None:
         count = result.intervals.loc["count"]
         summary += (f" (95 % interval {count['low']:.0f} to {count['high']:.0f}; differentially private at "
-                    f"ε={epsilon:g}: every figure below is noised)")
+                    f"ε={result.noise['epsilon'].sum():g}: every figure below is noised)")
     click.echo(summary)
-    if len(result.columns):
+    if not result.columns.empty:
         click.echo(result.columns.to_string())
-    if result.groups is not None:
-        click.echo(result.groups.to_string())
+    for table in (result.histogram, result.groups):
+        if table is not None:
+            click.echo(table.to_string())
     if result.intervals is not None:
         click.echo("\nconfidence intervals (coverage; at_least: a lower bound on it):")
         click.echo(result.intervals.to_string())
         click.echo("\nnoise (Laplace, calibrated by OpenDP to each statistic's sensitivity and share of ε):")
         click.echo(result.noise.to_string())
+
+
+def _result_json(job_id: str, result) -> dict[str, Any]:
+    if hasattr(result, "statistics"):
+        return {"job_id": job_id, "computation_kind": "he-statistics", "count": result.count,
+                "columns": json.loads(result.columns.to_json(orient="index")),
+                "histogram": None if result.histogram is None else json.loads(result.histogram.to_json(
+                    orient="records")),
+                "groups": None if result.groups is None else json.loads(result.groups.to_json(orient="index")),
+                "intervals": None if result.intervals is None else json.loads(result.intervals.to_json(
+                    orient="index")),
+                "noise": None if result.noise is None else json.loads(result.noise.to_json(orient="index"))}
+    return {"job_id": job_id, "computation_kind": "he-scoring",
+            "scores": json.loads(result["score"].to_json(orient="index"))}
+
+
+@job_group.command("result")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+@click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="the job store the SDK wrote (default: $PDX_HOME/jobs or ~/.pdx/jobs)")
+@url_option
+@token_option
+def job_result(job_id, as_json, store, url, token) -> None:
+    """Fetch a job's result and decrypt it with the key the SDK stored when it submitted the job."""
+    from client.http import ApiError
+    from client.jobstore import JobNotStored
+    from client.sdk import Consumer, JobFailed
+    from privacy.he import HEError
+
+    try:
+        result = Consumer(url, token, store=store).result(job_id)
+    except (JobNotStored, JobFailed, ApiError, HEError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        show(_result_json(job_id, result))
+    elif hasattr(result, "statistics"):
+        _print_statistics(result)
+    else:
+        click.echo(f"job {job_id}: {len(result)} scores\n{result.to_string()}")

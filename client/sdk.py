@@ -1,14 +1,19 @@
 """The consumer SDK: compute on providers' data without the data or the result ever being readable by anyone else.
 
-The SDK makes a CKKS key pair and keeps the secret key in this process; only the public context leaves it.
-Each provider node encrypts its partial aggregates under that context, the exchange adds the ciphertexts without
-being able to read them, and only here are they decrypted and finished into statistics.
+The SDK makes a CKKS key pair per job; only the public context leaves this machine. Each provider node encrypts
+its partial aggregates under that context, the exchange adds the ciphertexts without being able to read them, and
+only here are they decrypted and finished into statistics.
+
+Every call is submit → store → wait → ``result``: right after the exchange admits a job, its parameters and key
+are written to the local job store (``client/jobstore.py``), so a result the call gave up waiting for stays
+fetchable and decryptable later, by ``Consumer.result(job_id)`` or ``pdx job result <id>``.
 
     from client.sdk import Consumer
     from privacy.aggregation import StatisticsPlan
     bank = Consumer("http://127.0.0.1:5000", token, keys.load("bank.pem"))
     result = bank.statistics(grant_id, [tax_asset, hr_asset], StatisticsPlan(columns=("vat_paid",)), rows=40_000)
     result.columns            # pandas DataFrame: count, sum, mean, variance, sample_variance per column
+    bank.result(result.job_id)  # the same result again, from the store, at any later time
 """
 
 from __future__ import annotations
@@ -18,14 +23,17 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.http import DEFAULT_URL, ExchangeClient
-from privacy import aggregation, fixedpoint, release
-from privacy.he import ConsumerKeys
+from client.jobstore import JobStore
+from privacy import aggregation, fixedpoint, release, scoring
+from privacy.he import ConsumerKeys, sigmoid
 
 POLL_SECONDS = 0.5
 FINISHED = frozenset({"completed", "failed"})
@@ -33,6 +41,10 @@ FINISHED = frozenset({"completed", "failed"})
 
 class JobFailed(Exception):
     """The exchange could not complete the job; the message is the recorded reason."""
+
+
+class JobPending(JobFailed):
+    """The job has not finished yet: its result can be fetched later (``Consumer.result``, `pdx job result`)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +66,15 @@ class StatisticsResult:
     noise: pd.DataFrame | None = None
 
 
+COLUMN_FIELDS = ["column", "count", "sum", "mean", "variance", "sample_variance"]
+
+
 def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
+    # Built with its column names, so that a plan of counts only (no numeric column) gives an empty table.
     columns = pd.DataFrame(
         [{"column": name, "count": stats.count, "sum": c.sum, "mean": c.mean, "variance": c.variance,
           "sample_variance": c.sample_variance} for name, c in stats.columns.items()],
-        columns=["column", "count", "sum", "mean", "variance", "sample_variance"]).set_index("column")
+        columns=COLUMN_FIELDS).set_index("column")
     histogram = None
     if plan.histogram is not None:
         edges = list(plan.histogram.edges)
@@ -71,9 +87,10 @@ def _frames(plan: aggregation.StatisticsPlan, stats: aggregation.Statistics):
     return columns, histogram, groups
 
 
-def _statistics_result(job_id: str, plan: aggregation.StatisticsPlan, values, noise: dict | None
+def _statistics_result(job_id: str, record: Mapping[str, Any], values: np.ndarray, noise: Mapping[str, Any] | None
                        ) -> StatisticsResult:
-    """Finish decrypted fixed-point digits into statistics (post-processed with intervals when noised)."""
+    """Finish a statistics job from its decrypted fixed-point digits (post-processed with intervals when noised)."""
+    plan = aggregation.StatisticsPlan.from_dict(record["params"]["plan"])
     total = fixedpoint.decode(values, aggregation.layout(plan).size)
     if noise is None:
         stats = aggregation.finish(plan, total)
@@ -103,12 +120,54 @@ def private_plan(plan: aggregation.StatisticsPlan, bounds: Mapping[str, tuple[fl
     return replace(plan, shifts=tuple(shifts.items()))
 
 
+def _scores_result(record: Mapping[str, Any], decrypted: np.ndarray) -> pd.DataFrame:
+    """Finish a scoring job: the scores w·x + b by id (the plan's power-of-two shift undone) with their stated
+    absolute error, and the probability for a logistic model (the sigmoid's slope is at most 1/4)."""
+    ids = record["params"]["ids"]
+    scores = np.ldexp(np.asarray(decrypted, dtype=np.float64)[:len(ids)], -int(record["shift"]))
+    frame = pd.DataFrame({"id": list(ids), "score": scores, "error": float(record["error"])}).set_index("id")
+    if record["logistic"]:
+        frame["probability"] = sigmoid(frame["score"].to_numpy())
+    frame.attrs["job_id"] = record["job_id"]
+    frame.attrs["error_bound"] = float(record["error"])
+    return frame
+
+
 class Consumer:
-    """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results."""
+    """A consumer's handle on the exchange: submits jobs, waits for them, decrypts and finishes the results.
+
+    ``store`` is the local job store's folder (default ``$PDX_HOME/jobs`` or ``~/.pdx/jobs``).
+    """
 
     def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
-                 signing_key: Ed25519PrivateKey | None = None) -> None:
+                 signing_key: Ed25519PrivateKey | None = None, *, store: Path | str | None = None) -> None:
         self.exchange = ExchangeClient(url, token, signing_key)
+        self.store = JobStore(store)
+
+    def _submit(self, body: dict[str, Any], keys: ConsumerKeys, record: dict[str, Any]) -> str:
+        # The job is admitted (and charged) by the 201; until the store is written, a crash loses its key.
+        job = self.exchange.post("/jobs", body)
+        self.store.save(job["id"], {"exchange": self.exchange.base_url, "grant": body["grant"],
+                                    "assets": body["assets"], "computation_kind": body["computation_kind"],
+                                    **record}, keys)
+        return job["id"]
+
+    def result(self, job_id: str):
+        """Return a stored job's finished result — ``StatisticsResult`` or a scores DataFrame — at any later time.
+
+        Raises ``JobPending`` while it still runs and ``JobFailed`` with the recorded reason if it failed.
+        """
+        record, keys = self.store.load(job_id)
+        status = self.exchange.get(f"/jobs/{job_id}")["status"]
+        if status not in FINISHED:
+            raise JobPending(f"job {job_id} is still {status}; fetch it later with `pdx job result {job_id}`")
+        outcome = self.exchange.get(f"/jobs/{job_id}/result")
+        if outcome["error"] is not None:
+            raise JobFailed(outcome["error"])
+        ciphertext = base64.b64decode(outcome["result"])
+        if record["computation_kind"] == "he-scoring":
+            return _scores_result(record, keys.decrypt_scores(ciphertext))
+        return _statistics_result(job_id, record, keys.decrypt(ciphertext), outcome.get("release"))
 
     def wait(self, job_id: str, timeout: float, progress: Callable[[str, float], None] | None = None) -> dict:
         """Poll a job until it has completed or failed; ``progress`` is told its status and the seconds waited."""
@@ -121,7 +180,8 @@ class Consumer:
             if job["status"] in FINISHED:
                 return job
             if waited > timeout:
-                raise JobFailed(f"job {job_id} is still {job['status']} after {timeout:.0f} s")
+                raise JobPending(f"job {job_id} is still {job['status']} after {timeout:.0f} s; its result stays "
+                                 f"fetchable: `pdx job result {job_id}` or Consumer.result({job_id!r})")
             time.sleep(POLL_SECONDS)
 
     def statistics(self, grant: str, assets: Sequence[str], plan: aggregation.StatisticsPlan, *, rows: int,
@@ -135,44 +195,45 @@ class Consumer:
         keys = ConsumerKeys()
         plan = private_plan(plan, bounds) if epsilon > 0 else plan
         shape = aggregation.layout(plan)
-        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics",
-                "params": {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}}
-                                                      if bounds else {})},
+        params = {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}} if bounds else {})}
+        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics", "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "rows": rows, "epsilon": epsilon, "group_size": plan.min_group_size, "result_cells": shape.size}
-        job = self.exchange.post("/jobs", body)
-        self.wait(job["id"], timeout, progress)
-        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
-        if outcome["error"] is not None:
-            raise JobFailed(outcome["error"])
-        values = keys.decrypt(base64.b64decode(outcome["result"]))
-        return _statistics_result(job["id"], plan, values, outcome.get("release"))
+        job_id = self._submit(body, keys, {"params": params, "epsilon": epsilon})
+        self.wait(job_id, timeout, progress)
+        return self.result(job_id)
 
     def score(self, grant: str, parts: Mapping[str, Sequence[str]], weights: Mapping[str, Sequence[float]],
-              bias: float, ids: Sequence[str], *, logistic: bool = False, timeout: float = 600,
+              bias: float, ids: Sequence[str], *, logistic: bool = False,
+              ranges: Mapping[str, tuple[float, float]] | None = None, timeout: float = 600,
               progress: Callable[[str, float], None] | None = None) -> pd.DataFrame:
         """Score the rows named by ``ids`` with a linear or logistic model whose features may live at several
         providers (``parts``: asset → its feature columns; ``weights``: asset → the weights of those columns).
 
         The weights are encrypted here; each node multiplies its plain columns by them, the exchange adds the
-        partial scores, and only this process can decrypt the result.
+        partial scores, and only this process can decrypt the result. Each feature is scaled by its range: the
+        ``minimum``/``maximum`` its asset declares, overridden by ``ranges`` (feature → (low, high)), else
+        ``privacy.scoring.DEFAULT_RANGE``; a node refuses values beyond it. Returns ``score`` (w·x + b) and
+        ``error`` (its stated absolute error bound, also in ``attrs["error_bound"]``) by id, and ``probability``
+        (the sigmoid, within error/4) for a logistic model.
         """
         keys = ConsumerKeys()
-        assets = list(parts)
-        encrypted = {asset: keys.encrypt_weights(weights[asset], bias if number == 0 else 0.0)
-                     for number, asset in enumerate(assets)}
+        declared = {asset: scoring.declared_ranges(self.exchange.get(f"/assets/{asset}")["fields"]) for asset in parts}
+        plan = scoring.plan(parts, weights, bias, scoring.resolve_ranges(parts, declared, ranges or {}),
+                            poly_modulus_degree=keys.parameters.poly_modulus_degree,
+                            scale_bits=keys.parameters.scale_bits)
+        encrypted = {asset: keys.encrypt_weights(part.weights, part.bias) for asset, part in plan.parts.items()}
+        assets = list(plan.parts)
         params = {"ids": [str(i) for i in ids], "parts": {
-            asset: {"features": list(parts[asset]), "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
-            for asset in assets}}
+            asset: {"features": list(part.features), "exponents": list(part.exponents),
+                    "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
+            for asset, part in plan.parts.items()}}
         payload = json.dumps({asset: base64.b64encode(blob).decode() for asset, blob in encrypted.items()})
         body = {"grant": grant, "assets": assets, "computation_kind": "he-scoring", "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "weights": base64.b64encode(payload.encode()).decode(), "rows": len(ids) * len(assets),
                 "group_size": 1, "result_cells": len(ids)}
-        job = self.exchange.post("/jobs", body)
-        self.wait(job["id"], timeout, progress)
-        outcome = self.exchange.get(f"/jobs/{job['id']}/result")
-        if outcome["error"] is not None:
-            raise JobFailed(outcome["error"])
-        values = keys.decrypt_scores(base64.b64decode(outcome["result"]), logistic=logistic)[:len(ids)]
-        return pd.DataFrame({"id": list(ids), "score": values}).set_index("id")
+        job_id = self._submit(body, keys, {"params": {"ids": params["ids"]}, "logistic": logistic,
+                                           "shift": plan.shift, "error": plan.error})
+        self.wait(job_id, timeout, progress)
+        return self.result(job_id)

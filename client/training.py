@@ -1,10 +1,12 @@
 """Federated training from the consumer's side (联邦学习): drive a federated-learning job round by round.
 
-The SDK keeps the CKKS secret key; each round the nodes train on their own rows from the global model and encrypt
-n·θ ‖ n under the consumer's public context, the exchange adds them, and only here is the sum decrypted into the
-next global model (FedAvg). With ``contribution=True`` each provider's share is measured by leave-one-out: one
-more training without that provider, scored on validation rows the consumer holds (log-loss for logistic
-regression, R² for linear); a provider whose absence does not hurt gets no share.
+The SDK keeps the CKKS secret key; each round the nodes compute on their own rows from the global model and
+encrypt under the consumer's public context, the exchange adds them, and only here is the sum decrypted into the
+next global model: FedAvg (n·θ ‖ n) without differential privacy, DP-FedSGD (noisy clipped gradient sum ‖ noisy
+n·C, ``privacy.federated.private_step``) with it. With ``contribution=True`` (differentially private trainings
+only) each provider's share is measured by leave-one-out: one more training without that provider, in the order
+the exchange fixes, scored on validation rows the consumer holds (log-loss for logistic regression, R² for
+linear); a provider whose absence does not hurt gets no share.
 
     from client.training import train
     result = train(bank, grant_id, assets, features=[...], label="default", validation=(x_val, y_val))
@@ -36,7 +38,7 @@ class TrainingResult:
 
     job_id: str
     model: Model
-    history: list[dict[str, Any]]  # one entry per training round: round, rows, providers, dropped, metrics
+    history: list[dict[str, Any]]  # per training round: round, rows (noisy under DP), providers, dropped, metrics
     contributions: dict[str, float] = field(default_factory=dict)  # provider → share (sums to 1)
     loo_scores: dict[str, float] = field(default_factory=dict)  # provider → validation score without it
     epsilon: float = 0.0
@@ -89,12 +91,16 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
           progress: Callable[[dict[str, Any]], None] | None = None) -> TrainingResult:
     """Train a linear or logistic model over the assets' nodes under a grant, and return it with its history.
 
-    ``rows`` is the quota the job reserves; ``bounds`` ([low, high] per feature) is required when the config adds
-    noise (differential privacy: the exchange charges the grant the ε the RDP accountant computes, and refuses the
-    job before it starts if the grant's budget would be exceeded). ``progress`` is called after every round.
+    ``rows`` is the quota the job reserves; ``bounds`` ([low, high] per feature) standardize instead of a moments
+    round, and are required when the config adds noise (differential privacy: the exchange charges the grant the ε
+    the RDP accountant computes, and refuses the job before it starts if the grant's budget would be exceeded).
+    ``progress`` is called after every round.
     """
     if contribution and validation is None:
         raise ValueError("contributions are measured on validation rows the consumer holds: pass validation=(x, y)")
+    if contribution and not config.private:
+        raise ValueError("contributions by leave-one-out need a differentially private training (clip and "
+                         "noise_multiplier): without noise, two subsets' sums difference to one provider's update")
     keys = ConsumerKeys()
     if group_size is None:  # each node's update is a group: at least the grant's minimum
         group_size = consumer.exchange.get(f"/grants/{grant}")["terms"]["min_group_size"]
@@ -119,7 +125,7 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
     result = TrainingResult(job["id"], model, history, epsilon=job["epsilon"])
     if contribution:
         full = _headline(_score(model, validation))
-        for left_out in providers:
+        for left_out in providers:  # the exchange's order: sorted, one training each
             others = [p for p in providers if p != left_out]
             without, _ = _training(run, config, standardizer, others, validation, None, progress)
             result.loo_scores[left_out] = _headline(_score(without, validation))
@@ -133,13 +139,18 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
 
 def _training(run: _Run, config: TrainingConfig, standardizer: Standardizer, providers: Sequence[str] | None,
               validation, history: list | None, progress) -> tuple[Model, list[str]]:
+    """Run one training's rounds; return the model and the providers its rounds summed over."""
     theta = federated.initial_theta(standardizer.mean.size)
-    contributors: list[str] = []
+    summed_over: list[str] = []
     for number in range(config.rounds):
         summed, row = run.round("train", theta, standardizer, providers)
-        theta, rows = federated.decode(summed)
+        if config.private:
+            theta, noisy_rows = federated.private_step(theta, summed, config)
+            rows = int(round(noisy_rows))
+        else:
+            theta, rows = federated.decode(summed)
         model = Model(config.task, theta, standardizer)
-        contributors = sorted(set(contributors) | set(row["contributors"]))
+        summed_over = sorted(set(summed_over) | set(row["providers"]))
         entry = {"round": row["number"], "training_round": number + 1, "rows": rows,
                  "providers": row["contributors"], "dropped": [d["provider"] for d in row["dropped"]],
                  "leave_one_out": providers is not None, "metrics": _score(model, validation)}
@@ -147,7 +158,7 @@ def _training(run: _Run, config: TrainingConfig, standardizer: Standardizer, pro
             history.append(entry)
         if progress is not None:
             progress(entry)
-    return Model(config.task, theta, standardizer), contributors
+    return Model(config.task, theta, standardizer), summed_over
 
 
 def report_row(entry: dict[str, Any]) -> dict[str, Any]:

@@ -17,20 +17,28 @@ from client.commands import call, client_for, key_option, token_option, url_opti
 @click.option("--label", required=True, help="the label column (0/1 for logistic, a number for linear)")
 @click.option("--task", type=click.Choice(["logistic", "linear"]), default="logistic", show_default=True)
 @click.option("--rounds", type=click.IntRange(1, 10_000), default=20, show_default=True)
-@click.option("--local-epochs", type=click.IntRange(1, 1000), default=5, show_default=True)
+@click.option("--local-epochs", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="local epochs per round without differential privacy (with it: one gradient step)")
 @click.option("--learning-rate", type=click.FloatRange(0, 100, min_open=True), default=0.5, show_default=True)
 @click.option("--l2", type=click.FloatRange(0, 100), default=1e-3, show_default=True)
 @click.option("--rows", type=click.IntRange(0), required=True, help="rows the job may use (quota)")
 @click.option("--min-quorum", type=click.IntRange(2), default=None, help="providers a round needs (default: all)")
 @click.option("--validation", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="a CSV of your own rows with the features and the label, to score each round")
-@click.option("--contribution", is_flag=True, help="measure each provider's contribution by leave-one-out")
+@click.option("--clip", type=click.FloatRange(0, min_open=True), default=None,
+              help="differential privacy: the L2 bound of one row's gradient (with --noise-multiplier)")
+@click.option("--noise-multiplier", type=click.FloatRange(0, min_open=True), default=None,
+              help="differential privacy: the noise's σ on each round's sum, in units of --clip")
+@click.option("--bound", "bounds", type=(str, float, float), multiple=True,
+              help="FEATURE LOW HIGH: the feature's range, to standardize by (required with differential privacy)")
+@click.option("--contribution", is_flag=True,
+              help="measure each provider's contribution by leave-one-out (differentially private trainings only)")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the training curve to this PNG")
 @url_option
 @token_option
 @key_option
 def job_train(grant, assets, features, label, task, rounds, local_epochs, learning_rate, l2, rows, min_quorum,
-              validation, contribution, plot_path, url, token, key_path) -> None:
+              validation, clip, noise_multiplier, bounds, contribution, plot_path, url, token, key_path) -> None:
     """Train a linear or logistic model across the providers' nodes; the key stays here, a bar shows the rounds."""
     import pandas as pd
 
@@ -40,8 +48,14 @@ def job_train(grant, assets, features, label, task, rounds, local_epochs, learni
     from privacy.federated import FederatedError, TrainingConfig
 
     try:
-        config = TrainingConfig(task=task, rounds=rounds, local_epochs=local_epochs, learning_rate=learning_rate,
-                                l2=l2)
+        private = noise_multiplier is not None
+        config = TrainingConfig(task=task, rounds=rounds, local_epochs=1 if private else local_epochs,
+                                learning_rate=learning_rate, l2=l2, clip=clip, noise_multiplier=noise_multiplier or 0.0)
+        ranges = {name: (low, high) for name, low, high in bounds}
+        if ranges and set(ranges) != set(features):
+            raise ValueError(f"--bound is needed for every feature, or none: missing "
+                             f"{sorted(set(features) - set(ranges))}, unknown {sorted(set(ranges) - set(features))}")
+        feature_bounds = [ranges[name] for name in features] if ranges else None
         held = None
         if validation is not None:
             frame = pd.read_csv(validation)
@@ -50,6 +64,9 @@ def job_train(grant, assets, features, label, task, rounds, local_epochs, learni
         raise click.UsageError(f"cannot use the options: {exc}") from exc
     if contribution and held is None:
         raise click.UsageError("--contribution needs --validation: contributions are scored on your own rows")
+    if contribution and not config.private:
+        raise click.UsageError("--contribution needs differential privacy (--clip, --noise-multiplier, --bound): "
+                               "without noise, two subsets' sums would show one provider's update")
     consumer = Consumer(url, token, client_for(url, token, key_path).signing_key)
     total = rounds * (1 + (len(assets) if contribution else 0))
     with click.progressbar(length=total, label="federated rounds", show_pos=True, file=sys.stderr,
@@ -60,7 +77,8 @@ def job_train(grant, assets, features, label, task, rounds, local_epochs, learni
 
         try:
             result = train(consumer, grant, assets, features=list(features), label=label, config=config, rows=rows,
-                           validation=held, min_quorum=min_quorum, contribution=contribution, progress=progress)
+                           validation=held, bounds=feature_bounds, min_quorum=min_quorum,
+                           contribution=contribution, progress=progress)
         except (ApiError, JobFailed) as exc:
             raise click.ClickException(str(exc)) from exc
     click.echo(f"job {result.job_id}: {len([h for h in result.history if not h['leave_one_out']])} rounds, "

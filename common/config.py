@@ -19,6 +19,7 @@ DEFAULTS: dict[str, Any] = {
     "SIGNATURE_WINDOW_SECONDS": 300,  # how far a signed request's time may be from the server's clock
     "JOB_WORKERS": 4,  # background threads per server process that run jobs on provider nodes
     "NODE_TIMEOUT_SECONDS": 120,  # how long a job waits for one provider node before it fails
+    "JOB_RECOVERY_SECONDS": 60,  # how often a served exchange fails stranded jobs (tickets expired, nothing running)
     "ALLOW_PRIVATE_NODES": "loopback",  # node addresses allowed besides public ones: none, loopback, private, all
     "STATE_CHECK_INTERVAL_SECONDS": 300,  # how often a served exchange compares its tables with the ledger; 0: never
     "CHAIN_URL": None,  # an EVM JSON-RPC node (anvil, Besu …); None: the exchange anchors on no chain
@@ -31,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
-                  "NODE_TIMEOUT_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
+                  "NODE_TIMEOUT_SECONDS", "JOB_RECOVERY_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
                   "CHAIN_MAX_BACKOFF_SECONDS", "STATE_CHECK_INTERVAL_SECONDS"}
 _OPTIONAL_INT_SETTINGS = {"CHAIN_GAS_PRICE"}
 NODE_ADDRESS_POLICIES = ("none", "loopback", "private", "all")  # each allows what the one before does, and more
@@ -81,7 +82,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                           f"{settings['ALLOW_PRIVATE_NODES']!r}")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
-    for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS"):
+    for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS",
+                 "JOB_RECOVERY_SECONDS"):
         if settings[name] < 1:
             raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1")
     gas_price = settings["CHAIN_GAS_PRICE"]

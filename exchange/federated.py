@@ -3,12 +3,17 @@ their encrypted updates summed here, and the training's end.
 
 A training is one job (one quota, its whole ε charged at admission by the RDP accountant). The consumer drives it
 round by round, because only the consumer can decrypt: it asks for a round with the global model, the exchange
-tickets every provider for that round, calls the nodes at once, adds the ciphertexts of those that answered —
-if at least the plan's quorum did — and records `job.round`; the consumer decrypts the sum (the new global model)
-and asks for the next. `job.trained` ends it with the metrics and each provider's contribution.
+tickets the round's providers, calls the nodes at once, adds the ciphertexts of those that answered — if enough
+did — and records `job.round`; the consumer decrypts the sum and asks for the next. `job.trained` ends it with the
+metrics and each provider's contribution.
 
-No party sees one provider's update: nodes encrypt under the consumer's key, the exchange only adds, and the
-consumer decrypts sums over at least ``min_quorum`` ≥ 2 providers.
+The consumer never learns one provider's update or row count:
+  * nodes encrypt under the consumer's key, the exchange only adds, and a job spans at least 2 providers;
+  * without differential privacy every round needs every provider (no dropout: a sum without one provider,
+    differenced with a sum with it, is its update), and there are no subsets;
+  * with it, each released sum carries central DP noise, so dropouts are tolerated down to ``min_quorum`` ≥ 2 and
+    leave-one-out trainings are allowed — over the subsets the exchange fixes (``Plan.subset``), not the consumer;
+  * `job.round` (each provider's rows in its receipt) is for the providers and the regulators, not the consumer.
 """
 
 from __future__ import annotations
@@ -49,13 +54,29 @@ class Plan:
     config: TrainingConfig
     bounds: list[list[float]] | None
     min_quorum: int
-    trainings: int  # 1, or 1 + one leave-one-out training per provider when contributions are asked for
+    providers: list[str]  # sorted: the order in which leave-one-out trainings leave them out
+    contribution: bool
     delta: float
 
     @property
+    def trainings(self) -> int:
+        """1, or 1 + one leave-one-out training per provider when contributions are asked for."""
+        return 1 + (len(self.providers) if self.contribution else 0)
+
+    @property
+    def first_training_round(self) -> int:
+        """The moments round comes first unless bounds standardize."""
+        return 0 if self.bounds is not None else 1
+
+    @property
     def max_rounds(self) -> int:
-        """How many rounds the job may run: the moments round (unless private) and every training's rounds."""
-        return (0 if self.config.private else 1) + self.config.rounds * self.trainings
+        """How many rounds the job may run: the moments round (without bounds) and every training's rounds."""
+        return self.first_training_round + self.config.rounds * self.trainings
+
+    @property
+    def releases(self) -> int:
+        """How many noised sums one record is in: every round of every training without its provider left out."""
+        return self.config.rounds * (len(self.providers) if self.contribution else 1)
 
     @property
     def epsilon(self) -> float:
@@ -64,13 +85,23 @@ class Plan:
             return 0.0
         from privacy import accountant  # dp-accounting takes ~1 s to import: only when a training is private
 
-        return accountant.fedavg_epsilon(self.config.noise_multiplier, self.config.rounds * self.trainings,
-                                         self.delta)
+        return accountant.fedavg_epsilon(self.config.noise_multiplier, self.releases, self.delta)
+
+    def subset(self, number: int) -> list[str]:
+        """Return the providers round ``number`` sums over: all, or all but the one its training leaves out."""
+        training = max(0, number - self.first_training_round) // self.config.rounds
+        return [p for i, p in enumerate(self.providers) if i != training - 1]
+
+    def quorum(self, number: int) -> int:
+        """Return how many distinct providers must answer round ``number`` for its sum to be released: every one
+        without noise (a sum without one, differenced with a sum with it, is its update), else ``min_quorum``."""
+        return max(2, self.min_quorum if self.config.private else len(self.subset(number)))
 
     @classmethod
-    def from_params(cls, params: dict[str, Any], providers: int) -> Plan:
-        """Check a federated job's ``params`` for a job over ``providers`` providers; raise ``InvalidInput``."""
+    def from_params(cls, params: dict[str, Any], providers: list[str]) -> Plan:
+        """Check a federated job's ``params`` for a job over ``providers``; raise ``InvalidInput``."""
         errors: dict[str, list[str]] = {}
+        providers = sorted(set(providers))
         features, label = params.get("features"), params.get("label")
         if not isinstance(features, list) or not 1 <= len(features) <= MAX_FEATURES \
                 or not all(isinstance(f, str) and f for f in features) or len(set(features)) != len(features):
@@ -82,28 +113,41 @@ class Plan:
         except FederatedError as exc:
             errors["params.training"] = [str(exc)]
             config = None
+        private = config is not None and config.private
+        if private and config.local_epochs != 1:
+            errors["params.training"] = ["a differentially private training takes one clipped gradient step per "
+                                         "round: local_epochs must be 1"]
         bounds = params.get("bounds")
         if bounds is not None and (not isinstance(bounds, list) or not isinstance(features, list)
                                    or len(bounds) != len(features)
                                    or not all(_pair(b) for b in bounds)):
             errors["params.bounds"] = ["one [low, high] pair of numbers with low < high per feature"]
-        if config is not None and config.private and bounds is None:
+        if private and bounds is None:
             errors["params.bounds"] = ["a differentially private training standardizes by bounds (nothing about "
-                                       "the rows is released but the noised updates)"]
-        quorum = params.get("min_quorum", providers)
-        if type(quorum) is not int or not 2 <= quorum <= max(providers, 2):
-            errors["params.min_quorum"] = [f"an integer from 2 to the job's {providers} providers: a sum over one "
-                                           f"provider would show its update"]
+                                       "the rows is released but the noised sums)"]
+        if len(providers) < 2:
+            errors["assets"] = [f"the assets of at least 2 providers, got {len(providers)}: a training over one "
+                                f"provider would show its update"]
         contribution = params.get("contribution", False)
-        if not isinstance(contribution, bool) or (contribution and providers < 3):
-            errors["params.contribution"] = ["true or false; leave-one-out needs at least 3 providers, so that "
-                                             "every training still sums at least 2"]
+        if not isinstance(contribution, bool) or (contribution and (len(providers) < 3 or not private)):
+            errors["params.contribution"] = [
+                "true or false; leave-one-out needs at least 3 providers and a differentially private training: "
+                "without noise the difference of two subsets' sums is one provider's update and row count"]
+        most = len(providers) - (1 if contribution is True else 0)
+        quorum = params.get("min_quorum", most)
+        if type(quorum) is not int or not 2 <= quorum <= max(most, 2):
+            errors["params.min_quorum"] = [f"an integer from 2 to {most}, the providers each sum is over: a sum over "
+                                           f"one provider would show its update"]
+        elif not private and quorum != len(providers):
+            errors["params.min_quorum"] = [f"without differential privacy every round needs all {len(providers)} "
+                                           f"providers: a round without one, differenced with a round with it, "
+                                           f"would show its update"]
         delta = params.get("delta", DEFAULT_DELTA)
         if not isinstance(delta, (int, float)) or isinstance(delta, bool) or not 0 < delta < 1e-3:
             errors["params.delta"] = ["a number in (0, 0.001)"]
         if errors:
             raise InvalidInput("the federated training's parameters are not usable", errors=errors)
-        return cls(features, label, config, bounds, quorum, 1 + (providers if contribution else 0), float(delta))
+        return cls(features, label, config, bounds, quorum, providers, contribution, float(delta))
 
 
 def _pair(value: Any) -> bool:
@@ -114,14 +158,13 @@ def _pair(value: Any) -> bool:
 
 def plan_for_submission(params: dict[str, Any], assets: list[str], session) -> Plan:
     """Return the plan of a job being submitted (its providers are those of its assets)."""
-    providers = set(session.scalars(select(Asset.provider_id).where(Asset.id.in_(assets))))
-    return Plan.from_params(params, len(providers))
+    return Plan.from_params(params, list(session.scalars(select(Asset.provider_id).where(Asset.id.in_(assets)))))
 
 
 @dataclass(frozen=True)
 class RoundRequest:
-    """What the consumer asks for: the next round's phase, the global model and the standardizer, and for a
-    leave-one-out training the providers taking part."""
+    """What the consumer asks for: the next round's phase, the global model and the standardizer, and optionally
+    the providers it expects the round to sum over (the exchange's plan decides; a different subset is refused)."""
 
     phase: str
     theta: list[float] | None
@@ -131,7 +174,7 @@ class RoundRequest:
 
 def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRequest, now: datetime, ticket_key,
                 issuer: str) -> JobRound:
-    """Ticket the next round of a federated job for its providers (all, or the named subset)."""
+    """Ticket the next round of a federated job for the providers its plan sums that round over."""
     job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or job.consumer_id != actor.id:
         raise NotFound(f"no job {job_id} of {actor.id}")
@@ -145,17 +188,18 @@ def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRe
                         f": the training cannot go on")
     payload = uow.session.get(JobPayload, job_id)
     ticketed = {t.provider_id: t for t in uow.session.scalars(select(JobTicket).where(JobTicket.job_id == job_id))}
-    plan = Plan.from_params(payload.params, len(ticketed))
+    plan = Plan.from_params(payload.params, list(ticketed))
     done = uow.session.scalar(select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id))
     if uow.session.scalar(select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id,
                                                                             JobRound.status == RUNNING)):
         raise Conflict(f"a round of job {job_id} is still running")
     if done >= plan.max_rounds:
         raise Conflict(f"job {job_id} has run all {plan.max_rounds} rounds its plan allows")
-    _check_round(request, plan, done, ticketed)
-    providers = sorted(request.providers or ticketed)
+    _check_round(request, plan, done)
+    providers = plan.subset(done)
+    # the nodes scale their noise to the quorum the exchange enforces, whatever the consumer's params said
     params = {**payload.params, "phase": request.phase, "round": done, "theta": request.theta,
-              "standardizer": request.standardizer}
+              "standardizer": request.standardizer, "min_quorum": plan.min_quorum}
     digest = tickets.digest(params)
     issued = []
     for provider in providers:
@@ -172,16 +216,18 @@ def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRe
     return row
 
 
-def _check_round(request: RoundRequest, plan: Plan, number: int, ticketed: dict[str, Any]) -> None:
+def _check_round(request: RoundRequest, plan: Plan, number: int) -> None:
     errors: dict[str, list[str]] = {}
-    if request.phase == MOMENTS and (number != 0 or plan.config.private):
-        errors["phase"] = ["the moments phase is round 0 only, and never under differential privacy"]
+    moments = plan.bounds is None and number == 0
+    if request.phase == MOMENTS and not moments:
+        errors["phase"] = ["the moments phase is round 0 only, and only when no bounds standardize (never under "
+                           "differential privacy)"]
     if request.phase == TRAIN:
         if request.theta is None or len(request.theta) != len(plan.features) + 1:
             errors["theta"] = [f"the global model: {len(plan.features) + 1} numbers (weights, then intercept)"]
-        if not plan.config.private and request.standardizer is None:
+        if plan.bounds is None and request.standardizer is None:
             errors["standardizer"] = ["the pooled mean and std from the moments round"]
-        if number == 0 and not plan.config.private:
+        if moments:
             errors["phase"] = ["round 0 computes the moments"]
     if request.standardizer is not None:
         try:
@@ -190,14 +236,28 @@ def _check_round(request: RoundRequest, plan: Plan, number: int, ticketed: dict[
             fits = False
         if not fits:
             errors["standardizer"] = [f"{{mean, std}}: {len(plan.features)} finite means and non-negative stds"]
-    if request.providers is not None:
-        unknown = sorted(set(request.providers) - set(ticketed))
-        if unknown or len(set(request.providers)) < 2 or plan.trainings == 1:
-            errors["providers"] = ["at least 2 of the job's providers (a sum over one would show its update), only "
-                                   "for a job that asked for contributions" + (f"; unknown: {unknown}" if unknown
-                                                                               else "")]
+    expected = plan.subset(number)
+    if request.providers is not None and sorted(request.providers) != expected:
+        errors["providers"] = [f"round {number} sums over {', '.join(expected)}: the exchange fixes which provider "
+                               f"each leave-one-out training leaves out (in sorted order, after the training over "
+                               f"all), and only for a differentially private job that asked for contributions"]
     if errors:
         raise InvalidInput("the round request is not usable", errors=errors)
+
+
+def abandon_unstarted(job_id: str, consumer_id: str, reason: str) -> bool:
+    """Fail a federated job of ``consumer_id`` that has no round yet, giving its quota back (nothing was released);
+    return whether it did. A training whose first round request is refused never stays admitted holding quota."""
+    from exchange import jobs
+
+    with get_database().sessionmaker() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.consumer_id != consumer_id or job.computation_kind != FEDERATED \
+                or job.status != "admitted" or session.scalar(
+                    select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id)):
+            return False
+    jobs.fail_job(job_id, reason, release=True)
+    return True
 
 
 @dataclass
@@ -225,8 +285,8 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
         row = session.get(JobRound, (job_id, number))
         payload = session.get(JobPayload, job_id)
         job = session.get(Job, job_id)
-        plan = Plan.from_params(payload.params, len(list(session.scalars(
-            select(JobTicket.provider_id).where(JobTicket.job_id == job_id)))))
+        plan = Plan.from_params(payload.params, list(session.scalars(
+            select(JobTicket.provider_id).where(JobTicket.job_id == job_id))))
         endpoints = {a.provider_id: a.node_endpoint for a in session.scalars(select(Asset).where(
             Asset.id.in_(job.assets)))}
         calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
@@ -244,9 +304,12 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
                               "receipt": answer["receipt"], "signature": answer["signature"]})
             except jobs.NodeFailure as exc:
                 dropped.append({"provider": ticket.provider_id, "reason": str(exc)[:500]})
-    total, error, quorum = None, None, min(plan.min_quorum, len(calls))
-    if len(results) < quorum:
-        error = (f"round {number}: {len(results)} of {len(calls)} providers answered, the quorum is {quorum}: "
+    total, error, quorum = None, None, plan.quorum(number)
+    answered = len({u["provider"] for u in usage})
+    if answered < quorum:
+        needed = (f"the quorum is {quorum}" if plan.config.private else
+                  f"a training without noise needs every one of the {quorum} providers")
+        error = (f"round {number}: {answered} of {len(calls)} providers answered, {needed}: "
                  f"{'; '.join(d['reason'] for d in dropped)}")
     else:
         try:
@@ -278,11 +341,13 @@ def _record_round(job_id: str, number: int, total: bytes | None, usage: list[dic
         row.rows = sum(u["rows_used"] for u in usage)
         if total is not None:
             row.result, row.result_sha256 = total, hashlib.sha256(total).hexdigest()
+        # the providers' receipts (rows used) are for them and the regulators: not the consumer, who would
+        # otherwise read each provider's row count off every round
         uow.ledger.append(Draft("job.round", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
                                 body={"round": number, "phase": row.phase, "status": row.status,
                                       "params_sha256": tickets.digest(row.params),
                                       "result_sha256": row.result_sha256, "usage": usage, "dropped": dropped}),
-                          parties=[job.consumer_id, *[t["provider"] for t in row.tickets]])
+                          parties=[t["provider"] for t in row.tickets])
     return error
 
 

@@ -6,8 +6,14 @@ nodes, and the nodes of one job are called at once, well inside the tickets' fiv
 holds a secret key: it only adds ciphertexts under the consumer's public context.
 
 Quota is given back only when the exchange or a node could not run the job (down, timed out, broken answer).
-A node that *refuses* — a group below the minimum size, an unknown id — keeps the job's quota spent: otherwise
-refused probes would be free, and a consumer could learn whether a record exists by filtering on it.
+A node that *refuses* — a group below the minimum size, an unknown id, more rows than the ticket's limits — keeps
+the job's quota spent: otherwise refused probes would be free, and a consumer could learn whether a record exists
+by filtering on it. Declared sizes bind: receipts reporting more rows than the job declared fail it (not a bill),
+and a completed job is charged the rows its receipts report, the rest of its reservation given back.
+
+A job that nothing runs any more — the server stopped, or a federated training whose first round never started —
+is failed with its quota given back once its tickets have expired: `pdx serve` does this before it starts, and
+every server process again every ``PDX_JOB_RECOVERY_SECONDS``.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import requests
@@ -53,9 +61,35 @@ class JobRunner:
         self.app = app
         self.timeout = timeout
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pdx-job") if workers else None
+        self.running: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def start_recovery(self, interval: float) -> threading.Thread:
+        """Recover stranded jobs every ``interval`` seconds in a daemon thread, for the life of the process."""
+        thread = threading.Thread(target=self._recover_every, args=(interval,), name="pdx-job-recovery", daemon=True)
+        thread.start()
+        return thread
+
+    def recover(self, now: datetime) -> list[str]:
+        """Fail the stranded jobs that this process is not running; a job that started before its tickets expired
+        has ``timeout`` more seconds to finish (in another process, perhaps) before it counts as stranded."""
+        with self._lock:
+            running = frozenset(self.running)
+        with self.app.app_context():
+            return recover_stranded(now, grace=timedelta(seconds=self.timeout), running=running)
+
+    def _recover_every(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                recovered = self.recover(utcnow())
+                if recovered:
+                    log.warning("failed %d stranded job(s): %s", len(recovered), ", ".join(recovered))
+            except Exception:  # noqa: BLE001 - the next pass tries again; the process must not lose the thread
+                log.exception("recovering stranded jobs failed")
 
     def submit(self, job_id: str) -> Future | None:
-        """Run a job in the background (with no workers configured, jobs wait for `pdx job run`)."""
+        """Run a job in the background (with no workers configured nothing runs it, and it is failed as stranded)."""
         return None if self.pool is None else self.pool.submit(self._run, job_id)
 
     def submit_round(self, job_id: str, number: int) -> Future | None:
@@ -73,16 +107,25 @@ class JobRunner:
                 federated.fail_round(job_id, number, "internal error while running the round")
 
     def _run(self, job_id: str) -> None:
+        with self._lock:
+            self.running.add(job_id)
         with self.app.app_context():
             try:
                 run_job(job_id, self.timeout)
             except Exception:  # noqa: BLE001 - a job must never take the worker down; the reason is recorded
                 log.exception("job %s crashed", job_id)
                 fail_job(job_id, "internal error while running the job")
+            finally:
+                with self._lock:
+                    self.running.discard(job_id)
 
 
-def init_app(app: Flask, workers: int, timeout: float) -> None:
-    app.extensions[EXTENSION_KEY] = JobRunner(app, workers, timeout)
+def init_app(app: Flask, workers: int, timeout: float, *, recovery_interval: float | None = None) -> None:
+    """Give ``app`` its job runner; with ``recovery_interval`` (seconds), also recover stranded jobs that often."""
+    runner = JobRunner(app, workers, timeout)
+    app.extensions[EXTENSION_KEY] = runner
+    if recovery_interval:
+        runner.start_recovery(recovery_interval)
 
 
 def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
@@ -148,6 +191,8 @@ def run_job(job_id: str, timeout: float) -> None:
     """Run one admitted job to completion or failure."""
     with get_database().sessionmaker() as session:
         job = session.get(Job, job_id)
+        if job.status != "admitted":
+            return  # already run, or failed as stranded while it waited for a worker
         payload = session.get(JobPayload, job_id)
         tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job_id)))
         endpoints = {asset.provider_id: asset.node_endpoint for asset in
@@ -160,6 +205,7 @@ def run_job(job_id: str, timeout: float) -> None:
                 answer = future.result()
                 results.append(check_receipt(session, ticket.provider_id, job_id, answer))
                 receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
+            check_rows(job.rows_reserved, receipts)
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
             total, noise = add_privacy_noise(job, payload, total)
         except NodeFailure as exc:
@@ -189,19 +235,37 @@ def add_privacy_noise(job: Job, payload: JobPayload, total: bytes) -> tuple[byte
     return noised, calibration.to_json()
 
 
-def recover_stranded(now) -> list[str]:
-    """Fail the jobs that were admitted but never ran (the server stopped first) and whose tickets have expired,
-    giving their quota back; return their ids. `pdx serve` runs this before it starts."""
+def rows_used(receipts: list[dict[str, Any]]) -> int:
+    """Return the rows the nodes' receipts report, in all."""
+    return sum(int(r["receipt"]["rows_used"]) for r in receipts)
+
+
+def check_rows(declared: int, receipts: list[dict[str, Any]]) -> None:
+    """Raise ``NodeFailure`` (not a refusal: nothing is billed) if the receipts report more rows than declared."""
+    try:
+        used = rows_used(receipts)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NodeFailure("a node's receipt does not say how many rows it used") from exc
+    if used > declared:
+        raise NodeFailure(f"the nodes' receipts report {used} rows, above the {declared} rows the job declared: "
+                          f"the job is failed, not billed")
+
+
+def recover_stranded(now: datetime, *, grace: timedelta = timedelta(0), running: frozenset[str] = frozenset()
+                     ) -> list[str]:
+    """Fail every admitted job, of any kind, that nothing runs and whose tickets expired before ``now − grace``
+    (the server stopped first; a federated training whose first round never started), giving its quota back;
+    return their ids, with those of the federated trainings whose running round was stranded."""
     with get_database().sessionmaker() as session:
-        admitted = list(session.scalars(select(Job).where(Job.status == "admitted",
-                                                         Job.computation_kind.in_(sorted(RUNNABLE)))))
+        admitted = list(session.scalars(select(Job).where(Job.status == "admitted")))
         expired = []
         for job in admitted:
             tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job.id)))
-            if all(parse_time(t.ticket["expires_at"]) < now for t in tickets):
+            if job.id not in running and all(parse_time(t.ticket["expires_at"]) < now - grace for t in tickets):
                 expired.append(job.id)
-    for job_id in expired:
-        fail_job(job_id, "the exchange stopped before the job ran and its tickets expired")
+    expired = [job_id for job_id in expired
+               if fail_job(job_id, "nothing ran the job before its tickets expired (the exchange stopped, or a "
+                                   "federated training never started its first round)", only_if="admitted")]
     from exchange import federated
 
     return expired + federated.recover_stranded_rounds(now)
@@ -209,12 +273,20 @@ def recover_stranded(now) -> list[str]:
 
 def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]],
                  noise: dict[str, Any] | None = None) -> None:
-    """Store the summed ciphertext and record `job.completed` with its hash, each provider's usage and, for a
-    private job, the calibration of the noise it carries."""
+    """Store the summed ciphertext, charge the grant the rows the receipts report (giving back the rest of the
+    job's reservation) and record `job.completed` with the result's hash, each provider's usage and, for a private
+    job, the calibration of the noise it carries."""
     digest = hashlib.sha256(result).hexdigest()
     with unit_of_work(system=True) as uow:
-        job = uow.session.get(Job, job_id)
+        job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+        if job.status != "admitted":
+            log.warning("job %s finished running but is already %s; its result is dropped", job_id, job.status)
+            return
         job.status = "completed"
+        used = rows_used(receipts)
+        released = job.rows_reserved - used
+        grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
+        grant.rows_used -= released
         uow.session.add(JobResult(job_id=job_id, result=result, result_sha256=digest, receipts=receipts,
                                   error=None, finished_at=utcnow(), release=noise))
         # The nodes' signed receipts go into the entry whole: anyone can check them offline against the
@@ -223,16 +295,18 @@ def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]],
                   "receipt": r["receipt"], "signature": r["signature"]} for r in receipts]
         uow.ledger.append(Draft("job.completed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
                                 body={"result_sha256": digest, "usage": usage,
+                                      "rows": {"declared": job.rows_reserved, "used": used, "released": released},
                                       **({"release": noise} if noise is not None else {})}),
                           parties=[job.consumer_id, *[u["provider"] for u in usage]])
 
 
-def fail_job(job_id: str, reason: str, *, release: bool = True) -> None:
-    """Record `job.failed` with the reason, giving back the quota the job reserved when ``release``."""
+def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | None = None) -> bool:
+    """Record `job.failed` with the reason, giving back the quota the job reserved when ``release``; return whether
+    it failed the job (not if it had already ended, or is no longer in status ``only_if``)."""
     with unit_of_work(system=True) as uow:
-        job = uow.session.get(Job, job_id)
-        if job.status in ("completed", "failed"):
-            return
+        job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
+        if job.status in ("completed", "failed") or (only_if is not None and job.status != only_if):
+            return False
         released = {"jobs": 1, "rows": job.rows_reserved, "epsilon": job.epsilon} if release else {
             "jobs": 0, "rows": 0, "epsilon": 0.0}
         grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
@@ -246,3 +320,4 @@ def fail_job(job_id: str, reason: str, *, release: bool = True) -> None:
         uow.ledger.append(Draft("job.failed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
                                 body={"reason": reason, "released": released}),
                           parties=[job.consumer_id, *providers])
+    return True

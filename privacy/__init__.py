@@ -1,7 +1,9 @@
-"""Privacy core: additive aggregates (pure NumPy), the CKKS facade (TenSEAL), differential-privacy noise, federated
-training (pure NumPy) and its privacy accountant (dp-accounting).
+"""Privacy core: additive aggregates (pure NumPy), exact fixed-point sums, the CKKS facade (TenSEAL),
+differential privacy (OpenDP mechanisms, the release of statistics), encrypted scoring's scaling, federated training
+(pure NumPy) and its privacy accountant (dp-accounting).
 
-``aggregation``, ``dp``, ``federated`` and ``accountant`` are pure; ``he`` is the only module that imports TenSEAL. Importing this package
+``aggregation``, ``fixedpoint``, ``release``, ``scoring``, ``dp``, ``federated`` and ``accountant`` are pure (no
+web, database or TenSEAL); ``he`` is the only module that imports TenSEAL. Importing this package
 imports none of them, so a pure core never pulls TenSEAL in. Every error raised on purpose descends from
 ``PrivacyError``:
 
@@ -17,7 +19,13 @@ imports none of them, so a pure core never pulls TenSEAL in. Every error raised 
           │    ├── BadContext       bytes that are not a usable CKKS context for the operation
           │    ├── BadBundle        a ciphertext bundle that is malformed, of the wrong kind or does not fit
           │    └── BadInput         plaintext values that are empty, of the wrong shape or not finite
-          ├── DPError               dp, accountant: a sensitivity, epsilon, delta, size or generator it cannot use
+          ├── FixedPointError       fixedpoint: digits that do not decode
+          │    └── OutOfRange       a value beyond the exact range of encrypted sums (or not finite)
+          ├── ReleaseError          release: a private plan that cannot be released (bounds, ε, range), with its field
+          ├── ScoringError          scoring: encrypted scoring's scaling
+          │    ├── BadRange         a range that is not finite, empty or reversed; weights that do not fit
+          │    └── OutOfRange       a feature value beyond its planned range, or not finite
+          ├── DPError               dp, accountant: a sensitivity, epsilon, scale or level it cannot use
           ├── FederatedError        federated: a training configuration, partition or aggregate it cannot use
           └── FlowerError           flower (the Flower scale path): a setting, a vector or a federation that failed
                ├── CodecError       a value the SecAgg+ fixed-point codec cannot carry, or a sum that is not its

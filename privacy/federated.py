@@ -1,22 +1,32 @@
-"""Federated training of linear and logistic regression (FedAvg over horizontally partitioned rows). Pure NumPy.
+"""Federated training of linear and logistic regression over horizontally partitioned rows. Pure NumPy.
 
-Who computes what (the orchestration — tickets, encryption, the exchange's sums — lives elsewhere):
+Without differential privacy, FedAvg (the orchestration — tickets, encryption, the exchange's sums — lives elsewhere):
 
-    node      ``moments``: its rows' count, Σx, Σx² per feature (sent encrypted; only the sum is ever decrypted)
+    node      ``moments``: its rows' count, Σx, Σx² per feature (sent encrypted; only the sum is ever decrypted),
+              unless the job gives feature ``bounds``, which standardize instead (``Standardizer.from_bounds``)
     consumer  ``Standardizer.from_moments``: the pooled mean and standard deviation, sent back to every node
-    node      ``local_update``: a few epochs of gradient descent from the global model on its standardized rows,
-              then ``clip_delta`` and Gaussian noise when the job is differentially private; ``encode`` packs
-              n·θ and n into one vector, so that the *sum* over nodes carries FedAvg's weights
+    node      ``local_update``: a few epochs of gradient descent from the global model on its standardized rows;
+              ``encode`` packs n·θ and n into one vector, so that the *sum* over nodes carries FedAvg's weights
     consumer  ``decode``: the new global model Σ nᵢθᵢ / Σ nᵢ from the decrypted sum
 
+With differential privacy, DP-FedSGD with per-example clipping (record-level DP, noise calibrated to the sum):
+
+    node      ``clipped_gradient_sum`` at the global θ on its rows (clipped to the bounds and scaled by them): each
+              row's gradient clipped to L2 norm C, summed; ``private_encode`` appends n·C; ``gaussian_noise`` of
+              σ = z·C/√q per value (``node_noise_scale``, q the job's quorum) is added before encryption, so a sum
+              over any q or more nodes carries at least N(0, (z·C)²): central DP's noise, nobody's to remove
+    consumer  ``private_step``: θ ← θ − lr·(G̃/ñ + l2·w) with ñ the noisy row count, decoded from the noisy sum
+
 A model θ is the weights followed by the intercept, on standardized features; ``Model.predict`` takes raw rows.
-Nothing here touches a network, a key or a database; randomness comes only from the generator passed in.
+Nothing here touches a network, a key or a database. DP noise comes only from OpenDP's exact Gaussian sampler;
+the generator ``local_update`` takes serves the Flower path's model-level noise (``docs/flower.md``), not pdx's.
 
     FederatedError          (the whole tree is drawn in ``privacy``)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -43,8 +53,8 @@ class TrainingConfig:
     local_epochs: int = 5
     learning_rate: float = 0.5
     l2: float = 1e-3  # applied to the weights, not the intercept
-    clip: float | None = None  # L2 bound of a node's model change per round (needed for DP)
-    noise_multiplier: float = 0.0  # Gaussian σ = noise_multiplier × clip, per node per round
+    clip: float | None = None  # DP: L2 bound of one row's gradient (Flower: of a node's model change per round)
+    noise_multiplier: float = 0.0  # DP: σ = noise_multiplier × clip on each round's sum over the nodes
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -60,7 +70,7 @@ class TrainingConfig:
 
     @property
     def private(self) -> bool:
-        """Whether each node's update is clipped and noised (differential privacy)."""
+        """Whether the training is differentially private (clipped per row, noised before it leaves a node)."""
         return self.noise_multiplier > 0
 
     def to_json(self) -> dict[str, object]:
@@ -169,37 +179,83 @@ def initial_theta(n_features: int) -> np.ndarray:
     return np.zeros(n_features + 1)
 
 
-def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, config: TrainingConfig,
-                 rng: np.random.Generator | None = None) -> np.ndarray:
+def local_update(theta: np.ndarray, features: np.ndarray, labels: np.ndarray, config: TrainingConfig) -> np.ndarray:
     """Return the node's model after ``local_epochs`` of full-batch gradient descent from the global ``theta``.
 
-    ``features`` are already standardized. With differential privacy the change from ``theta`` is clipped to L2
-    norm ``clip`` and Gaussian noise of σ = noise_multiplier × clip is added (``rng`` required).
+    ``features`` are already standardized. With ``clip`` the change from ``theta`` is clipped to that L2 norm, and
+    with a noise multiplier Gaussian noise of σ = noise_multiplier × clip is added (OpenDP's sampler): the Flower path's
+    model-level noise. pdx's own DP training is DP-FedSGD (``clipped_gradient_sum``), never this.
     """
-    x, y = _features(features), np.asarray(labels, dtype=np.float64)
-    if y.shape != (x.shape[0],):
-        raise FederatedError(f"labels must be one per row: {y.shape} for {x.shape[0]} rows")
-    if config.task == LOGISTIC and not np.all((y == 0) | (y == 1)):
-        raise FederatedError("logistic regression needs labels 0 or 1")
-    theta = np.asarray(theta, dtype=np.float64)
-    if theta.shape != (x.shape[1] + 1,):
-        raise FederatedError(f"the model has {theta.size} values, the rows {x.shape[1]} features (+ intercept)")
-    design = np.hstack([x, np.ones((x.shape[0], 1))])
+    design, y, theta = _design(theta, features, labels, config.task)
     current = theta.copy()
-    penalty = np.full_like(current, config.l2)
-    penalty[-1] = 0.0
+    penalty = _penalty(current, config.l2)
     for _ in range(config.local_epochs):
-        scores = design @ current
-        residual = (_sigmoid(scores) if config.task == LOGISTIC else scores) - y
-        gradient = design.T @ residual / x.shape[0] + penalty * current
+        gradient = design.T @ _residual(design @ current, y, config.task) / design.shape[0] + penalty * current
         current = current - config.learning_rate * gradient
     if config.clip is not None:
         current = theta + clip_delta(current - theta, config.clip)
     if config.private:
-        if rng is None:
-            raise FederatedError("a differentially private update needs a random generator")
-        current = current + rng.normal(0.0, config.noise_multiplier * config.clip, current.shape)
+        current = current + gaussian_noise(current.size, config.noise_multiplier * config.clip)
     return current
+
+
+def clipped_gradient_sum(theta: np.ndarray, features: np.ndarray, labels: np.ndarray,
+                         config: TrainingConfig) -> np.ndarray:
+    """Return the sum over rows of each row's loss gradient at ``theta``, clipped to L2 norm ``config.clip``.
+
+    ``features`` are already standardized. One row moves the sum by at most ``clip`` (its clipped gradient): what
+    the accountant's sensitivity rests on. The L2 penalty is the consumer's (``private_step``), not in the sum.
+    """
+    if config.clip is None:
+        raise FederatedError("per-row clipping needs a clip bound")
+    design, y, theta = _design(theta, features, labels, config.task)
+    residual = _residual(design @ theta, y, config.task)
+    norms = np.abs(residual) * np.linalg.norm(design, axis=1)
+    scale = np.minimum(1.0, config.clip / np.maximum(norms, np.finfo(np.float64).tiny))
+    return design.T @ (residual * scale)
+
+
+def private_encode(gradient_sum: np.ndarray, rows: int, clip: float) -> np.ndarray:
+    """Return the vector a node noises and encrypts: its clipped gradient sum followed by n·C (a row moves the
+    count by C, as it moves the gradient sum by at most C: one record changes the whole vector by ≤ √2·C in L2)."""
+    if rows < 1:
+        raise FederatedError("a node with no rows has nothing to contribute")
+    return np.concatenate([np.asarray(gradient_sum, dtype=np.float64), [float(rows) * clip]])
+
+
+def node_noise_scale(config: TrainingConfig, quorum: int) -> float:
+    """Return the σ each node adds per value: z·C/√q, so that the sum over any q or more nodes has σ ≥ z·C."""
+    if not config.private:
+        raise FederatedError("only a differentially private training adds noise")
+    if quorum < 2:
+        raise FederatedError(f"the quorum a round releases at is at least 2 providers, got {quorum}")
+    return config.noise_multiplier * config.clip / math.sqrt(quorum)
+
+
+def gaussian_noise(size: int, scale: float) -> np.ndarray:
+    """Return ``size`` draws of N(0, scale²) from OpenDP's exact Gaussian sampler (OS entropy, nobody's seed)."""
+    if not math.isfinite(scale) or scale <= 0:
+        raise FederatedError(f"the noise scale must be a positive number, got {scale}")
+    from privacy import dp  # OpenDP takes ~1 s to import: only where noise is drawn
+
+    return dp.gaussian_noise(float(scale), size)
+
+
+def private_step(theta: np.ndarray, summed: np.ndarray, config: TrainingConfig) -> tuple[np.ndarray, float]:
+    """Return the next global model θ − lr·(G̃/ñ + l2·w) and the noisy row count ñ (≥ 1) from a round's noisy sum
+    of ``private_encode`` vectors."""
+    theta, summed = np.asarray(theta, dtype=np.float64), np.asarray(summed, dtype=np.float64)
+    if summed.shape != (theta.size + 1,) or not np.all(np.isfinite(summed)):
+        raise FederatedError(f"a private round's sum has {theta.size + 1} finite values, got shape {summed.shape}")
+    rows = max(1.0, float(summed[-1]) / config.clip)
+    gradient = summed[:-1] / rows + _penalty(theta, config.l2) * theta
+    return theta - config.learning_rate * gradient, rows
+
+
+def bounded(features: np.ndarray, bounds: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Return the features clipped to their [low, high] bounds and mapped onto [−1, 1] (what nodes train on)."""
+    low, high = np.asarray(bounds, dtype=np.float64).T
+    return Standardizer.from_bounds(bounds).apply(np.clip(_features(features), low, high))
 
 
 def clip_delta(delta: np.ndarray, bound: float) -> np.ndarray:
@@ -232,15 +288,31 @@ def fedavg(updates: Sequence[tuple[np.ndarray, int]]) -> np.ndarray:
     return decode(np.sum([encode(theta, rows) for theta, rows in updates], axis=0))[0]
 
 
-def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingConfig,
-          rng: np.random.Generator | None = None) -> Model:
+def train(partitions: Sequence[tuple[np.ndarray, np.ndarray]], config: TrainingConfig, *, bounds: Sequence[tuple[float, float]] | None = None,
+          quorum: int | None = None) -> Model:
     """Train in one process over partitions (features, labels), exactly as the nodes and the consumer would with
-    plain sums: for tests, benchmarks and as the reference of the encrypted path."""
-    standardizer = Standardizer.from_moments(np.sum([moments(x) for x, _ in partitions], axis=0))
-    local = [(standardizer.apply(x), y) for x, y in partitions]
+    plain sums: for tests, benchmarks and as the reference of the encrypted path.
+
+    Standardized by ``bounds`` when given, else by the pooled moments. A private ``config`` runs DP-FedSGD with the
+    nodes' noise (bounds required; ``quorum`` defaults to every partition), otherwise FedAvg.
+    """
+    if bounds is not None:
+        standardizer = Standardizer.from_bounds(bounds)
+        local = [(bounded(x, bounds), y) for x, y in partitions]
+    elif config.private:
+        raise FederatedError("a differentially private training standardizes by bounds")
+    else:
+        standardizer = Standardizer.from_moments(np.sum([moments(x) for x, _ in partitions], axis=0))
+        local = [(standardizer.apply(x), y) for x, y in partitions]
     theta = initial_theta(standardizer.mean.size)
     for _ in range(config.rounds):
-        theta = fedavg([(local_update(theta, x, y, config, rng), len(y)) for x, y in local])
+        if config.private:
+            sigma = node_noise_scale(config, quorum or len(local))
+            summed = np.sum([private_encode(clipped_gradient_sum(theta, x, y, config), len(y), config.clip)
+                             + gaussian_noise(theta.size + 1, sigma) for x, y in local], axis=0)
+            theta, _ = private_step(theta, summed, config)
+        else:
+            theta = fedavg([(local_update(theta, x, y, config), len(y)) for x, y in local])
     return Model(config.task, theta, standardizer)
 
 
@@ -271,6 +343,30 @@ def _features(features: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise FederatedError("features must be finite numbers")
     return x
+
+
+def _design(theta: np.ndarray, features: np.ndarray, labels: np.ndarray,
+            task: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the rows with a column of ones, the labels and θ, checked against each other."""
+    x, y = _features(features), np.asarray(labels, dtype=np.float64)
+    if y.shape != (x.shape[0],):
+        raise FederatedError(f"labels must be one per row: {y.shape} for {x.shape[0]} rows")
+    if task == LOGISTIC and not np.all((y == 0) | (y == 1)):
+        raise FederatedError("logistic regression needs labels 0 or 1")
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (x.shape[1] + 1,):
+        raise FederatedError(f"the model has {theta.size} values, the rows {x.shape[1]} features (+ intercept)")
+    return np.hstack([x, np.ones((x.shape[0], 1))]), y, theta
+
+
+def _residual(scores: np.ndarray, y: np.ndarray, task: str) -> np.ndarray:
+    return (_sigmoid(scores) if task == LOGISTIC else scores) - y
+
+
+def _penalty(theta: np.ndarray, l2: float) -> np.ndarray:
+    penalty = np.full(np.shape(theta), l2)
+    penalty[-1] = 0.0  # the intercept is not penalized
+    return penalty
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:

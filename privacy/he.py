@@ -1,7 +1,7 @@
 """The TenSEAL facade, the only module that imports tenseal: CKKS keys, node encryption, exchange addition.
 
 Who calls what:
-    consumer SDK    ConsumerKeys: public_context(), encrypt_weights(), decrypt(), decrypt_scores()
+    consumer SDK    ConsumerKeys: public_context(), encrypt_weights(), decrypt(), decrypt_scores(), save(), load()
     provider node   encrypt_vector(), encrypted_dot()  (encrypted_dot_per_row: slow reference for benchmarks)
     exchange        add_ciphertexts()                  (never holds a secret key, and refuses a context with one)
 
@@ -11,8 +11,16 @@ of coefficient modulus at 128-bit security (HomomorphicEncryption.org standard; 
 20 bits of integer precision at the last level, and the two 40-bit primes allow two rescalings -- scoring needs
 one (ciphertext × plaintext), statistics none. Scale 2^40 matches the middle primes, so a rescale brings the
 scale back to about 2^40. Fresh ciphertexts decrypt to ~1e-9 absolute error plus ~2e-16·max|slot| from the
-float64 decoder; after one multiplication ~1e-6. Relinearisation keys never leave (no ciphertext × ciphertext
-product anywhere); Galois keys (~35 MB) are made only when asked, for the per-row reference.
+float64 decoder. Relinearisation keys never leave (no ciphertext × ciphertext product anywhere); Galois keys
+(~35 MB) are made only when asked, for the per-row reference.
+
+Scoring. The product of the weight ciphertext (scale Δ = 2^40) and a plain column (Δ) has scale Δ², and the
+rescaling divides it by the dropped 40-bit prime q, not by Δ; TenSEAL then labels the result with scale Δ, so
+every product decrypts multiplied by Δ/q (1 + 1.3e-7 for the default primes). The nodes therefore multiply the
+bias by a plaintext of ones too, so the whole score carries that one factor, and ``decrypt_scores`` divides it
+out exactly (q is read from the context). The error of a product is absolute: the weight's encryption error
+times |x| plus |w| times the encoding error of x; ``privacy.scoring`` scales features and weights so that it
+stays below a stated bound relative to the score's range.
 
 Wire format, a bundle: MAGIC ‖ version (u8) ‖ kind (u8) ‖ logical length (u64) ‖ count (u32) ‖ count × (size
 (u64) ‖ serialized CKKS vector), big-endian. VECTOR: values in chunks of ≤ N/2 slots; decryption concatenates
@@ -36,9 +44,12 @@ weights cost ~(features + 1)·330 kB; the public context is ~465 kB (~34 MB with
 
 from __future__ import annotations
 
+import json
+import os
 import struct
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -52,6 +63,8 @@ HEADER = struct.Struct(">4sBBQI")
 PART_SIZE = struct.Struct(">Q")
 VECTOR, WEIGHTS, PACKED_WEIGHTS = 1, 2, 3
 KINDS = frozenset({VECTOR, WEIGHTS, PACKED_WEIGHTS})
+SECRET_FILE_MODE = 0o600  # a saved secret context is readable by its owner only, from the moment it exists
+KEY_FILE_MAGIC = b"PDXK1\n"  # then the CKKS parameters as one JSON line, then the secret context
 
 
 class HEError(PrivacyError):
@@ -160,6 +173,7 @@ class ConsumerKeys:
         self.parameters = parameters
         self.galois_keys = galois_keys
         self._context = context
+        self._product_correction = _rescaling_prime(context) / context.global_scale
         self._public_context = context.serialize(
             save_public_key=True, save_secret_key=False, save_galois_keys=galois_keys, save_relin_keys=False
         )
@@ -167,6 +181,48 @@ class ConsumerKeys:
 
     def __repr__(self) -> str:
         return f"ConsumerKeys({self.parameters!r}, galois_keys={self.galois_keys})"
+
+    def save(self, path: Path | str) -> None:
+        """Write the secret context to a new file only its owner can read (mode 0600 from creation).
+
+        This is the one place the secret key leaves the object: to the consumer's own disk, so that a paid result
+        stays decryptable after the process that submitted the job has gone. Refuses to overwrite a file.
+        """
+        secret = self._context.serialize(save_public_key=True, save_secret_key=True,
+                                         save_galois_keys=self.galois_keys, save_relin_keys=False)
+        parameters = json.dumps({"poly_modulus_degree": self.parameters.poly_modulus_degree,
+                                 "coeff_mod_bit_sizes": list(self.parameters.coeff_mod_bit_sizes),
+                                 "scale_bits": self.parameters.scale_bits}).encode()
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SECRET_FILE_MODE)
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(KEY_FILE_MAGIC + parameters + b"\n" + secret)
+
+    @classmethod
+    def load(cls, path: Path | str) -> ConsumerKeys:
+        """Return the keys saved at ``path``, raising ``BadContext`` unless it holds a secret CKKS context."""
+        data = Path(path).read_bytes()
+        header, _, secret = data[len(KEY_FILE_MAGIC):].partition(b"\n")
+        try:
+            if not data.startswith(KEY_FILE_MAGIC):
+                raise ValueError("no pdx key-file header")
+            described = json.loads(header)
+            parameters = CkksParameters(int(described["poly_modulus_degree"]),
+                                        tuple(int(b) for b in described["coeff_mod_bit_sizes"]),
+                                        int(described["scale_bits"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BadContext(f"{path} is not a key file written by ConsumerKeys.save") from exc
+        context = _load_context(secret)
+        if not context.is_private() or _parms(context).scheme().name != "CKKS":
+            raise BadContext(f"{path} does not hold a secret CKKS context")
+        keys = cls.__new__(cls)
+        keys.parameters = parameters
+        keys.galois_keys = context.has_galois_keys()
+        keys._context = context
+        keys._product_correction = _rescaling_prime(context) / context.global_scale
+        keys._public_context = context.serialize(save_public_key=True, save_secret_key=False,
+                                                 save_galois_keys=keys.galois_keys, save_relin_keys=False)
+        require_public_context(keys._public_context)
+        return keys
 
     def __reduce__(self) -> tuple:
         raise TypeError("ConsumerKeys cannot be pickled: the secret key never leaves this object")
@@ -186,8 +242,8 @@ class ConsumerKeys:
         return values[: bundle.length]
 
     def decrypt_scores(self, bundle_bytes: bytes, *, logistic: bool = False) -> np.ndarray:
-        """Return decrypted linear scores, or their sigmoid for a logistic model."""
-        scores = self.decrypt(bundle_bytes)
+        """Return decrypted linear scores, corrected for the rescaling prime, or their sigmoid for a logistic model."""
+        scores = self.decrypt(bundle_bytes) * self._product_correction
         return sigmoid(scores) if logistic else scores
 
     def encrypt_weights(self, weights: Sequence[float] | np.ndarray, bias: float, *, packed: bool = False) -> bytes:
@@ -247,6 +303,7 @@ def encrypted_dot(public_context_bytes: bytes, encrypted_weights_bytes: bytes, f
     parts = []
     with _tenseal("scoring"):
         *weights, bias = (ts.ckks_vector_from(context, part) for part in bundle.parts)
+        ones = [1.0] * slots
         for start in range(0, x.shape[0], slots):
             block = np.zeros((slots, x.shape[1]))
             rows = x[start : start + slots]
@@ -255,7 +312,7 @@ def encrypted_dot(public_context_bytes: bytes, encrypted_weights_bytes: bytes, f
             score = weights[0] * block[:, 0].tolist()
             for w, column in zip(weights[1:], block.T[1:]):
                 score.add_(w * column.tolist())
-            score.add_(bias)
+            score.add_(bias * ones)  # multiplied too, so the whole score carries one rescaling factor (above)
             parts.append(score.serialize())
     return Bundle(VECTOR, x.shape[0], tuple(parts)).to_bytes()
 
@@ -269,7 +326,7 @@ def encrypted_dot_per_row(public_context_bytes: bytes, encrypted_weights_bytes: 
     x = _matrix(features, bundle.length)
     with _tenseal("scoring per row"):
         weights, bias = (ts.ckks_vector_from(context, part) for part in bundle.parts)
-        parts = tuple((weights.dot(row.tolist()) + bias).serialize() for row in x)
+        parts = tuple((weights.dot(row.tolist()) + bias * [1.0]).serialize() for row in x)
     return Bundle(VECTOR, x.shape[0], parts).to_bytes()
 
 
@@ -311,6 +368,44 @@ def _parms(context: ts.Context):  # noqa: ANN202 -- a SEAL EncryptionParameters 
 
 def _slots(context: ts.Context) -> int:
     return _parms(context).poly_modulus_degree() // 2
+
+
+def _rescaling_prime(context: ts.Context) -> int:
+    # The prime the first rescaling drops. TenSEAL binds no coeff_modulus() list, only the low 64-bit word of each
+    # level's modulus product; the primes are odd, so that word over the next level's, mod 2^64, is the prime.
+    # Checked to be a prime ≡ 1 mod 2N of the bit size the levels differ by, or the context is refused.
+    top = context.seal_context().data.first_context_data()
+    below = top.next_context_data()
+    if below is None:
+        raise BadContext("a CKKS context for scoring needs at least two data primes (one rescaling)")
+    word = 2**64
+    prime = top.total_coeff_modulus() * pow(below.total_coeff_modulus(), -1, word) % word
+    bits = top.total_coeff_modulus_bit_count() - below.total_coeff_modulus_bit_count()
+    degree = top.parms().poly_modulus_degree()
+    if abs(prime.bit_length() - bits) > 1 or prime % (2 * degree) != 1 or not _is_prime(prime):
+        raise BadContext("cannot read the rescaling prime of this CKKS context")
+    return prime
+
+
+def _is_prime(n: int) -> bool:
+    # Deterministic Miller-Rabin for n < 3.3e24 with the first twelve primes as bases.
+    bases = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
+    if n < 2 or any(n % p == 0 for p in bases):
+        return n in bases
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for a in bases:
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
 
 
 def _encrypt(context: ts.Context, values: np.ndarray) -> bytes:

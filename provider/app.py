@@ -1,4 +1,5 @@
-"""The provider node's HTTP service: verify the ticket, compute locally, return only ciphertexts, sign a receipt.
+"""The provider node's HTTP service: verify the ticket, compute locally within the ticket's limits, return only
+ciphertexts, sign a receipt.
 
     POST /v1/jobs/run              {ticket, signature, params, context, [weights]} → {result, receipt, signature}
     GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
@@ -23,7 +24,7 @@ from common import crypto
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
 from privacy import he
-from provider import compute, federated, identity
+from provider import compute, federated, identity, limits
 from provider.config import NodeConfig
 from provider.datasets import Dataset, load_all
 from provider.record import NodeRecord
@@ -102,6 +103,7 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
             datasets = [mounted[asset] for asset in claims["assets"] if asset in mounted]
             if len(datasets) != len(claims["assets"]):
                 return _problem(404, "Not mounted", "this node does not mount every asset of the ticket")
+            limits.enforce(claims, limits.planned_rows(claims["operation"], datasets, body["params"]), None)
             if claims["operation"] == compute.HE_STATISTICS:
                 result, rows = compute.statistics(datasets, body["params"], claims["obligations"], context)
             elif claims["operation"] == compute.HE_SCORING:
@@ -110,6 +112,9 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
                 result, rows = federated.run(datasets, body["params"], claims["obligations"], context)
             else:
                 return _problem(422, "Unsupported", f"this node does not run {claims['operation']}")
+            limits.enforce(claims, rows, limits.result_cells(claims["operation"], result))
+        except limits.LimitExceeded as exc:
+            return _problem(403, "Limit exceeded", str(exc))
         except (compute.ComputeError, federated.FederatedComputeError, he.HEError) as exc:
             return _problem(422, "Cannot compute", str(exc))
         served_at = datetime.now(timezone.utc)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from privacy import aggregation, fixedpoint, he, release
+from privacy import aggregation, fixedpoint, he, release, scoring
 from provider.datasets import Dataset, DatasetError
 
 HE_STATISTICS, HE_SCORING = "he-statistics", "he-scoring"
@@ -79,19 +79,34 @@ def weights_of(params: Mapping[str, Any], weights_payload: bytes, asset: str) ->
     return weights
 
 
+def _exponents(part: Mapping[str, Any], features: list[str], asset: str) -> list[int]:
+    exponents = part.get("exponents") if isinstance(part, Mapping) else None
+    if (not isinstance(exponents, list) or len(exponents) != len(features)
+            or not all(type(s) is int and abs(s) <= scoring.MAX_EXPONENT for s in exponents)):
+        raise ComputeError(f"params.parts[{asset}].exponents must be one integer per feature (|s| <= "
+                           f"{scoring.MAX_EXPONENT}): the power of two each column is divided by (privacy.scoring)")
+    return exponents
+
+
 def scores(datasets: list[Dataset], params: Mapping[str, Any], weights_payload: bytes,
            context: bytes) -> tuple[bytes, int]:
-    """Return encrypted partial scores w·x (+ b) for the rows the consumer names by id (4096 rows a ciphertext)."""
+    """Return encrypted partial scores w·x (+ b) for the rows the consumer names by id (4096 rows a ciphertext).
+
+    Each feature column is divided by 2^s (its exponent in the parameters, chosen by the consumer from the
+    feature's range) so every slot lies in [-1, 1], where CKKS's error is small against the score; a value beyond
+    that, or not finite, among the requested rows refuses the job naming the feature (``privacy.scoring``).
+    """
     if len(datasets) != 1:
         raise ComputeError("encrypted scoring runs over exactly one dataset per node")
     dataset = datasets[0]
-    id_column = dataset.mount.id_column
+    asset, id_column = dataset.mount.asset, dataset.mount.id_column
     try:
-        features = params["parts"][dataset.mount.asset]["features"]
+        features = [str(f) for f in params["parts"][asset]["features"]]
         ids = [str(i) for i in params["ids"]]
     except (KeyError, TypeError) as exc:
         raise ComputeError("params needs parts[asset].features (column names) and ids (row ids)") from exc
-    weights = weights_of(params, weights_payload, dataset.mount.asset)
+    exponents = _exponents(params["parts"][asset], features, asset)
+    weights = weights_of(params, weights_payload, asset)
     if id_column is None:
         raise ComputeError(f"dataset {dataset.mount.name} has no id column to look rows up by")
     try:
@@ -103,6 +118,11 @@ def scores(datasets: list[Dataset], params: Mapping[str, Any], weights_payload: 
     if missing:
         raise ComputeError(f"{len(missing)} requested id(s) are not in dataset {dataset.mount.name}")
     rows = np.array([position[i] for i in ids], dtype=np.int64)
-    matrix = np.column_stack([np.asarray(columns[name], dtype=np.float64)[rows] for name in features])
+    try:
+        matrix = np.column_stack([scoring.scaled_column(name, np.asarray(columns[name], dtype=np.float64)[rows], s)
+                                  for name, s in zip(features, exponents)])
+    except scoring.ScoringError as exc:
+        raise ComputeError(f"asset {asset}: {exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise ComputeError(f"asset {asset}: the features must be numeric columns") from exc
     return he.encrypted_dot(context, weights, matrix), len(ids)
-

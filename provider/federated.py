@@ -1,9 +1,11 @@
 """What a node computes for a federated-learning ticket: one phase of one round, on its own rows only.
 
     moments  the node's [n, Σx, Σx²] per feature (the consumer learns only the sum over nodes: the pooled mean
-             and standard deviation); not run when the job is differentially private (bounds standardize instead)
-    train    a local update from the global model the round's parameters carry, clipped and noised under
-             differential privacy, packed as n·θ ‖ n (``privacy.federated.encode``)
+             and standard deviation); not run when the job gives bounds (they standardize instead)
+    train    without differential privacy, a local update from the global model the round's parameters carry,
+             packed as n·θ ‖ n (``privacy.federated.encode``); with it, DP-FedSGD: the sum of its rows' gradients
+             at that model, each clipped to C, ‖ n·C, plus OpenDP Gaussian noise of σ = z·C/√q (q: the quorum the
+             exchange puts in the round's parameters), so every sum the consumer may decrypt carries σ ≥ z·C
 
 Both are encrypted under the consumer's public CKKS context before they leave the node.
 """
@@ -36,6 +38,7 @@ class RoundSpec:
     label: str
     config: TrainingConfig
     bounds: list[tuple[float, float]] | None
+    quorum: int | None
     phase: str
     theta: np.ndarray | None
     standardizer: Standardizer | None
@@ -49,6 +52,7 @@ class RoundSpec:
             config = TrainingConfig.from_json(params["training"])
             bounds = params.get("bounds")
             bounds = None if bounds is None else [(float(low), float(high)) for low, high in bounds]
+            quorum = None if params.get("min_quorum") is None else int(params["min_quorum"])
             phase = str(params["phase"])
             theta = None if params.get("theta") is None else np.asarray(params["theta"], dtype=np.float64)
             standardizer = (None if params.get("standardizer") is None
@@ -61,11 +65,11 @@ class RoundSpec:
             raise FederatedComputeError("params.features must be distinct columns, without the label")
         if bounds is not None and len(bounds) != len(features):
             raise FederatedComputeError("params.bounds needs one [low, high] per feature")
-        return cls(features, label, config, bounds, phase, theta, standardizer)
+        return cls(features, label, config, bounds, quorum, phase, theta, standardizer)
 
 
-def run(datasets: list[Dataset], params: Mapping[str, Any], obligations: Mapping[str, Any], context: bytes,
-        rng: np.random.Generator | None = None) -> tuple[bytes, int]:
+def run(datasets: list[Dataset], params: Mapping[str, Any], obligations: Mapping[str, Any],
+        context: bytes) -> tuple[bytes, int]:
     """Return this node's encrypted contribution to the round and the number of rows it used."""
     spec = RoundSpec.from_params(params)
     private = float(obligations.get("dp-noise") or 0.0) > 0
@@ -81,32 +85,51 @@ def run(datasets: list[Dataset], params: Mapping[str, Any], obligations: Mapping
                                     f"size {minimum}: its update would say too much about them")
     try:
         if spec.phase == MOMENTS:
-            if spec.config.private:
-                raise FederatedComputeError("a differentially private training has no moments phase")
+            if spec.bounds is not None:
+                raise FederatedComputeError("a training standardized by bounds has no moments phase")
             vector = federated.moments(features)
+        elif spec.config.private:
+            vector = _private(spec, features, labels)
         else:
-            vector = _train(spec, features, labels, rng)
+            vector = _train(spec, features, labels)
     except FederatedError as exc:
         raise FederatedComputeError(str(exc)) from exc
     return he.encrypt_vector(context, vector), len(labels)
 
 
-def _train(spec: RoundSpec, features: np.ndarray, labels: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+def _train(spec: RoundSpec, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    theta = federated.local_update(_global(spec), _standardized(spec, features), labels, spec.config)
+    return federated.encode(theta, len(labels))
+
+
+def _private(spec: RoundSpec, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    if spec.bounds is None:
+        raise FederatedComputeError("a differentially private training standardizes by params.bounds")
+    if spec.config.local_epochs != 1:
+        raise FederatedComputeError("a differentially private training takes one gradient step per round")
+    if spec.quorum is None or spec.quorum < 2:
+        raise FederatedComputeError("a differentially private round needs params.min_quorum ≥ 2: the noise is "
+                                    "scaled to the fewest providers a released sum may hold")
+    theta = _global(spec)
+    gradient = federated.clipped_gradient_sum(theta, _standardized(spec, features), labels, spec.config)
+    vector = federated.private_encode(gradient, len(labels), spec.config.clip)
+    return vector + federated.gaussian_noise(vector.size, federated.node_noise_scale(spec.config, spec.quorum))
+
+
+def _global(spec: RoundSpec) -> np.ndarray:
     if spec.theta is None:
         raise FederatedComputeError("a training round needs params.theta, the global model")
+    return spec.theta
+
+
+def _standardized(spec: RoundSpec, features: np.ndarray) -> np.ndarray:
     if spec.bounds is not None:
-        low, high = np.array(spec.bounds).T
-        features = np.clip(features, low, high)
-        standardizer = Standardizer.from_bounds(spec.bounds)
-    elif spec.standardizer is not None:
-        standardizer = spec.standardizer
-    else:
+        return federated.bounded(features, spec.bounds)
+    if spec.standardizer is None:
         raise FederatedComputeError("a training round needs params.standardizer (or bounds)")
-    if standardizer.mean.size != len(spec.features):
+    if spec.standardizer.mean.size != len(spec.features):
         raise FederatedComputeError("the standardizer does not fit the features")
-    generator = rng if rng is not None else np.random.default_rng()
-    theta = federated.local_update(spec.theta, standardizer.apply(features), labels, spec.config, generator)
-    return federated.encode(theta, len(labels))
+    return spec.standardizer.apply(features)
 
 
 def _rows(datasets: list[Dataset], spec: RoundSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -32,12 +32,22 @@ from exchange.catalog.vocab import SEED_DOMAINS
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
 
+pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
+
 PG_ENV = "PDX_TEST_DATABASE_URL"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 
 
 def pytest_report_header(config) -> str:
     return f"pdx database backends: {', '.join(BACKENDS)}"
+
+
+@pytest.fixture(autouse=True)
+def pdx_home(tmp_path, monkeypatch) -> Path:
+    """Every test's SDK job store (keys of the jobs it submits) in its own folder, never under ~/.pdx."""
+    home = tmp_path / "pdx-home"
+    monkeypatch.setenv("PDX_HOME", str(home))
+    return home
 
 
 @pytest.fixture(scope="session")

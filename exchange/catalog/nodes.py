@@ -182,8 +182,11 @@ NODE_PROBLEMS: dict[str, tuple[int, str, bool]] = {
     "node-not-mounted": (404, "the node does not mount every asset of the ticket", True),
     "node-unsupported": (422, "the node does not run this kind of computation", True),
     "node-bad-request": (400, "the node could not read the request", True),
-    "node-cannot-compute": (422, "the node cannot compute this on its data (a group below the minimum size, a "
-                                 "column it lacks, a value out of range)", False),
+    "node-cannot-compute": (422, "the node cannot compute this on its data: a group below the minimum size, a "
+                                 "column or id it does not hold, or a value beyond its declared range (declare the "
+                                 "range on the asset's field or pass ranges=)", False),
+    "node-limit-exceeded": (403, "the job reads or returns more than its ticket's limits allow (declare the rows "
+                                 "and result cells it needs)", False),
 }
 PROBLEM_PREFIX = "urn:pdx:problem:"
 

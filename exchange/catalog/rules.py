@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, Mapping
 
 from common.errors import Conflict, InvalidInput
@@ -17,6 +18,8 @@ LIFECYCLE: dict[str, tuple[str, str]] = {"publish": (DRAFT, PUBLISHED), "retire"
 DESCRIPTIVE_FIELDS = frozenset({"title_zh", "title_en", "description_zh", "description_en", "keywords",
                                 "update_frequency"})
 ENDPOINT_FIELD = "node_endpoint"
+
+NUMERIC_FIELD_TYPES = ("integer", "number")  # the field types that may declare a range (minimum, maximum)
 
 
 def check_asset(asset: Mapping[str, Any]) -> None:
@@ -36,6 +39,10 @@ def check_asset(asset: Mapping[str, Any]) -> None:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         errors.setdefault("fields", []).append(f"duplicate field name(s): {', '.join(duplicates)}")
+    for field in asset["fields"]:
+        problem = range_problem(field)
+        if problem:
+            errors.setdefault("fields", []).append(f"field {field['name']}: {problem}")
     personal = [field["name"] for field in asset["fields"] if field.get("personal")]
     if grade == 1 and personal:
         errors.setdefault("grade", []).append(
@@ -46,6 +53,20 @@ def check_asset(asset: Mapping[str, Any]) -> None:
     if errors:
         raise InvalidInput("the asset is inconsistent: " + "; ".join(m for ms in errors.values() for m in ms),
                            errors=errors)
+
+
+def range_problem(field: Mapping[str, Any]) -> str | None:
+    """Return what is wrong with a field's declared range (``minimum``, ``maximum``), or None if nothing is."""
+    low, high = field.get("minimum"), field.get("maximum")
+    if low is None and high is None:
+        return None
+    if field["type"] not in NUMERIC_FIELD_TYPES:
+        return f"a range (minimum, maximum) applies to {' and '.join(NUMERIC_FIELD_TYPES)} fields only"
+    if low is None or high is None:
+        return "declare both minimum and maximum, or neither"
+    if not (math.isfinite(low) and math.isfinite(high)) or not low < high:
+        return f"the range needs finite minimum < maximum, got {low} and {high}"
+    return None
 
 
 def next_status(action: str, status: str) -> str:

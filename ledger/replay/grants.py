@@ -213,7 +213,8 @@ def _job_admitted(state: State, entry: dict) -> None:
 
 
 def _job_finished(state: State, entry: dict) -> None:
-    """A job ends once: completed with its result hash, or failed with its reserved quota given back."""
+    """A job ends once: completed with its result hash (charged the rows its receipts report, at most those it
+    reserved), or failed with its reserved quota given back."""
     grant_id, grant = grant_of(state, entry)
     job_id = ref(entry, "job")
     if job_id not in grant.running:
@@ -229,6 +230,32 @@ def _job_finished(state: State, entry: dict) -> None:
                                        f"ε {epsilon} (a failed job gives back all of it or, if refused, nothing)")
         grant.jobs, grant.rows, grant.epsilon = (grant.jobs - given_back[0], grant.rows - given_back[1],
                                                  grant.epsilon - given_back[2])
+    elif "rows" in entry["body"]:  # a completed job is charged the rows its receipts report, the rest given back
+        charged = entry["body"]["rows"]
+        used = sum(u["rows_used"] for u in entry["body"]["usage"])
+        if (charged["declared"], charged["used"]) != (rows, used) or not 0 <= charged["released"] == rows - used:
+            raise ReplayError("quota", f"completed job {job_id} reserved {rows} rows and its receipts report {used}; "
+                                       f"the entry charges {charged}")
+        grant.rows -= charged["released"]
+    if entry["type"] == "job.completed" and "release" in entry["body"]:
+        _check_release(job_id, epsilon, entry["body"]["release"])
+
+
+def _check_release(job_id: str, epsilon: float, release: dict) -> None:
+    """The noise a private job's result carries spends no more than the ε the job was charged: the statistics'
+    shares add up to at most that ε, and each Laplace scale is at least its sensitivity over its share."""
+    try:
+        shares = [(float(s["epsilon"]), float(s["sensitivity"]), float(s["scale"])) for s in release["statistics"]]
+        total = float(release["epsilon"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReplayError("dp-release", f"job {job_id}'s release is not a noise calibration: {exc!r}") from exc
+    if abs(total - epsilon) > 1e-9 or sum(share for share, _, _ in shares) > epsilon * (1 + 1e-9):
+        raise ReplayError("dp-release", f"job {job_id} was charged ε {epsilon} but its noise spends "
+                                        f"{sum(share for share, _, _ in shares)} (release ε {total})")
+    for share, sensitivity, scale in shares:
+        if not share > 0 or scale < sensitivity / share * (1 - 1e-9):
+            raise ReplayError("dp-release", f"job {job_id}'s noise of scale {scale} on a statistic of sensitivity "
+                                            f"{sensitivity} spends more than its share ε {share}")
 
 
 def _action_route(entry_type: str) -> Route:

@@ -4,8 +4,6 @@ Node config (``flower-supernode --node-config``):
 
     data-path            an ``.npz`` file with arrays ``X`` (rows × features) and ``y`` (labels or targets)
     allow-plain-updates  true to also answer runs without secure aggregation (default false: refuse them)
-    partition-id         optional integer naming the node's noise stream when the run sets a seed (else the
-                         SuperNode's id, which the SuperLink draws anew at each registration)
 
 Each message is one pass of ``task``: the node rebuilds the instruction, computes its contribution over its own
 rows and returns it as the codec's integer digits with num_examples = 1 (its row count travels inside the masked
@@ -33,29 +31,22 @@ from privacy.flower.codec import REPORTED_EXAMPLES, LimbCodec
 from privacy.flower.settings import RunSettings
 from privacy.flower.task import Instruction, contribution
 
-DATA_PATH, ALLOW_PLAIN, PARTITION_ID = "data-path", "allow-plain-updates", "partition-id"
+DATA_PATH, ALLOW_PLAIN = "data-path", "allow-plain-updates"
 PASS_KEY, ROUND_KEY = "pass", "round"
 
 
 class ProviderNode(NumPyClient):
     """One provider node's rows and the training configuration of the run."""
 
-    def __init__(self, features: np.ndarray, labels: np.ndarray, config: TrainingConfig, seed: int, stream: int):
+    def __init__(self, features: np.ndarray, labels: np.ndarray, config: TrainingConfig):
         self.features, self.labels, self.config = features, labels, config
-        self.seed, self.stream = seed, stream
 
     def fit(self, parameters: list[np.ndarray], config: dict) -> tuple[list[np.ndarray], int, dict]:
         """Return this node's contribution to the pass, as codec digits with the constant weight."""
         instruction = Instruction.from_parts(str(config[PASS_KEY]), int(config[ROUND_KEY]), list(parameters))
-        vector = contribution(instruction, self.features, self.labels, self.config, self._rng(instruction.round))
+        vector = contribution(instruction, self.features, self.labels, self.config)
         return [LimbCodec.from_config(config).encode(vector)], REPORTED_EXAMPLES, {}
 
-    def _rng(self, round: int) -> np.random.Generator:
-        # A fresh process answers each message, so a seeded generator is re-derived per (node, round). Without a
-        # seed the noise comes from the OS: a seed the server knows would let it subtract the noise.
-        if self.seed:
-            return np.random.default_rng([self.seed, self.stream, round])
-        return np.random.default_rng()
 
 
 def load_partition(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +64,7 @@ def client_fn(context: Context) -> object:
         raise FlowerError(f"the SuperNode's node config has no {DATA_PATH}")
     settings = RunSettings.from_run_config(context.run_config)
     features, labels = load_partition(str(context.node_config[DATA_PATH]))
-    stream = int(context.node_config.get(PARTITION_ID, context.node_id))
-    return ProviderNode(features, labels, settings.training, settings.seed, stream).to_client()
+    return ProviderNode(features, labels, settings.training).to_client()
 
 
 def secure_unless_allowed(msg: Message, context: Context, call_next: ClientAppCallable) -> Message:

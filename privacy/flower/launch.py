@@ -66,7 +66,7 @@ def save_partition(path: str | Path, features: np.ndarray, labels: np.ndarray) -
     return path
 
 
-def train_on_flower(partitions: Sequence[str | Path], config: TrainingConfig, *, seed: int = 0,
+def train_on_flower(partitions: Sequence[str | Path], config: TrainingConfig, *,
                     secure_aggregation: bool = True, final_loss: bool = True, timeout: float = 600.0,
                     workdir: str | Path | None = None) -> FlowerResult:
     """Train on a loopback federation with one SuperNode per partition file; return the model and round log.
@@ -78,7 +78,7 @@ def train_on_flower(partitions: Sequence[str | Path], config: TrainingConfig, *,
         raise FlowerError("a federation needs at least two partitions")
     started = time.monotonic()
     root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="pdx-flower-"))
-    settings = RunSettings(training=config, output_path=str((root / "result.json").resolve()), seed=seed,
+    settings = RunSettings(training=config, output_path=str((root / "result.json").resolve()),
                            secure_aggregation=secure_aggregation, final_loss=final_loss, min_nodes=len(partitions))
     try:
         with LocalFederation(root, partitions, allow_plain_updates=not secure_aggregation) as federation:
@@ -176,7 +176,7 @@ class LocalFederation:
             time.sleep(0.1)
 
     def _start_supernode(self, index: int, partition: Path) -> None:
-        node_config = f"data-path='{partition}' partition-id={index}" + (
+        node_config = f"data-path='{partition}'" + (
             " allow-plain-updates=true" if self.allow_plain_updates else "")
         self._spawn(f"supernode-{index}", [str(self.bin / "flower-supernode"), "--insecure",
                                            "--superlink", f"{LOOPBACK}:{self.port}", "--host", LOOPBACK,

@@ -21,7 +21,6 @@ class RunSettings:
 
     training: TrainingConfig = field(default_factory=TrainingConfig)
     output_path: str = ""  # where the ServerApp writes the result JSON (required to run)
-    seed: int = 0  # 0: DP noise from the OS; otherwise reproducible noise (whoever knows the seed can remove it)
     secure_aggregation: bool = True  # SecAgg+; False sends each node's vector in the clear (nodes must allow it)
     final_loss: bool = True  # one more pass for the final model's pooled training loss
     min_nodes: int = 2
@@ -32,15 +31,15 @@ class RunSettings:
     def __post_init__(self) -> None:
         if self.min_nodes < 2 and self.secure_aggregation:
             raise FlowerError("secure aggregation needs at least 2 nodes")
-        if self.min_nodes < 1 or self.stage_timeout <= 0 or self.seed < 0:
-            raise FlowerError("min_nodes must be ≥ 1, stage_timeout positive and seed non-negative")
+        if self.min_nodes < 1 or self.stage_timeout <= 0:
+            raise FlowerError("min_nodes must be ≥ 1 and stage_timeout positive")
 
     def to_run_config(self) -> dict[str, RunConfigValue]:
         """Return the settings as Flower run config (the keys of ``app/pyproject.toml``)."""
         t = self.training
         return {"task": t.task, "rounds": t.rounds, "local-epochs": t.local_epochs,
                 "learning-rate": float(t.learning_rate), "l2": float(t.l2), "clip": float(t.clip or 0.0),
-                "noise-multiplier": float(t.noise_multiplier), "seed": self.seed, "output-path": self.output_path,
+                "noise-multiplier": float(t.noise_multiplier), "output-path": self.output_path,
                 "secure-aggregation": self.secure_aggregation, "final-loss": self.final_loss,
                 "min-nodes": self.min_nodes, "num-shares": self.num_shares,
                 "reconstruction-threshold": self.reconstruction_threshold,
@@ -56,7 +55,7 @@ class RunSettings:
                 local_epochs=int(run_config["local-epochs"]), learning_rate=float(run_config["learning-rate"]),
                 l2=float(run_config["l2"]), clip=clip if clip > 0 else None,
                 noise_multiplier=float(run_config["noise-multiplier"]))
-            return cls(training=training, output_path=str(run_config["output-path"]), seed=int(run_config["seed"]),
+            return cls(training=training, output_path=str(run_config["output-path"]),
                        secure_aggregation=bool(run_config["secure-aggregation"]),
                        final_loss=bool(run_config["final-loss"]), min_nodes=int(run_config["min-nodes"]),
                        num_shares=_int_or_float(run_config["num-shares"]),

@@ -66,8 +66,8 @@ class Instruction:
         return cls(kind, round, theta, Standardizer.from_json({"mean": mean, "std": std}))
 
 
-def contribution(instruction: Instruction, features: np.ndarray, labels: np.ndarray, config: TrainingConfig,
-                 rng: np.random.Generator | None) -> np.ndarray:
+def contribution(instruction: Instruction, features: np.ndarray, labels: np.ndarray, config: TrainingConfig
+                 ) -> np.ndarray:
     """Return the vector this node adds to the pass's sum, computed over its own rows only."""
     rows = len(labels)
     if instruction.kind == MOMENTS:
@@ -77,7 +77,7 @@ def contribution(instruction: Instruction, features: np.ndarray, labels: np.ndar
     if instruction.kind == LOSS:
         return np.array([weighted_loss, float(rows)])
     standardized = instruction.standardizer.apply(features)
-    updated = local_update(instruction.theta, standardized, labels, config, rng)
+    updated = local_update(instruction.theta, standardized, labels, config)
     return np.append(encode(updated, rows), weighted_loss)
 
 

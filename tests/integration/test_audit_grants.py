@@ -40,7 +40,7 @@ def _export(app) -> list[str]:
 
 def _job(client, consumer, grant_id, assets, context, **extra):
     body = {"grant": grant_id, "assets": assets, "computation_kind": "he-statistics", "rows": 100,
-            "epsilon": 0.1, "group_size": 10, "result_cells": 4, "params": {"plan": "statistics"},
+            "epsilon": 0.1, "group_size": 10, "result_cells": 4, "params": {"plan": {"columns": ["registered_capital"]}},
             "context": base64.b64encode(context).decode(), **extra}
     response = client.post("/api/v1/jobs", headers=consumer.headers, json=body)
     assert response.status_code == 201, response.get_json()
@@ -116,6 +116,7 @@ def _forged_job(story: Story, grant: str, assets: list[str], jobs: int, rows: in
     ("job on an asset outside the scope", "grant-scope"),
     ("job claiming less usage than the log adds up", "quota"),
     ("activation without the regulator", "regulator-approval"),
+    ("noise spending more ε than the job was charged", "dp-release"),
 ])
 def test_entries_the_rules_forbid_are_caught_even_when_the_log_key_signs_them(app, story, case, kind):
     grants, assets = story.grants, story.assets
@@ -131,10 +132,23 @@ def test_entries_the_rules_forbid_are_caught_even_when_the_log_key_signs_them(ap
         "activation without the regulator": lambda: [(Draft(
             "grant.activated", "system", refs={"grant": [grants["waiting"]]},
             body={"status": "active", "terms": _requested_terms(story, grants["waiting"])}), None)],
+        "noise spending more ε than the job was charged": lambda: [_forged_completion(story, grants["sensitive"])],
     }[case]()
     with pytest.raises(AuditFailure) as caught:
         _verify(app, _append(app, story, forged))
     assert (caught.value.seq, caught.value.kind) == (story.size + len(forged) - 1, kind), caught.value
+
+
+def _forged_completion(story: Story, grant: str):
+    """Complete the grant's running job (charged ε 0.1) with noise of a tenth of the scale ε 0.1 needs."""
+    job = next(e["refs"]["job"][0] for e in map(story.entry, range(story.size))
+               if e["type"] == "job.admitted" and e["refs"]["grant"] == [grant])
+    release = {"mechanism": "opendp.laplace", "epsilon": 0.1, "bounds": {},
+               "statistics": [{"name": "count", "slots": [0], "sensitivity": 1.0, "integer": True, "epsilon": 0.1,
+                               "scale": 1.0}]}
+    return Draft("job.completed", "system", refs={"job": [job], "grant": [grant]},
+                 body={"result_sha256": "0" * 64, "usage": [], "rows": {"declared": 100, "used": 0, "released": 100},
+                       "release": release}), None
 
 
 def _requested_terms(story: Story, grant_id: str) -> dict:

@@ -6,6 +6,8 @@ endpoint exists that the table does not classify, so a new endpoint cannot slip 
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from client import keys
@@ -92,7 +94,7 @@ def test_every_api_endpoint_is_classified(app):
 
 
 @pytest.fixture
-def scene(client, world):
+def scene(client, world, public_context):
     """A provider with a key, a token and an asset; a consumer; concrete values for every path parameter."""
     provider = world.participant("provider")
     key_id = keys.key_id(world.register_key(provider))
@@ -103,7 +105,9 @@ def scene(client, world):
     grant = request_grant(client, consumer, scenario_request([asset["id"]]))
     grant_action(client, provider, grant["id"], "approve")
     job = client.post("/api/v1/jobs", headers=consumer.headers, json={
-        "grant": grant["id"], "assets": [asset["id"]], "computation_kind": "aggregate", "group_size": 10})
+        "grant": grant["id"], "assets": [asset["id"]], "computation_kind": "he-statistics", "group_size": 10,
+        "params": {"plan": {"columns": ["registered_capital"]}}, "result_cells": 3,
+        "context": base64.b64encode(public_context).decode()})
     assert job.status_code == 201, job.get_json()
     return {"provider": provider, "consumer": consumer,
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,

@@ -25,13 +25,11 @@ def test_the_demo_walks_the_story_and_every_encrypted_result_matches_the_truth(t
     assert len(scores) == 5 and all(abs(float(a) - float(b)) < 1e-5 for a, b in scores)
     histogram = re.search(r"employees histogram (\[[^\]]*\]) vs (\[[^\]]*\])", out)
     assert histogram.group(1) == histogram.group(2)
-    assert re.search(r"ledger: \d+ entries, 3 jobs completed, 1 federated training\(s\) of 41 rounds, verified "
+    assert re.search(r"ledger: \d+ entries, 3 jobs completed, 1 federated training\(s\) of 11 rounds, verified "
                      r"offline by the auditor", out)
     rounds = re.findall(r"round +(\d+) +2550 rows from 3 cities +validation accuracy ([\d.]+)", out)
     assert [int(r[0]) for r in rounds] == list(range(1, 11))
     federated_accuracy, pooled = re.search(r"federated model: accuracy ([\d.]+); the same training on the pooled "
                                            r"plaintext rows: ([\d.]+)", out).groups()
     assert abs(float(federated_accuracy) - float(pooled)) <= 0.01
-    shares = re.search(r"jinan (\d+)%, qingdao (\d+)%, yantai (\d+)%", out).groups()
-    assert 99 <= sum(map(int, shares)) <= 101
     assert (tmp_path / "instance" / "demo" / "risk-model-curve.png").read_bytes()[:4] == b"\x89PNG"

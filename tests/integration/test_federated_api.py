@@ -63,18 +63,60 @@ def _round(client, actor, job_id, expect=202, **body):
     ({"min_quorum": 1}, "params.min_quorum"),
     ({"bounds": [[1, 0], [0, 1]]}, "params.bounds"),
     ({"training": TrainingConfig(rounds=3, clip=1.0, noise_multiplier=2.0).to_json()}, "params.bounds"),
+    ({"contribution": True}, "params.contribution"),  # leave-one-out sums without noise difference to one update
+    ({"min_quorum": 2}, "params.min_quorum"),  # without noise a round with and one without a node difference too
+    ({"training": TrainingConfig(rounds=3, local_epochs=3, clip=1.0, noise_multiplier=9.0).to_json(),
+      "bounds": [[0, 1], [0, 1]]}, "params.training"),  # DP-FedSGD: one gradient step per round
+    ({"training": TrainingConfig(rounds=3, local_epochs=1, clip=1.0, noise_multiplier=9.0).to_json(),
+      "bounds": [[0, 1], [0, 1]], "contribution": True, "min_quorum": 3}, "params.min_quorum"),  # a subset of 2 must reach the quorum
 ])
 def test_a_submission_names_the_parameter_it_cannot_use(client, market, public_context, params, field):
     problem = _submit(client, market, public_context, expect=422, **params)
     assert field in problem["errors"]
 
 
+def test_a_training_over_one_providers_assets_is_refused(client, market, public_context):
+    body = {"grant": market["grants"]["plain"], "assets": market["assets"][:1],
+            "computation_kind": "federated-learning",
+            "params": {"features": FEATURES, "label": "defaulted", "training": TrainingConfig(rounds=3).to_json(),
+                       "min_quorum": 2},
+            "context": base64.b64encode(public_context).decode(), "rows": 1000, "group_size": 10, "result_cells": 3}
+    response = client.post("/api/v1/jobs", headers=market["consumer"].headers, json=body)
+    assert response.status_code == 422 and "assets" in response.get_json()["errors"]
+
+
+def test_a_refused_first_round_fails_the_training_and_gives_its_quota_back(client, market, public_context):
+    job = _submit(client, market, public_context)
+    refused = _round(client, market["consumer"], job["id"], expect=422, phase="train", theta=[0, 0])
+    assert "theta" in refused["errors"]
+    assert client.get(f"/api/v1/jobs/{job['id']}", headers=market["consumer"].headers).get_json()["status"] == "failed"
+    grant = client.get(f"/api/v1/grants/{market['grants']['plain']}", headers=market["consumer"].headers).get_json()
+    assert grant["usage"]["jobs_used"] == 0
+
+
+def test_bounds_standardize_a_training_without_noise_and_it_has_no_moments_round(client, market, public_context):
+    job = _submit(client, market, public_context, bounds=[[0, 1e6], [0, 1e4]])
+    started = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0])
+    assert (started["number"], started["phase"]) == (0, "train")
+
+
+def test_a_private_leave_one_out_training_is_the_exchanges_subset_not_the_consumers(client, market, public_context):
+    private = TrainingConfig(rounds=2, local_epochs=1, clip=1.0, noise_multiplier=20.0)
+    job = _submit(client, market, public_context, grant="private", training=private.to_json(),
+                  bounds=[[0, 1e6], [0, 1e4]], contribution=True)
+    assert job["epsilon"] == pytest.approx(accountant.fedavg_epsilon(20.0, 2 * 3))  # each record: 3 of 4 trainings
+    subset = sorted(p.id for p in market["providers"])[1:]
+    early = _round(client, market["consumer"], job["id"], expect=422, phase="train", theta=[0, 0, 0],
+                   providers=subset)  # round 0 belongs to the training over everyone
+    assert "providers" in early["errors"]
+
+
 def test_the_exchange_computes_the_epsilon_a_private_training_spends(client, market, public_context):
-    private = TrainingConfig(rounds=4, clip=1.0, noise_multiplier=10.0)
+    private = TrainingConfig(rounds=4, local_epochs=1, clip=1.0, noise_multiplier=10.0)
     job = _submit(client, market, public_context, grant="private", training=private.to_json(),
                   bounds=[[0, 1e6], [0, 1e4]])
     assert job["epsilon"] == pytest.approx(accountant.fedavg_epsilon(10.0, 4))
-    greedy = TrainingConfig(rounds=40, clip=1.0, noise_multiplier=2.0)
+    greedy = TrainingConfig(rounds=40, local_epochs=1, clip=1.0, noise_multiplier=2.0)
     refused = _submit(client, market, public_context, grant="private", training=greedy.to_json(),
                       bounds=[[0, 1e6], [0, 1e4]], expect=403)
     assert "privacy budget" in refused["detail"]
@@ -84,11 +126,6 @@ def test_only_the_jobs_consumer_drives_its_rounds_in_order(client, world, market
     job = _submit(client, market, public_context)
     stranger = world.participant("consumer", name="other bank")
     _round(client, stranger, job["id"], expect=404)
-    first = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0], expect=422)
-    assert "phase" in first["errors"]  # round 0 of a training without noise computes the moments
-    lopsided = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0],
-                      standardizer={"mean": [0], "std": [1]}, expect=422)
-    assert "standardizer" in lopsided["errors"]
     started = _round(client, market["consumer"], job["id"])
     assert (started["number"], started["status"], started["phase"]) == (0, "running", "moments")
     busy = _round(client, market["consumer"], job["id"], phase="train", theta=[0, 0, 0],
@@ -97,6 +134,12 @@ def test_only_the_jobs_consumer_drives_its_rounds_in_order(client, world, market
     unfinished = client.post(f"/api/v1/jobs/{job['id']}/finish", headers=market["consumer"].headers,
                              json={"model_sha256": "0" * 64})
     assert unfinished.status_code == 409
+    first = _round(client, market["consumer"], _submit(client, market, public_context)["id"], phase="train",
+                   theta=[0, 0, 0], expect=422)
+    assert "phase" in first["errors"]  # round 0 of a training without noise or bounds computes the moments
+    lopsided = _round(client, market["consumer"], _submit(client, market, public_context)["id"], phase="train",
+                      theta=[0, 0, 0], standardizer={"mean": [0], "std": [1]}, expect=422)
+    assert "standardizer" in lopsided["errors"]
 
 
 def test_providers_and_regulators_see_rounds_but_only_the_consumer_gets_the_sum(client, market, public_context):
@@ -119,16 +162,11 @@ def test_a_revoked_grant_stops_the_training(client, market, public_context):
 
 
 def test_a_leave_one_out_subset_needs_a_job_that_asked_for_contributions(client, market, public_context):
-    job = _submit(client, market, public_context)
-    _round(client, market["consumer"], job["id"])
-    # the round stays running: the tests' app has no job workers
-    providers = [p.id for p in market["providers"][:2]]
-    other = _submit(client, market, public_context, contribution=True)
-    refused = _round(client, market["consumer"], job["id"], expect=409, phase="train", theta=[0, 0, 0],
-                     providers=providers)
-    assert "still running" in refused["detail"]
-    alone = _round(client, market["consumer"], other["id"], expect=422, providers=providers[:1])
-    assert "providers" in alone["errors"]
+    job = _submit(client, market, public_context, bounds=[[0, 1e6], [0, 1e4]])
+    providers = sorted(p.id for p in market["providers"])
+    refused = _round(client, market["consumer"], job["id"], expect=422, phase="train", theta=[0, 0, 0],
+                     providers=providers[1:])
+    assert "providers" in refused["errors"]
 
 
 def _forged_round(job_id: str, grant_id: str, number: int) -> tuple[Draft, None]:

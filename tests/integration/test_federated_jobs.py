@@ -1,7 +1,8 @@
 """Federated training end to end with real processes: three provider nodes (`pdx node serve`) holding parts of
 scikit-learn's breast-cancer rows, a served exchange, and the consumer SDK driving the rounds. The model equals
 the one plain FedAvg gives on the same rows, the exchange only ever holds ciphertexts, a node that drops out is
-tolerated down to the quorum, differential privacy is charged to the grant, and the auditor replays it all."""
+fails the rounds of a training without noise and is tolerated down to the quorum of a private one,
+differential privacy is charged to the grant, and the auditor replays it all."""
 
 from __future__ import annotations
 
@@ -92,15 +93,18 @@ def federation(app, client, world, database_url, tmp_path, cancer):
 
 
 def _without_noise(parts, bounds, config: TrainingConfig) -> np.ndarray:
-    """The same clipped training, standardized by the same bounds, without the Gaussian noise."""
-    standardizer = federated.Standardizer.from_bounds(bounds)
-    low, high = np.array(bounds).T
-    local = [(standardizer.apply(np.clip(x, low, high)), y) for x, y in parts]
-    clean = TrainingConfig(**{**config.to_json(), "noise_multiplier": 0.0})
+    """The same per-row clipped training, standardized by the same bounds, without the Gaussian noise."""
+    local = [(federated.bounded(x, bounds), y) for x, y in parts]
     theta = federated.initial_theta(len(bounds))
     for _ in range(config.rounds):
-        theta = federated.fedavg([(federated.local_update(theta, x, y, clean), len(y)) for x, y in local])
+        summed = np.sum([federated.private_encode(federated.clipped_gradient_sum(theta, x, y, config), len(y),
+                                                 config.clip) for x, y in local], axis=0)
+        theta, _ = federated.private_step(theta, summed, config)
     return theta
+
+
+def _bounds(cancer) -> list[tuple[float, float]]:
+    return [(float(lo), float(hi)) for lo, hi in zip(cancer["train"][0].min(axis=0), cancer["train"][0].max(axis=0))]
 
 
 def _audit(app):
@@ -139,17 +143,23 @@ def test_training_through_the_exchange_gives_plain_fedavgs_model_and_tolerates_a
                                       headers=federation["consumer"].headers).get_json()
     assert [r["phase"] for r in rounds] == ["moments"] + ["train"] * CONFIG.rounds
     assert all(sorted(r["contributors"]) == sorted(p.id for p in federation["providers"]) for r in rounds)
-    # a node drops out: the rounds go on with the other two when the quorum allows it, else the job fails cleanly
+    # bounds standardize a training without noise too: no moments round, the same model as in-process
+    bounded = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
+                    label="malignant", config=TrainingConfig(rounds=3), rows=500, bounds=_bounds(cancer))
+    reference = federated.train(cancer["parts"], TrainingConfig(rounds=3), bounds=_bounds(cancer))
+    np.testing.assert_allclose(bounded.model.theta, reference.theta, atol=1e-3)
+    # a node drops out: without noise no round releases (a sum without one node, differenced with one with it,
+    # would show its update); a private training goes on with the other two down to its quorum
     federation["processes"][2].terminate()
     federation["processes"][2].wait(timeout=20)
-    result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
-                   label="malignant", config=TrainingConfig(rounds=3), rows=500, min_quorum=2,
-                   validation=cancer["test"])
-    assert all(entry["dropped"] == [federation["providers"][2].id] for entry in result.history)
-    assert result.history[-1]["rows"] == len(cancer["parts"][0][1]) + len(cancer["parts"][1][1])
-    with pytest.raises(JobFailed, match="quorum is 3"):
+    with pytest.raises(JobFailed, match="every one of the 3 providers"):
         train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
               label="malignant", config=TrainingConfig(rounds=3), rows=500)
+    private = TrainingConfig(rounds=3, local_epochs=1, learning_rate=1.0, clip=1.0, noise_multiplier=8.0)
+    result = train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=private, rows=500, min_quorum=2, bounds=_bounds(cancer),
+                   validation=cancer["test"])
+    assert all(entry["dropped"] == [federation["providers"][2].id] for entry in result.history)
 
 
 def test_the_cli_trains_with_a_progress_bar_and_writes_the_curve(federation, cancer, tmp_path):
@@ -169,18 +179,19 @@ def test_the_cli_trains_with_a_progress_bar_and_writes_the_curve(federation, can
 
 
 def test_differential_privacy_is_charged_to_the_grant_and_refused_beyond_its_budget(federation, cancer):
-    bounds = [(float(lo), float(hi)) for lo, hi in zip(cancer["train"][0].min(axis=0), cancer["train"][0].max(axis=0))]
-    private = TrainingConfig(rounds=5, local_epochs=3, learning_rate=0.5, clip=1.0, noise_multiplier=8.0)
+    bounds = _bounds(cancer)
+    private = TrainingConfig(rounds=5, local_epochs=1, learning_rate=1.0, clip=1.0, noise_multiplier=8.0)
     result = train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
                    label="malignant", config=private, rows=500, bounds=bounds, validation=cancer["test"])
     assert result.epsilon == pytest.approx(accountant.fedavg_epsilon(8.0, 5))
-    assert result.history[-1]["rows"] == len(cancer["train"][1])  # the row count is exact, the model is noised
-    clean = _without_noise(cancer["parts"], bounds, private)
-    assert np.linalg.norm(result.model.theta - clean) > 1.0
+    noisy_rows = [entry["rows"] for entry in result.history]  # the consumer decodes a noisy count, σ = z rows
+    assert len(set(noisy_rows)) > 1 and all(abs(n - len(cancer["train"][1])) < 6 * 8.0 for n in noisy_rows)
+    clean = _without_noise(cancer["parts"], bounds, private)  # σ of θ per round: lr·z·C/n ≈ 0.02 per value
+    assert 0.05 < np.linalg.norm(result.model.theta - clean) < 2.0
     grant = federation["client"].get(f"/api/v1/grants/{federation['private_grant']}",
                                      headers=federation["consumer"].headers).get_json()
     assert grant["usage"]["epsilon_used"] == pytest.approx(result.epsilon)
-    too_much = TrainingConfig(rounds=50, local_epochs=3, learning_rate=0.5, clip=1.0, noise_multiplier=2.0)
+    too_much = TrainingConfig(rounds=50, local_epochs=1, learning_rate=0.5, clip=1.0, noise_multiplier=2.0)
     with pytest.raises(ApiError) as refused:
         train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
               label="malignant", config=too_much, rows=500, bounds=bounds)
@@ -192,8 +203,9 @@ def test_differential_privacy_is_charged_to_the_grant_and_refused_beyond_its_bud
 
 
 def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, cancer, tmp_path):
-    result = train(_bank(federation), federation["grant"], federation["assets"], features=cancer["columns"],
-                   label="malignant", config=TrainingConfig(rounds=5), rows=500, validation=cancer["test"],
+    private = TrainingConfig(rounds=5, local_epochs=1, learning_rate=1.0, clip=1.0, noise_multiplier=12.0)
+    result = train(_bank(federation), federation["private_grant"], federation["assets"], features=cancer["columns"],
+                   label="malignant", config=private, rows=500, validation=cancer["test"], bounds=_bounds(cancer),
                    contribution=True)
     assert set(result.contributions) == {p.id for p in federation["providers"]}
     assert sum(result.contributions.values()) == pytest.approx(1.0)
@@ -205,5 +217,5 @@ def test_contributions_by_leave_one_out_sum_to_one_and_are_recorded(federation, 
                                         "--url", federation["url"], "--token", federation["consumer"].token])
     assert plotted.exit_code == 0, plotted.output
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "5 rounds" in plotted.output
-    audited = _audit(federation["app"])  # 1 moments round, 5 rounds, then 5 without each of the 3 providers
-    assert audited.entry_types["job.round"] == 1 + 5 * 4 and audited.entry_types["job.trained"] == 1
+    audited = _audit(federation["app"])  # 5 rounds, then 5 without each of the 3 providers (no moments under DP)
+    assert audited.entry_types["job.round"] == 5 * 4 and audited.entry_types["job.trained"] == 1

@@ -102,7 +102,7 @@ def test_the_codec_carries_the_exact_sum_of_the_nodes_vectors(nodes, data):
 
 def test_a_node_answers_a_pass_with_codec_digits_of_its_moments_and_a_constant_weight():
     features = np.arange(12.0).reshape(4, 3)
-    node = ProviderNode(features, np.array([0.0, 1, 0, 1]), federated.TrainingConfig(), seed=0, stream=7)
+    node = ProviderNode(features, np.array([0.0, 1, 0, 1]), federated.TrainingConfig())
     codec = LimbCodec.for_nodes(NODES)
 
     arrays, weight, metrics = node.fit(Instruction(MOMENTS).arrays(), {"pass": MOMENTS, "round": 0,

@@ -107,3 +107,18 @@ def test_budget_and_price_become_obligations():
 ])
 def test_scopes_cover_later_assets_in_scope_but_never_above_the_grade(scope, asset, covered):
     assert scope.covers(asset.id, asset.provider_id, asset.domain, asset.grade) is covered
+
+
+def test_scoring_under_a_grant_with_a_privacy_budget_is_forbidden_before_anything_is_charged():
+    private = replace(GRANT, terms=replace(TERMS, computation_kinds=frozenset({"he-scoring"}), epsilon=1.0))
+    decision = decide(CONSUMER, Action(COMPUTE, "he-scoring"), [TAX3], _context(grant=private, epsilon=0.01,
+                                                                                 group_size=10))
+    assert not decision.allow and _codes(decision) == {"dp-not-applied-by-kind"}
+    assert "he-scoring" in decision.forbids[0].message and "ε" in decision.forbids[0].message
+    assert decision.obligations == ()
+
+
+def test_statistics_under_a_grant_with_a_privacy_budget_stay_allowed_with_the_noise_obligation():
+    private = replace(GRANT, terms=replace(TERMS, epsilon=1.0))
+    decision = decide(CONSUMER, HE, [TAX3], _context(grant=private, epsilon=0.1))
+    assert decision.allow and {o.code: o.value for o in decision.obligations}["dp-noise"] == 0.1

@@ -245,6 +245,14 @@ def test_per_row_reference_scoring_agrees_with_the_plaintext_logits(rotation_key
     np.testing.assert_allclose(rotation_keys.decrypt_scores(scores), rows @ weights + bias, rtol=0, atol=1e-3)
 
 
+def test_scores_carry_no_systematic_error_from_the_rescaling_prime(keys):
+    # A product rescales by a prime q ≈ 2^40, not by 2^40: uncorrected, every score is 1.3e-7 too large.
+    features = np.random.default_rng(31).choice([-1.0, 1.0], (4096, 2))
+    weights, bias = np.array([2.0**29, -(2.0**28)]), 2.0**27
+    scores = keys.decrypt_scores(encrypted_dot(keys.public_context(), keys.encrypt_weights(weights, bias), features))
+    np.testing.assert_allclose(scores, features @ weights + bias, rtol=0, atol=1e-9 * 2.0**30)
+
+
 def test_per_row_scoring_needs_a_context_with_galois_keys(keys):
     packed = keys.encrypt_weights([1.0, 2.0], 0.0, packed=True)
     with pytest.raises(BadContext, match="Galois"):
@@ -269,3 +277,24 @@ def test_sigmoid_is_stable_for_large_logits():
 
 def test_every_error_descends_from_he_error():
     assert all(issubclass(e, HEError) for e in (SecretKeyPresent, BadContext, BadBundle, BadInput))
+
+
+def test_saved_keys_are_readable_by_their_owner_only_and_decrypt_after_loading(tmp_path):
+    import stat
+
+    keys = ConsumerKeys()
+    keys.save(tmp_path / "key")
+    assert stat.S_IMODE((tmp_path / "key").stat().st_mode) == 0o600
+    loaded = ConsumerKeys.load(tmp_path / "key")
+    assert loaded.public_context() == keys.public_context() and loaded.parameters == keys.parameters
+    assert np.allclose(loaded.decrypt(encrypt_vector(keys.public_context(), [1.5, -2.0])), [1.5, -2.0])
+
+
+def test_keys_never_overwrite_a_file_and_a_public_context_is_not_a_key_file(tmp_path):
+    keys = ConsumerKeys()
+    keys.save(tmp_path / "key")
+    with pytest.raises(FileExistsError):
+        keys.save(tmp_path / "key")
+    (tmp_path / "public").write_bytes(keys.public_context())
+    with pytest.raises(BadContext):
+        ConsumerKeys.load(tmp_path / "public")

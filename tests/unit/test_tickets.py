@@ -75,3 +75,24 @@ def test_a_refused_ticket_does_not_burn_its_nonce():
 def test_malformed_ticket_json_is_refused():
     with pytest.raises(TicketError):
         SignedTicket.from_json({"claims": {}})
+
+
+def test_a_ticket_carries_the_jobs_limits_under_its_signature():
+    ticket = _ticket(limits={"rows": 1000, "result_cells": 7})
+    claims = _verifier().verify(ticket, params=PARAMS, context=CONTEXT, now=NOW)
+    assert claims["limits"] == {"rows": 1000, "result_cells": 7}
+    raised = replace(ticket, claims={**ticket.claims, "limits": {"rows": 10**9, "result_cells": 7}})
+    with pytest.raises(TicketError, match="signature"):
+        _verifier().verify(raised, params=PARAMS, context=CONTEXT, now=NOW)
+
+
+def test_a_ticket_without_limits_still_verifies():
+    claims = _verifier().verify(_ticket(), params=PARAMS, context=CONTEXT, now=NOW)
+    assert "limits" not in claims
+
+
+@pytest.mark.parametrize("limits", [{"rows": -1, "result_cells": 1}, {"rows": 1}, {"rows": "many", "result_cells": 1},
+                                    {"rows": True, "result_cells": 1}])
+def test_malformed_limits_are_never_signed(limits):
+    with pytest.raises(ValueError, match="limits"):
+        _ticket(limits=limits)
