@@ -8,6 +8,7 @@ one at start, or on its schedule, stops admitting jobs and changing grants until
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import time
 from dataclasses import dataclass
@@ -44,26 +45,29 @@ class Scene:
     asset: str
     grant: str
     pending: str
+    context: str  # the bank's public HE context, base64
 
 
-def _job(grant: str, asset: str) -> dict:
-    return {"grant": grant, "assets": [asset], "computation_kind": "aggregate",
-            "params": {"statistics": ["count"], "column": "registered_capital"}, "rows": 100, "epsilon": 0.1,
-            "group_size": 10, "result_cells": 1}
+def _job(scene) -> dict:
+    return {"grant": scene.grant, "assets": [scene.asset], "computation_kind": "he-statistics",
+            "params": {"plan": {"columns": ["registered_capital"]}}, "context": scene.context, "rows": 1000,
+            "epsilon": 0.0, "group_size": 10, "result_cells": 3}
 
 
 @pytest.fixture
-def scene(app, client, world, database_url) -> Scene:
+def scene(app, client, world, database_url, public_context) -> Scene:
     provider = world.participant("provider", name="税务局")
     asset = publish(client, provider, register(client, provider)["id"])["id"]
     bank, insurer = world.participant("consumer", name="银行"), world.participant("consumer", name="保险")
-    grant = request_grant(client, bank, scenario_request([asset], max_jobs=2, max_rows=50_000, epsilon=1.0))
+    grant = request_grant(client, bank, scenario_request([asset], max_jobs=2, max_rows=50_000))
     assert grant_action(client, provider, grant["id"], "approve")["status"] == "active"
     pending = request_grant(client, insurer, scenario_request([asset]))
-    admitted = client.post("/api/v1/jobs", headers=bank.headers, json=_job(grant["id"], asset))
+    env = {**app_env(app, database_url), "PDX_JOB_WORKERS": "0"}  # jobs stay admitted: no node is called
+    scene = Scene(database_url, env, provider, bank, insurer, asset, grant["id"], pending["id"],
+                  base64.b64encode(public_context).decode())
+    admitted = client.post("/api/v1/jobs", headers=bank.headers, json=_job(scene))
     assert admitted.status_code == 201, admitted.get_json()
-    return Scene(database_url, app_env(app, database_url), provider, bank, insurer, asset, grant["id"],
-                 pending["id"])
+    return scene
 
 
 def _edit(scene: Scene, *statements) -> None:
@@ -146,17 +150,17 @@ def _post(url: str, actor, path: str, body: dict) -> requests.Response:
 def test_a_served_exchange_that_finds_an_edit_at_start_refuses_admissions_until_the_check_passes(scene):
     _edit(scene, update(Grant).where(Grant.id == scene.grant).values(jobs_used=0))
     with serving(scene.env, workers=1, extra=()) as url:
-        refused = _post(url, scene.bank, "/api/v1/jobs", _job(scene.grant, scene.asset))
+        refused = _post(url, scene.bank, "/api/v1/jobs", _job(scene))
         assert refused.status_code == 503
         assert "jobs_used" in refused.json()["detail"] and "pdx ledger check --state" in refused.json()["detail"]
         transition = _post(url, scene.provider, f"/api/v1/grants/{scene.grant}/revoke", {"reason": "x"})
         assert transition.status_code == 503
         _edit(scene, update(Grant).where(Grant.id == scene.grant).values(jobs_used=1))
         assert _check_state(scene).returncode == 0
-        admitted = _post(url, scene.bank, "/api/v1/jobs", _job(scene.grant, scene.asset))
+        admitted = _post(url, scene.bank, "/api/v1/jobs", _job(scene))
         assert admitted.status_code == 201, admitted.text
         assert admitted.json()["status"] == "admitted"
-        over = _post(url, scene.bank, "/api/v1/jobs", _job(scene.grant, scene.asset))
+        over = _post(url, scene.bank, "/api/v1/jobs", _job(scene))
         assert over.status_code == 403  # two of two jobs used: the restored counter binds again
 
 
@@ -166,7 +170,7 @@ def test_the_scheduled_check_flags_a_silent_suspension_while_serving(scene):
         _edit(scene, update(Participant).where(Participant.id == scene.provider.id).values(status="suspended"))
         deadline = time.monotonic() + DEADLINE_SECONDS
         while True:
-            response = _post(url, scene.bank, "/api/v1/jobs", _job(scene.grant, scene.asset))
+            response = _post(url, scene.bank, "/api/v1/jobs", _job(scene))
             if response.status_code == 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
