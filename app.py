@@ -49,6 +49,10 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
 
     chain_worker.init_app(app, background=background)
 
+    from exchange import state_check
+
+    state_check.init_app(app, background=background)
+
     problems.register(app)
     ratelimit.init_app(app, storage=settings["RATE_LIMIT_STORAGE"], limit=settings["RATE_LIMIT"],
                        bad_credentials=settings["RATE_LIMIT_BAD_CREDENTIALS"],

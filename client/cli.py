@@ -153,6 +153,13 @@ def _check_ledger_before_serving() -> None:
         raise click.ClickException("not serving: no log key (PDX_LOG_KEY_FILE); run `pdx init` first, or restore "
                                    "the key from its backup")
     click.echo(f"ledger intact: {result.size} entries, root {result.root[:16]}…", err=True)
+    from client.ledger_cli import report_state, run_state_check
+
+    outcome = run_state_check(_app())
+    report_state(outcome, err=True)
+    if not outcome.ok:  # serve anyway, for reads and audits; the gate refuses admissions and grant changes
+        click.echo("serving with job admissions and grant changes stopped until `pdx ledger check --state` "
+                   "passes", err=True)
     from common.db import utcnow
     from exchange.jobs import recover_stranded
 

@@ -1,4 +1,5 @@
-"""`pdx ledger check` (is the stored ledger intact?) and `pdx witness` (cosign checkpoints after verifying)."""
+"""`pdx ledger check` (is the stored ledger intact? with --state: do the tables say what it says?) and `pdx witness`
+(cosign checkpoints after verifying)."""
 
 from __future__ import annotations
 
@@ -36,21 +37,52 @@ def run_check(app, *, full: bool = False):
             return check.check(session, identity.origin, identity.key.public_key(), full=full)
 
 
+def run_state_check(app):
+    """Compare the app's authorization tables with what its ledger implies; record and return the outcome."""
+    from exchange import state_check
+
+    with app.app_context():
+        return state_check.check_and_record()
+
+
+def report_state(outcome, *, err: bool = False) -> None:
+    """Print a state check's outcome: a summary, or every difference (table, id, field, stored, expected)."""
+    if outcome.ok:
+        counts = ", ".join(f"{count} {name}" for name, count in outcome.rows.items())
+        click.echo(f"state agrees with the ledger: {counts} compared with {outcome.ledger_size} entries", err=err)
+        return
+    click.echo(f"STATE DIFFERS FROM THE LEDGER: {len(outcome.differences)} difference(s) "
+               f"(table id field: stored, expected)", err=err)
+    for difference in outcome.differences:
+        click.echo(f"  {difference}", err=err)
+
+
 @ledger_group.command("check")
 @click.option("--full", is_flag=True, help="verify every entry's operator signature, not only the unsigned tail")
-def ledger_check(full: bool) -> None:
-    """Verify the ledger tables against themselves and the latest signed checkpoint."""
+@click.option("--state", "state", is_flag=True,
+              help="also replay the log and compare grants, quotas, assets, participants, roles, keys and jobs "
+                   "with the tables; a difference stops admissions until this check passes")
+def ledger_check(full: bool, state: bool) -> None:
+    """Verify the ledger tables against themselves and the latest signed checkpoint (and, with --state, the
+    authorization tables against the ledger)."""
     from app import create_app
     from ledger.check import TamperedLedger
 
+    app = create_app()
     try:
-        result = run_check(create_app(), full=full)
+        result = run_check(app, full=full)
     except TamperedLedger as exc:
         raise click.ClickException(f"LEDGER TAMPERED: {exc}") from exc
     if result is None:
         raise click.ClickException("no log key: run `pdx init` first")
     click.echo(f"ledger intact: {result.size} entries, root {result.root}, latest checkpoint "
                f"{result.checkpoint_size}, {result.signatures_verified} operator signatures verified")
+    if state:
+        outcome = run_state_check(app)
+        report_state(outcome)
+        if not outcome.ok:
+            raise click.ClickException("admissions and grant changes stay stopped until the rows are restored and "
+                                       "this check passes")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "JOB_WORKERS": 4,  # background threads per server process that run jobs on provider nodes
     "NODE_TIMEOUT_SECONDS": 120,  # how long a job waits for one provider node before it fails
     "JOB_RECOVERY_SECONDS": 60,  # how often a served exchange fails stranded jobs (tickets expired, nothing running)
+    "ALLOW_PRIVATE_NODES": "loopback",  # node addresses allowed besides public ones: none, loopback, private, all
+    "STATE_CHECK_INTERVAL_SECONDS": 300,  # how often a served exchange compares its tables with the ledger; 0: never
     "CHAIN_URL": None,  # an EVM JSON-RPC node (anvil, Besu …); None: the exchange anchors on no chain
     "CHAIN_KEY_FILE": None,  # the operator's chain account key (hex); None: the node's first unlocked account
     "CHAIN_GAS_PRICE": None,  # wei; 0 on a free-gas permissioned network; None: what the node suggests
@@ -35,8 +37,9 @@ DEFAULTS: dict[str, Any] = {
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
                   "NODE_TIMEOUT_SECONDS", "JOB_RECOVERY_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
-                  "CHAIN_MAX_BACKOFF_SECONDS"}
+                  "CHAIN_MAX_BACKOFF_SECONDS", "STATE_CHECK_INTERVAL_SECONDS"}
 _OPTIONAL_INT_SETTINGS = {"CHAIN_GAS_PRICE"}
+NODE_ADDRESS_POLICIES = ("none", "loopback", "private", "all")  # each allows what the one before does, and more
 _BOOL_SETTINGS = {"SQL_ECHO"}
 
 
@@ -76,6 +79,11 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         raise ConfigError(f"{ENV_PREFIX}JOB_WORKERS cannot be negative")
     if settings["SIGNATURE_WINDOW_SECONDS"] <= 0:
         raise ConfigError(f"{ENV_PREFIX}SIGNATURE_WINDOW_SECONDS must be positive")
+    if settings["STATE_CHECK_INTERVAL_SECONDS"] < 0:
+        raise ConfigError(f"{ENV_PREFIX}STATE_CHECK_INTERVAL_SECONDS cannot be negative (0 turns the schedule off)")
+    if settings["ALLOW_PRIVATE_NODES"] not in NODE_ADDRESS_POLICIES:
+        raise ConfigError(f"{ENV_PREFIX}ALLOW_PRIVATE_NODES must be one of {', '.join(NODE_ADDRESS_POLICIES)}, got "
+                          f"{settings['ALLOW_PRIVATE_NODES']!r}")
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
     for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS",

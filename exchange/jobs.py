@@ -5,10 +5,12 @@ Jobs run in a thread pool inside the server process (``PDX_JOB_WORKERS``), so no
 nodes, and the nodes of one job are called at once, well inside the tickets' five minutes. The exchange never
 holds a secret key: it only adds ciphertexts under the consumer's public context.
 
-Quota is given back only when the exchange or a node could not run the job (down, timed out, broken answer).
-A node that *refuses* — a group below the minimum size, an unknown id, more rows than the ticket's limits — keeps
-the job's quota spent: otherwise refused probes would be free, and a consumer could learn whether a record exists
-by filtering on it. Declared sizes bind: receipts reporting more rows than the job declared fail it (not a bill),
+Quota is given back only when a node that proved its identity refused for a reason that cannot depend on the
+data (the ticket refused, an asset not mounted, the kind not run) or the exchange itself could not run the job.
+A node that is down, unverified or answers anything else, and a node that refuses for a reason that may depend on
+the data — a group below the minimum size, an unknown id, more rows than the ticket's limits, a value beyond its
+range — keeps the job's quota spent: otherwise refused probes would be free, and a consumer could learn whether a
+record exists by filtering on it. Only fixed problem codes of a node's answer reach the consumer and the ledger. Declared sizes bind: receipts reporting more rows than the job declared fail it (not a bill),
 and a completed job is charged the rows its receipts report, the rest of its reservation given back.
 
 A job that nothing runs any more — the server stopped, or a federated training whose first round never started —
@@ -47,7 +49,8 @@ log = logging.getLogger(__name__)
 
 
 class NodeFailure(Exception):
-    """A provider node did not deliver a valid result; ``refused`` when it declined on purpose."""
+    """A provider node did not deliver a valid result; ``refused`` when the job's quota stays spent (anything but a
+    verified node's refusal that cannot depend on the data)."""
 
     def __init__(self, message: str, *, refused: bool = False) -> None:
         super().__init__(message)
@@ -129,24 +132,40 @@ def init_app(app: Flask, workers: int, timeout: float, *, recovery_interval: flo
 
 
 def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
-    """Send one provider node its ticket and the job's payload; return its answer or raise ``NodeFailure``."""
+    """Send one provider node its ticket and the job's payload, once it proved it holds the provider's key; return
+    its answer or raise ``NodeFailure`` with a fixed problem code, never the node's own words.
+
+    The quota is given back (``refused=False``) only when the verified node reports a known problem that says it
+    could not run the job (``nodes.NODE_PROBLEMS``); an unreachable or unverified node, an unknown answer or a
+    refusal that may depend on the data keep it spent, so no probe is free.
+    """
+    from exchange.catalog import nodes
+
+    provider = ticket.provider_id
+    try:
+        nodes.check_and_verify(endpoint, provider, timeout)
+    except nodes.NodeError as exc:
+        raise NodeFailure(f"provider {provider}'s node was not sent the job: {exc.code}: {exc}", refused=True) \
+            from exc
     body: dict[str, Any] = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
                             "context": base64.b64encode(payload.context or b"").decode()}
     if payload.weights is not None:
         body["weights"] = base64.b64encode(payload.weights).decode()
     try:
-        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout)
+        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout,
+                                 allow_redirects=False)
+        answer = response.json()
     except requests.RequestException as exc:
-        raise NodeFailure(f"provider node {endpoint} of {ticket.provider_id} did not answer: "
-                          f"{type(exc).__name__}") from exc
+        raise NodeFailure(f"provider node {endpoint} of {provider} did not answer: {type(exc).__name__}",
+                          refused=True) from exc
+    except ValueError:
+        answer = None
     if response.status_code != 200:
-        try:
-            detail = response.json().get("detail", "")
-        except ValueError:
-            detail = response.text[:200]
-        raise NodeFailure(f"provider {ticket.provider_id} refused: {response.status_code} {detail}",
-                          refused=response.status_code in (403, 422))
-    return response.json()
+        code, message, refund = nodes.node_problem(response.status_code, answer)
+        raise NodeFailure(f"provider {provider} refused: {code}: {message}", refused=not refund)
+    if not isinstance(answer, dict):
+        raise NodeFailure(f"provider {provider}'s node answered with something that is not a result", refused=True)
+    return answer
 
 
 def check_receipt(session, provider_id: str, job_id: str, answer: dict[str, Any]) -> bytes:

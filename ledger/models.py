@@ -1,10 +1,22 @@
-"""Ledger tables: entries, stored perfect-subtree hashes, the head row (the append lock), checkpoints."""
+"""Ledger tables: entries, stored perfect-subtree hashes, the head row (the append lock), checkpoints, and the
+outcome of the last state check (the tables compared with the log, ``exchange.state_check``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.db import Base, UTCDateTime
@@ -100,3 +112,16 @@ class RequestNonce(Base):
     participant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
     signed_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class StateCheck(Base):
+    """The outcome of the last state check (one row, ``latest``): what every server process's gate reads."""
+
+    __tablename__ = "state_checks"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ledger_size: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    differences: Mapped[list[str]] = mapped_column(JSON)

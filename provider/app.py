@@ -4,6 +4,7 @@ ciphertexts, sign a receipt.
     POST /v1/jobs/run              {ticket, signature, params, context, [weights]} → {result, receipt, signature}
     GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
     GET  /v1/health
+    GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (provider.identity)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
 from privacy import he
-from provider import compute, federated, limits
+from provider import compute, federated, identity, limits
 from provider.config import NodeConfig
 from provider.datasets import Dataset, load_all
 from provider.record import NodeRecord
@@ -82,6 +83,13 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     def health():
         return {"status": "ok", "participant": config.participant_id,
                 "datasets": {d.mount.name: d.rows for d in mounted.values()}}
+
+    @app.get("/v1/identity")
+    def prove_identity():
+        try:
+            return identity.answer(key, config.participant_id, request.args.get("nonce", ""))
+        except identity.IdentityError as exc:
+            return _problem(400, "Bad request", str(exc))
 
     @app.post("/v1/jobs/run")
     def run():

@@ -43,6 +43,7 @@ class Asset(Base):
     license: Mapped[str] = mapped_column(String(200))
     price: Mapped[dict[str, Any]] = mapped_column(JSON)
     node_endpoint: Mapped[str] = mapped_column(String(500))
+    pending_node_endpoint: Mapped[str | None] = mapped_column(String(500))  # a change awaiting the operator
     dataset: Mapped[str] = mapped_column(String(100))
     element_codes: Mapped[list[str]] = mapped_column(JSON)
     search_text: Mapped[str] = mapped_column(Text)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, json, request
+from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
 
 from common.db import read_session
-from exchange.catalog import dcat, schemas, services
+from exchange.catalog import dcat, endpoints, nodes, schemas, services
 from exchange.participants.rules import OPERATOR, PROVIDER
 from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
 from ledger.service import unit_of_work as recorded_work
@@ -14,6 +14,12 @@ from ledger.service import unit_of_work as recorded_work
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
                 description="The catalog (公共数据资源登记, 数据目录认领, 数据资源挂载): asset metadata only; "
                             "the data stay on provider nodes")
+blp.record_once(lambda state: nodes.bind(state.app))  # job workers reach nodes with this app's keys and setting
+PROOF_TIMEOUT_SECONDS = 10
+
+
+def _node_policy() -> str:
+    return current_app.config[nodes.SETTING]
 
 
 @blp.get("/assets")
@@ -37,7 +43,7 @@ def search_assets(args):
 def register_asset(body):
     """Register an asset as a draft (providers)."""
     with recorded_work() as uow:  # a draft writes no entry, but its signed request's nonce is used up
-        return services.register_asset(uow.session, current_principal(), body)
+        return services.register_asset(uow.session, current_principal(), body, node_policy=_node_policy())
 
 
 @blp.get("/assets/<asset_id>")
@@ -54,7 +60,7 @@ def get_asset(asset_id):
 def update_asset(body, asset_id):
     """Change an asset: any field while a draft, descriptive fields once published (owner only)."""
     with recorded_work() as uow:
-        return services.update_asset(uow, current_principal(), asset_id, body)
+        return services.update_asset(uow, current_principal(), asset_id, body, node_policy=_node_policy())
 
 
 def _lifecycle_route(action: str, summary: str) -> None:
@@ -71,6 +77,39 @@ def _lifecycle_route(action: str, summary: str) -> None:
 
 _lifecycle_route("publish", "Publish a draft asset (owner only).")
 _lifecycle_route("retire", "Retire a published asset; releases its authoritative claims (owner only).")
+
+
+@blp.post("/assets/<asset_id>/endpoint")
+@authenticated(PROVIDER, signed=True)
+@blp.arguments(schemas.EndpointChange)
+@blp.response(202, schemas.Asset)
+def request_endpoint_change(body, asset_id):
+    """Ask to move a published asset to another node (owner); an operator approves once that node proves the key."""
+    with recorded_work() as uow:
+        return endpoints.request_change(uow, current_principal(), asset_id, body["node_endpoint"], _node_policy())
+
+
+@blp.post("/assets/<asset_id>/endpoint/approve")
+@authenticated(OPERATOR, signed=True)
+@blp.arguments(schemas.EndpointDecision)
+@blp.response(200, schemas.Asset)
+def approve_endpoint_change(body, asset_id):
+    """Approve a pending node endpoint change (operators): the node there must prove a registered provider key."""
+    asset, endpoint = endpoints.pending(read_session(), current_principal(), asset_id)
+    key_id = endpoints.prove(asset, endpoint, min(PROOF_TIMEOUT_SECONDS, current_app.config["PDX_NODE_TIMEOUT_SECONDS"]))
+    with recorded_work() as uow:
+        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=key_id)
+
+
+@blp.post("/assets/<asset_id>/endpoint/reject")
+@authenticated(OPERATOR, signed=True)
+@blp.arguments(schemas.EndpointDecision)
+@blp.response(200, schemas.Asset)
+def reject_endpoint_change(body, asset_id):
+    """Reject a pending node endpoint change (operators)."""
+    _, endpoint = endpoints.pending(read_session(), current_principal(), asset_id)
+    with recorded_work() as uow:
+        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=None, reason=body["reason"])
 
 
 @blp.get("/domains")

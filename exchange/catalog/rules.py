@@ -13,9 +13,11 @@ ASSET_STATUSES = (DRAFT, PUBLISHED, RETIRED)
 LIFECYCLE: dict[str, tuple[str, str]] = {"publish": (DRAFT, PUBLISHED), "retire": (PUBLISHED, RETIRED)}
 
 # Fields that may still change once an asset is published: they describe it but do not change what a grant
-# over it covers. Everything else is frozen at publication.
+# over it covers. Everything else is frozen at publication; the node endpoint changes only with the operator's
+# approval (exchange.catalog.endpoints).
 DESCRIPTIVE_FIELDS = frozenset({"title_zh", "title_en", "description_zh", "description_en", "keywords",
-                                "update_frequency", "node_endpoint"})
+                                "update_frequency"})
+ENDPOINT_FIELD = "node_endpoint"
 
 NUMERIC_FIELD_TYPES = ("integer", "number")  # the field types that may declare a range (minimum, maximum)
 
@@ -82,6 +84,11 @@ def check_changes(status: str, changed: Iterable[str]) -> None:
     changed = set(changed)
     if status == RETIRED:
         raise Conflict("a retired asset cannot be changed", extra={"current_status": status, "allowed_actions": []})
+    if status == PUBLISHED and ENDPOINT_FIELD in changed:
+        raise Conflict("a published asset's node endpoint changes only with the operator's approval: request it "
+                       "with POST /api/v1/assets/<id>/endpoint", errors={ENDPOINT_FIELD: ["needs the operator's "
+                                                                                         "approval"]},
+                       extra={"changeable_fields": sorted(DESCRIPTIVE_FIELDS)})
     if status == PUBLISHED:
         frozen = sorted(changed - DESCRIPTIVE_FIELDS)
         if frozen:

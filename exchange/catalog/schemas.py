@@ -122,12 +122,25 @@ class Asset(Schema):
     license = fields.String()
     price = fields.Nested(Price)
     node_endpoint = fields.String()
+    pending_node_endpoint = fields.String(allow_none=True, metadata={
+        "description": "a node endpoint change the operator has not decided yet"})
     dataset = fields.String()
     authoritative_for = fields.List(fields.String(), attribute="element_codes")
     created_at = fields.DateTime()
     updated_at = fields.DateTime()
     published_at = fields.DateTime(allow_none=True)
     retired_at = fields.DateTime(allow_none=True)
+
+
+class EndpointChange(RequestSchema):
+    node_endpoint = fields.Url(required=True, schemes={"http", "https"}, require_tld=False,
+                               validate=validate.Length(max=500),
+                               metadata={"description": "the node that will serve the asset; it must prove it "
+                                                        "holds one of the provider's registered keys"})
+
+
+class EndpointDecision(RequestSchema):
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
 class AssetQuery(PageArgs):

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from common.db import new_id, utcnow
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
-from exchange.catalog import rules
+from exchange.catalog import nodes, rules
 from exchange.catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
 from exchange.participants.models import Participant, ParticipantRole
 from exchange.participants.rules import OPERATOR, PROVIDER, Principal
@@ -95,13 +95,23 @@ def _release_sources(session: Session, asset: Asset) -> None:
     session.flush()
 
 
+def check_endpoint(endpoint: str, policy: str) -> None:
+    """Raise ``InvalidInput`` naming node_endpoint if it names an address the operator's policy refuses."""
+    try:
+        nodes.check_address(endpoint, policy, resolve=False)
+    except nodes.NodeError as exc:
+        raise InvalidInput(str(exc), errors={"node_endpoint": [str(exc)]}) from exc
+
+
 def _as_rule_input(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "element_codes": values.get("element_codes", [])}
 
 
-def register_asset(session: Session, actor: Principal, values: dict[str, Any]) -> Asset:
-    """Register an asset as a draft owned by the calling provider."""
+def register_asset(session: Session, actor: Principal, values: dict[str, Any], *, node_policy: str = "loopback"
+                   ) -> Asset:
+    """Register an asset as a draft owned by the calling provider (its node endpoint within ``node_policy``)."""
     _require_provider(actor)
+    check_endpoint(values["node_endpoint"], node_policy)
     values = dict(values)
     values["element_codes"] = values.pop("authoritative_for", [])
     values["domain_code"] = values.pop("domain")
@@ -122,7 +132,7 @@ def register_asset(session: Session, actor: Principal, values: dict[str, Any]) -
     return asset
 
 
-def _owned(session: Session, actor: Principal, asset_id: str) -> Asset:
+def owned(session: Session, actor: Principal, asset_id: str) -> Asset:
     asset = session.get(Asset, asset_id)
     if asset is None or not can_view(actor, asset):
         raise NotFound(f"no asset {asset_id}")
@@ -141,18 +151,25 @@ def _snapshot(asset: Asset) -> dict[str, Any]:
     }
 
 
+def metadata_sha256(asset: Asset) -> str:
+    """Return the hash of all an asset's metadata, as its ledger entries record it."""
+    return hashlib.sha256(canonical(_snapshot(asset))).hexdigest()
+
+
 def _ledger_body(asset: Asset) -> dict[str, Any]:
     """What the ledger records of an asset: its scope-defining fields and a hash of all its metadata."""
     return {"provider": asset.provider_id, "domain": asset.domain_code, "grade": asset.grade,
             "computation_kinds": asset.computation_kinds, "authoritative_for": asset.element_codes,
-            "title_zh": asset.title_zh, "title_en": asset.title_en,
-            "metadata_sha256": hashlib.sha256(canonical(_snapshot(asset))).hexdigest()}
+            "title_zh": asset.title_zh, "title_en": asset.title_en, "metadata_sha256": metadata_sha256(asset)}
 
 
-def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any]) -> Asset:
+def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any], *,
+                 node_policy: str = "loopback") -> Asset:
     """Change an asset's metadata: anything while a draft, descriptive fields once published (recorded)."""
     session = uow.session
-    asset = _owned(session, actor, asset_id)
+    if "node_endpoint" in changes:
+        check_endpoint(changes["node_endpoint"], node_policy)
+    asset = owned(session, actor, asset_id)
     changes = dict(changes)
     if "domain" in changes:
         changes["domain_code"] = changes.pop("domain")
@@ -188,7 +205,7 @@ def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict
 def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: str) -> Asset:
     """Publish a draft or retire a published asset (the owning provider only), and record it."""
     session = uow.session
-    asset = _owned(session, actor, asset_id)
+    asset = owned(session, actor, asset_id)
     asset.status = rules.next_status(action, asset.status)
     now = utcnow()
     asset.updated_at = now
@@ -197,8 +214,10 @@ def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: s
     if asset.status == rules.RETIRED:
         asset.retired_at = now
         _release_sources(session, asset)
-    uow.ledger.append(Draft(f"asset.{asset.status}", actor.id, refs={"asset": [asset.id]},
-                            body=_ledger_body(asset)))
+    body = _ledger_body(asset)
+    if asset.status == rules.PUBLISHED:  # the node the exchange will call is registered with the asset
+        body["node_endpoint"] = asset.node_endpoint
+    uow.ledger.append(Draft(f"asset.{asset.status}", actor.id, refs={"asset": [asset.id]}, body=body))
     return asset
 
 

@@ -52,6 +52,7 @@ class Asset:
     status: str
     grade: int
     scope: tuple[Any, ...]
+    pending_endpoint: str | None = None  # a node endpoint change the operator has not decided yet
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Replay rules for catalog assets: publication, descriptive updates, retirement, one data one source. Pure."""
+"""Replay rules for catalog assets: publication, descriptive updates, retirement, one data one source, and node
+endpoint changes (requested by the owner, decided by an operator after the node proved the provider's key). Pure."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from ledger.replay.base import (
     API,
     GRADES,
+    OPERATOR,
     PROVIDER,
     PUBLISHED,
     RETIRED,
@@ -22,6 +24,9 @@ from ledger.replay.base import (
 
 # What a grant over an asset relies on: fixed from publication on (catalog.rules.DESCRIPTIVE_FIELDS may change).
 ASSET_SCOPE = ("provider", "domain", "grade", "computation_kinds", "authoritative_for")
+ENDPOINT_REQUESTED, ENDPOINT_APPROVED, ENDPOINT_REJECTED = (
+    "asset.endpoint_requested", "asset.endpoint_approved", "asset.endpoint_rejected")
+ENDPOINT_TYPES = frozenset({ENDPOINT_REQUESTED, ENDPOINT_APPROVED, ENDPOINT_REJECTED})
 
 
 def _scope(body: dict) -> tuple[Any, ...]:
@@ -72,12 +77,49 @@ def _published_asset(state: State, entry: dict) -> tuple[str, Asset]:
 def _asset_retired(state: State, entry: dict) -> None:
     asset_id, asset = _published_asset(state, entry)
     asset.status = RETIRED
+    asset.pending_endpoint = None
     for code in entry["body"]["authoritative_for"]:
         state.sources.pop(code, None)
 
 
 def _asset_updated(state: State, entry: dict) -> None:
-    _published_asset(state, entry)
+    asset_id, _ = _published_asset(state, entry)
+    if "node_endpoint" in entry["body"].get("changed", []):
+        raise ReplayError("node-endpoint", f"asset {asset_id} changed its node endpoint without the operator's "
+                                           f"approval ({ENDPOINT_REQUESTED}, then {ENDPOINT_APPROVED})")
+
+
+def _endpoint_requested(state: State, entry: dict) -> None:
+    asset_id = ref(entry, "asset")
+    asset = state.assets.get(asset_id)
+    if asset is None or asset.status != PUBLISHED:
+        raise ReplayError("asset-status", f"{entry['type']} needs a published asset; {asset_id} is "
+                                          f"{'not published' if asset is None else asset.status}")
+    if entry["actor"] != asset.provider:
+        raise ReplayError("asset-owner", f"asset {asset_id} belongs to {asset.provider}, not {entry['actor']}")
+    endpoint = entry["body"]["node_endpoint"]
+    if not isinstance(endpoint, str) or not endpoint:
+        raise ReplayError("malformed-entry", f"{entry['type']} names no node endpoint, found {endpoint!r}")
+    asset.pending_endpoint = endpoint
+
+
+def _endpoint_decided(state: State, entry: dict) -> None:
+    """An operator approves or rejects the pending change; an approval names the provider key the node proved."""
+    require_role(state, entry, OPERATOR)
+    asset_id = ref(entry, "asset")
+    asset = state.assets.get(asset_id)
+    if asset is None or asset.pending_endpoint is None:
+        raise ReplayError("node-endpoint", f"{entry['type']} for asset {asset_id}, which has no pending endpoint "
+                                           f"change")
+    if entry["body"]["node_endpoint"] != asset.pending_endpoint:
+        raise ReplayError("node-endpoint", f"{entry['type']} decides {entry['body']['node_endpoint']!r}, the "
+                                           f"provider asked for {asset.pending_endpoint!r}")
+    if entry["type"] == ENDPOINT_APPROVED:
+        key = state.keys.get(entry["body"]["key"])
+        if key is None or key.owner != asset.provider or key.revoked is not None:
+            raise ReplayError("node-identity", f"the node of asset {asset_id} was approved on key "
+                                               f"{entry['body']['key']}, not a registered key of {asset.provider}")
+    asset.pending_endpoint = None
 
 
 
@@ -85,10 +127,16 @@ RULES: dict[str, Rule] = {
     "asset.published": _asset_published,
     "asset.retired": _asset_retired,
     "asset.updated": _asset_updated,
+    ENDPOINT_REQUESTED: _endpoint_requested,
+    ENDPOINT_APPROVED: _endpoint_decided,
+    ENDPOINT_REJECTED: _endpoint_decided,
 }
 
 ROUTES: dict[str, Route] = {
     "asset.published": route("POST", API + "/assets/{}/publish", "asset"),
     "asset.retired": route("POST", API + "/assets/{}/retire", "asset"),
     "asset.updated": route("PATCH", API + "/assets/{}", "asset"),
+    ENDPOINT_REQUESTED: route("POST", API + "/assets/{}/endpoint", "asset"),
+    ENDPOINT_APPROVED: route("POST", API + "/assets/{}/endpoint/approve", "asset"),
+    ENDPOINT_REJECTED: route("POST", API + "/assets/{}/endpoint/reject", "asset"),
 }

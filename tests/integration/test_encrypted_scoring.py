@@ -125,7 +125,8 @@ def test_a_huge_feature_at_weight_zero_beside_tiny_ones_leaves_scores_of_1e_6_ac
 def test_a_value_beyond_its_declared_range_is_refused_naming_the_feature_and_the_fix(scoring):
     parts, weights = {"tax": ["vat_paid", "revenue"]}, {"tax": np.array([0.5, 1e-12])}
     applicants = scoring["ids"][:20]
-    with pytest.raises(JobFailed, match=r"feature revenue holds values beyond ±2\^40 .*declare its range.*ranges="):
+    # The node's own words never reach the consumer (docs/security.md): its fixed problem code names the cause and fix.
+    with pytest.raises(JobFailed, match=r"node-cannot-compute: .*value beyond its declared range.*ranges="):
         _score(scoring, parts, weights, 0.1, applicants)
     result = _score(scoring, parts, weights, 0.1, applicants, ranges={"revenue": (0.0, 4e12), "vat_paid": (-8, 8)})
     expected, scale = _expected(scoring, parts, weights, 0.1, applicants)
@@ -135,7 +136,7 @@ def test_a_value_beyond_its_declared_range_is_refused_naming_the_feature_and_the
 
 def test_unknown_applicants_fail_the_job_with_the_reason(scoring):
     bank = Consumer(scoring["url"], scoring["consumer"].token, scoring["consumer"].key)
-    with pytest.raises(JobFailed, match="not in dataset"):
+    with pytest.raises(JobFailed, match="node-cannot-compute: .*id it does not hold"):
         bank.score(scoring["grant"], {scoring["assets"]["tax"]: COLUMNS["tax"]},
                    {scoring["assets"]["tax"]: [0.1, 0.2, 0.3]}, 0.0, ["nobody"])
 

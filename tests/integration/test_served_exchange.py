@@ -178,14 +178,15 @@ def test_cli_walks_a_scenario_grant_from_request_to_an_admitted_job(served, tmp_
     assert submitted.exit_code == 0, submitted.output
     job = json.loads(submitted.output)
     assert job["status"] == "admitted"
-    # ``--seed-only`` starts no provider node, so the runner cannot reach one: the job fails and gives its quota back.
+    # ``--seed-only`` starts no provider node, so the runner cannot reach one: the job fails and, as an unreachable
+    # node is no verified refusal, its quota stays spent.
     finished = _wait_for_job(url, job["id"], served["tokens"]["bank"])
     assert finished["status"] == "failed", finished
     result = requests.get(f"{url}/api/v1/jobs/{job['id']}/result", timeout=5,
                           headers={"Authorization": f"Bearer {served['tokens']['bank']}"}).json()
     assert "did not answer" in result["error"], result
     listed = runner.invoke(main, ["grant", "list", "--url", url, "--token", served["tokens"]["bank"]])
-    assert grant_id in listed.output and "jobs 0/10" in listed.output
+    assert grant_id in listed.output and "jobs 1/10" in listed.output
 
 
 def _wait_for_job(url: str, job_id: str, token: str, timeout: float = 60.0) -> dict:

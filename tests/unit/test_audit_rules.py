@@ -157,7 +157,42 @@ def domain_recorded_other_than_requested(s: Scene) -> None:
         "domain.added", s.log.operator.id, refs={"domain": ["recorded"]}, body={**body, "code": "recorded"}))
 
 
+def _endpoint(s: Scene, actor: Member, step: str, body: dict[str, Any]) -> None:
+    path = f"{API}/assets/{s.asset}/endpoint" + {"requested": "", "approved": "/approve", "rejected": "/reject"}[step]
+    s.log.act(actor, "POST", path, body, Draft(f"asset.endpoint_{step}", actor.id, refs={"asset": [s.asset]},
+                                                 body=body))
+
+
+def endpoint_repointed_by_an_update(s: Scene) -> None:
+    update(s, s.provider, changed=["node_endpoint"])
+
+
+def endpoint_approved_without_a_request(s: Scene) -> None:
+    _endpoint(s, s.log.operator, "approved", {"node_endpoint": "http://node.example", "key": "k"})
+
+
+def endpoint_approved_by_its_provider(s: Scene) -> None:
+    _endpoint(s, s.provider, "requested", {"node_endpoint": "http://node.example"})
+    _endpoint(s, s.provider, "approved", {"node_endpoint": "http://node.example", "key": "k"})
+
+
+def endpoint_approved_on_another_participants_key(s: Scene) -> None:
+    _endpoint(s, s.provider, "requested", {"node_endpoint": "http://node.example"})
+    _endpoint(s, s.log.operator, "approved", {"node_endpoint": "http://node.example",
+                                              "key": crypto.key_fingerprint(public(s.consumer.keys[-1]))})
+
+
+def endpoint_approved_other_than_requested(s: Scene) -> None:
+    _endpoint(s, s.provider, "requested", {"node_endpoint": "http://node.example"})
+    _endpoint(s, s.log.operator, "rejected", {"node_endpoint": "http://169.254.169.254", "reason": None})
+
+
 BROKEN_RULES = [
+    (endpoint_repointed_by_an_update, "node-endpoint"),
+    (endpoint_approved_without_a_request, "node-endpoint"),
+    (endpoint_approved_by_its_provider, "forbidden"),
+    (endpoint_approved_on_another_participants_key, "node-identity"),
+    (endpoint_approved_other_than_requested, "node-endpoint"),
     (suspended_provider_publishes, "inactive-actor"),
     (operator_suspends_itself, "self-status"),
     (active_participant_reinstated, "transition"),

@@ -46,7 +46,10 @@ def test_lifecycle_is_draft_published_retired():
 
 def test_published_assets_change_only_descriptive_fields():
     rules.check_changes("draft", {"grade", "fields"})
-    rules.check_changes("published", {"title_en", "keywords", "node_endpoint"})
+    rules.check_changes("published", {"title_en", "keywords"})
+    with pytest.raises(Conflict) as endpoint:  # the node endpoint changes only with the operator's approval
+        rules.check_changes("published", {"title_en", "node_endpoint"})
+    assert set(endpoint.value.errors) == {"node_endpoint"}
     with pytest.raises(Conflict) as caught:
         rules.check_changes("published", {"title_en", "grade", "computation_kinds"})
     assert set(caught.value.errors) == {"grade", "computation_kinds"}
