@@ -21,11 +21,8 @@ import math
 from functools import lru_cache
 
 import numpy as np
-import opendp.prelude as dp_lib
 
 from privacy import PrivacyError
-
-dp_lib.enable_features("contrib")
 
 BISECTION_STEPS = 200
 
@@ -34,13 +31,24 @@ class DPError(PrivacyError):
     """A sensitivity, epsilon, scale, size or level the mechanisms cannot use."""
 
 
+@lru_cache(maxsize=1)
+def _opendp():  # noqa: ANN202 -- the opendp.prelude module
+    # OpenDP takes ~1.5 s to import: only where noise is calibrated or drawn, not at every app start.
+    import opendp.prelude as dp_lib
+
+    dp_lib.enable_features("contrib")
+    return dp_lib
+
+
 def _laplace(scale: float, integer: bool):  # noqa: ANN202 -- an OpenDP Measurement
+    dp_lib = _opendp()
     atom = dp_lib.atom_domain(T=int) if integer else dp_lib.atom_domain(T=float, nan=False)
     metric = dp_lib.l1_distance(T=int) if integer else dp_lib.l1_distance(T=float)
     return dp_lib.m.make_laplace(dp_lib.vector_domain(atom), metric, scale=scale)
 
 
 def _gaussian(scale: float):  # noqa: ANN202 -- an OpenDP Measurement
+    dp_lib = _opendp()
     atom = dp_lib.atom_domain(T=float, nan=False)
     return dp_lib.m.make_gaussian(dp_lib.vector_domain(atom), dp_lib.l2_distance(T=float), scale=scale)
 
@@ -52,6 +60,7 @@ def laplace_scale(sensitivity: float, epsilon: float, *, integer: bool = False) 
     if integer and sensitivity != int(sensitivity):
         raise DPError(f"an integer release needs an integer sensitivity, got {sensitivity}")
     d_in = int(sensitivity) if integer else sensitivity
+    dp_lib = _opendp()
     try:
         return float(dp_lib.binary_search_param(lambda s: _laplace(s, integer), d_in=d_in, d_out=epsilon))
     except dp_lib.OpenDPException as exc:
