@@ -67,13 +67,14 @@ def test_a_dp_mean_of_50000_rows_is_within_a_thousandth_of_the_range_and_its_int
     calibration = release.calibrate(plan, {"x": [low, high]}, 1.0)
     truth = partials(plan, {"x": x}, clip={"x": (low, high)})
     close = covered = 0
-    for _ in range(TRIALS):
+    trials = 4 * TRIALS  # coverage is a binomial share: ±1.5 points is 4.3 standard deviations at 4,000 trials
+    for _ in range(trials):
         result = _noised(plan, truth, calibration)
         mean = _interval(result, "mean[x]")
         close += abs(result.statistics.columns["x"].mean - x.mean()) <= 1e-3 * (high - low)
         covered += mean.low <= x.mean() <= mean.high
-    assert close >= 0.95 * TRIALS
-    assert 0.94 * TRIALS <= covered <= 0.96 * TRIALS
+    assert close >= 0.95 * trials
+    assert 0.935 * trials <= covered <= 0.965 * trials  # the benchmark records the 94–96 % over 1,000
 
 
 def test_count_intervals_cover_at_least_their_stated_level():
@@ -84,7 +85,7 @@ def test_count_intervals_cover_at_least_their_stated_level():
         count = _interval(_noised(plan, np.array([500.0, 250.0, 125.0]), calibration), "count")
         covered += count.low <= 500 <= count.high
         stated = count.coverage
-    assert stated >= 0.95 and covered >= (stated - 0.02) * TRIALS
+    assert stated >= 0.95 and covered >= (stated - 0.03) * TRIALS  # 4.7 standard deviations below
 
 
 def test_post_processing_keeps_counts_non_negative_and_means_within_bounds_on_a_tiny_set():
