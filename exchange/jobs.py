@@ -210,7 +210,7 @@ def run_job(job_id: str, timeout: float) -> None:
                 receipts.append({"receipt": answer["receipt"], "signature": answer["signature"]})
             check_rows(job.rows_reserved, receipts)
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
-            total, noise = add_privacy_noise(job, payload, total)
+            total, noise = add_privacy_noise(job, payload, total, tickets[0].ticket.get("obligations") or {})
         except NodeFailure as exc:
             fail_job(job_id, str(exc), release=not exc.refused)
             return
@@ -223,13 +223,16 @@ def run_job(job_id: str, timeout: float) -> None:
     complete_job(job_id, total, receipts, noise)
 
 
-def add_privacy_noise(job: Job, payload: JobPayload, total: bytes) -> tuple[bytes, dict[str, Any] | None]:
+def add_privacy_noise(job: Job, payload: JobPayload, total: bytes, obligations: dict[str, Any]
+                      ) -> tuple[bytes, dict[str, Any] | None]:
     """Add the calibrated DP noise of a private statistics job to its encrypted sum; return it and the release.
 
-    The exchange never sees the values it noises: the noise vector is encoded and encrypted under the consumer's
-    public context and added to the ciphertext, so the consumer only ever decrypts the noised statistics.
+    A job is private when its tickets oblige the nodes to differential privacy (``dp-noise``, the grant's budget):
+    then they clipped the aggregated columns, and the noise is calibrated to those bounds. The exchange never sees
+    the values it noises: the noise vector is encoded and encrypted under the consumer's public context and added
+    to the ciphertext, so the consumer only ever decrypts the noised statistics.
     """
-    if job.computation_kind != HE_STATISTICS or not job.epsilon > 0:
+    if job.computation_kind != HE_STATISTICS or not float(obligations.get("dp-noise") or 0.0) > 0:
         return total, None
     plan = aggregation.StatisticsPlan.from_dict(payload.params["plan"])
     calibration = release.calibrate(plan, payload.params.get("bounds"), job.epsilon)
