@@ -121,6 +121,8 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
             limits.enforce(claims, rows, limits.result_cells(claims["operation"], result))
         except limits.LimitExceeded as exc:
             return _problem(403, "Limit exceeded", str(exc))
+        except compute.BeyondExactRange as exc:
+            return _problem(422, "Beyond exact range", str(exc))
         except (compute.ComputeError, federated.FederatedComputeError, he.HEError) as exc:
             return _problem(422, "Cannot compute", str(exc))
         served_at = datetime.now(timezone.utc)

@@ -22,6 +22,10 @@ class ComputeError(ValueError):
     """The parameters of a job are not something this node can compute."""
 
 
+class BeyondExactRange(ComputeError):
+    """A sum of the plan would leave the exact range of encrypted sums (its own problem code: the fix is known)."""
+
+
 def _plan(params: Mapping[str, Any], obligations: Mapping[str, Any]) -> aggregation.StatisticsPlan:
     try:
         plan = aggregation.StatisticsPlan.from_dict(params["plan"])
@@ -57,8 +61,8 @@ def statistics(datasets: list[Dataset], params: Mapping[str, Any], obligations: 
         digits = fixedpoint.encode(total)
     except fixedpoint.OutOfRange as exc:
         slot = aggregation.layout(plan).names()[exc.index]
-        raise ComputeError(f"{slot} is beyond the exact range of encrypted sums (about 1e43): use coarser units for "
-                           f"that column (e.g. thousands) or a shift near its mean") from exc
+        raise BeyondExactRange(f"{slot} is beyond the exact range of encrypted sums (about 1e43): use coarser units "
+                               f"for that column (e.g. thousands) or a shift near its mean") from exc
     return he.encrypt_vector(context, digits), rows
 
 

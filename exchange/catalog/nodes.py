@@ -185,6 +185,9 @@ NODE_PROBLEMS: dict[str, tuple[int, str, bool]] = {
     "node-cannot-compute": (422, "the node cannot compute this on its data: a group below the minimum size, a "
                                  "column or id it does not hold, or a value beyond its declared range (declare the "
                                  "range on the asset's field or pass ranges=)", False),
+    "node-beyond-exact-range": (422, "a sum of the plan is beyond the exact range of encrypted sums (about 1e43): "
+                                     "use coarser units for its large columns (e.g. thousands) or a shift near their "
+                                     "mean", False),
     "node-limit-exceeded": (403, "the job reads or returns more than its ticket's limits allow (declare the rows "
                                  "and result cells it needs)", False),
 }
