@@ -34,6 +34,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
-    with op.batch_alter_table('assets') as batch:
-        batch.drop_column('pending_node_endpoint')
+    # A plain ALTER TABLE … DROP COLUMN (SQLite ≥ 3.35): a batch copy of `assets` would have to drop the table
+    # that other tables' foreign keys reference, which SQLite refuses while foreign keys are enforced.
+    op.drop_column('assets', 'pending_node_endpoint')
     op.drop_table('state_checks')
