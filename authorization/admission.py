@@ -56,7 +56,8 @@ def check_declarations(session, request: JobRequest) -> None:
     unknown = [a for a in request.assets if a not in fields]
     if unknown:
         raise _unknown(unknown)
-    declarations.check(request.computation_kind, request.params, request.rows, request.result_cells, fields)
+    declarations.check(request.computation_kind, request.params, request.rows, request.result_cells, fields,
+                       request.epsilon)
 
 
 def decision_for(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,

@@ -8,6 +8,8 @@
 * The sizes: the declared ``result_cells`` and ``rows`` are at least what the parameters imply (statistics: the
   plan's layout; scoring: one cell per id and one row per id at every part; federated: features + 1 cells).
   They bind afterwards: the tickets carry them as limits the nodes enforce.
+* Privacy: a statistics job that spends ε has bounds for every aggregated column that make a calibrated release
+  (``privacy.release.calibrate``: finite, ordered, and narrow enough for exact sums over the declared rows).
 
 Pure: the caller passes each asset's declared fields; every refusal is an ``InvalidInput`` naming the parameter.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from common.errors import InvalidInput
-from privacy import aggregation
+from privacy import aggregation, release
 
 HE_STATISTICS, HE_SCORING, FEDERATED = "he-statistics", "he-scoring", "federated-learning"
 EXECUTED_KINDS = (HE_STATISTICS, HE_SCORING, FEDERATED)
@@ -27,14 +29,15 @@ IDENTIFIER_TYPE = "identifier"
 Fields = Mapping[str, Mapping[str, str]]  # asset id -> declared field name -> its type
 
 
-def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fields: Fields) -> None:
+def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fields: Fields,
+          epsilon: float = 0.0) -> None:
     """Raise ``InvalidInput`` naming each parameter that is not runnable, not declared or understated."""
     if kind not in EXECUTED_KINDS:
         raise InvalidInput(f"no runner executes {kind} jobs", errors={"computation_kind": [
             f"the exchange runs {', '.join(EXECUTED_KINDS)} jobs; ask about {kind} with POST /decisions"]})
     errors: dict[str, list[str]] = {}
     if kind == HE_STATISTICS:
-        _statistics(params, result_cells, fields, errors)
+        _statistics(params, rows, result_cells, epsilon, fields, errors)
     elif kind == HE_SCORING:
         _scoring(params, rows, result_cells, fields, errors)
     else:
@@ -53,7 +56,8 @@ def _require(errors: dict[str, list[str]], path: str, fields: Fields, column: An
             errors.setdefault(path, []).append(f"field {column!r} of asset {asset} is {kind}, not a number")
 
 
-def _statistics(params: Mapping[str, Any], result_cells: int, fields: Fields, errors: dict[str, list[str]]) -> None:
+def _statistics(params: Mapping[str, Any], rows: int, result_cells: int, epsilon: float, fields: Fields,
+                errors: dict[str, list[str]]) -> None:
     try:
         plan = aggregation.StatisticsPlan.from_dict(params["plan"])
     except (KeyError, TypeError, AttributeError, aggregation.AggregationError) as exc:
@@ -70,6 +74,11 @@ def _statistics(params: Mapping[str, Any], result_cells: int, fields: Fields, er
     cells = aggregation.layout(plan).size
     if result_cells < cells:
         errors["result_cells"] = [f"the plan releases {cells} result cells; the job declares {result_cells}"]
+    if epsilon > 0 and not errors:  # bounds and ε must make a calibrated release before anything is charged
+        try:
+            release.calibrate(plan, params.get("bounds"), epsilon, rows=rows)
+        except release.ReleaseError as exc:
+            errors[exc.field] = [str(exc)]
 
 
 def _scoring(params: Mapping[str, Any], rows: int, result_cells: int, fields: Fields,

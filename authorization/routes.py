@@ -23,7 +23,7 @@ from exchange.participants.rules import OPERATOR, REGULATOR, Principal
 from exchange.web import authenticated, current_principal, page_body, page_window
 from ledger import service
 from ledger.service import unit_of_work
-from privacy import aggregation, he, release
+from privacy import he
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
                 description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "
@@ -161,17 +161,6 @@ def _job_request(body, context: bytes | None) -> admission.JobRequest:
                                 result_cells=body["result_cells"])
 
 
-def _check_private_statistics(body) -> None:
-    # Bounds and ε must make a calibrated release before anything is charged; a node would refuse them only after.
-    try:
-        plan = aggregation.StatisticsPlan.from_dict(body["params"].get("plan") or {})
-        release.calibrate(plan, body["params"].get("bounds"), body["epsilon"], rows=body["rows"])
-    except aggregation.AggregationError as exc:
-        raise InvalidInput(f"params.plan: {exc}", errors={"params.plan": [str(exc)]}) from exc
-    except release.ReleaseError as exc:
-        raise InvalidInput(str(exc), errors={exc.field: [str(exc)]}) from exc
-
-
 @blp.post("/jobs")
 @authenticated("consumer", signed=True)
 @blp.arguments(schemas.JobBody)
@@ -193,8 +182,6 @@ def submit_job(body):
             he.require_public_context(context)
         except he.HEError as exc:
             raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
-    if body["computation_kind"] == jobs.HE_STATISTICS and body["epsilon"] > 0:
-        _check_private_statistics(body)
     if body["computation_kind"] == federated.FEDERATED:
         # the exchange, not the consumer, says what the training spends: the RDP accountant over its rounds
         body["epsilon"] = federated.plan_for_submission(body["params"], body["assets"], read_session()).epsilon

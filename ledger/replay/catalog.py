@@ -57,8 +57,8 @@ def _asset_published(state: State, entry: dict) -> None:
         state.sources[code] = asset_id
 
 
-def _published_asset(state: State, entry: dict) -> tuple[str, Asset]:
-    """Return the asset a retire or update concerns, after checking it is published, owned and unchanged in scope."""
+def _owned_published(state: State, entry: dict) -> tuple[str, Asset]:
+    """Return the published asset an entry concerns, after checking the entry's actor is its provider."""
     asset_id = ref(entry, "asset")
     asset = state.assets.get(asset_id)
     if asset is None or asset.status != PUBLISHED:
@@ -66,6 +66,12 @@ def _published_asset(state: State, entry: dict) -> tuple[str, Asset]:
                                           f"{'not published' if asset is None else asset.status}")
     if entry["actor"] != asset.provider:
         raise ReplayError("asset-owner", f"asset {asset_id} belongs to {asset.provider}, not {entry['actor']}")
+    return asset_id, asset
+
+
+def _published_asset(state: State, entry: dict) -> tuple[str, Asset]:
+    """Return the asset a retire or update concerns, after checking it is published, owned and unchanged in scope."""
+    asset_id, asset = _owned_published(state, entry)
     scope = _scope(entry["body"])
     if scope != asset.scope:
         changed = [name for name, old, new in zip(ASSET_SCOPE, asset.scope, scope) if old != new]
@@ -90,13 +96,7 @@ def _asset_updated(state: State, entry: dict) -> None:
 
 
 def _endpoint_requested(state: State, entry: dict) -> None:
-    asset_id = ref(entry, "asset")
-    asset = state.assets.get(asset_id)
-    if asset is None or asset.status != PUBLISHED:
-        raise ReplayError("asset-status", f"{entry['type']} needs a published asset; {asset_id} is "
-                                          f"{'not published' if asset is None else asset.status}")
-    if entry["actor"] != asset.provider:
-        raise ReplayError("asset-owner", f"asset {asset_id} belongs to {asset.provider}, not {entry['actor']}")
+    asset_id, asset = _owned_published(state, entry)
     endpoint = entry["body"]["node_endpoint"]
     if not isinstance(endpoint, str) or not endpoint:
         raise ReplayError("malformed-entry", f"{entry['type']} names no node endpoint, found {endpoint!r}")

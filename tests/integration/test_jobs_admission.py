@@ -236,3 +236,14 @@ def test_a_served_exchange_recovers_stranded_jobs_periodically(app, client, gran
             time.sleep(0.1)
     assert status == "failed"
     assert _usage(client, grant)["jobs_used"] == 0
+
+
+@pytest.mark.parametrize("bounds, path", [(None, "params.bounds"), ({"registered_capital": [5, 5]},
+                                                                   "params.bounds.registered_capital"),
+                                          ({"registered_capital": [0, 1e20]}, "params.bounds.registered_capital")])
+def test_a_private_plan_without_usable_bounds_is_refused_before_anything_is_charged(client, grant, context, bounds,
+                                                                                    path):
+    params = {"plan": PLAN, **({"bounds": bounds} if bounds is not None else {})}
+    response = client.post("/api/v1/jobs", headers=grant["consumer"].headers, json=_job(grant, context, params=params))
+    assert response.status_code == 422 and path in response.get_json()["errors"], response.get_json()
+    assert _usage(client, grant) == {"jobs_used": 0, "rows_used": 0, "epsilon_used": 0.0}
