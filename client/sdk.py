@@ -22,7 +22,7 @@ import base64
 import hashlib
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -106,20 +106,6 @@ def _statistics_result(job_id: str, record: Mapping[str, Any], values: np.ndarra
     return StatisticsResult(job_id, stats.count, *_frames(plan, stats), stats, intervals, calibration)
 
 
-def private_plan(plan: aggregation.StatisticsPlan, bounds: Mapping[str, tuple[float, float]] | None
-                 ) -> aggregation.StatisticsPlan:
-    """Return the plan with each bounded column shifted to the middle of its bounds (unless it names a shift):
-    the smallest sensitivity, so the least noise, for the same ε."""
-    if not bounds:
-        return plan
-    shifts = dict(plan.shifts)
-    for column in plan.columns:
-        if column not in shifts and column in bounds:
-            low, high = bounds[column]
-            shifts[column] = (float(low) + float(high)) / 2.0
-    return replace(plan, shifts=tuple(shifts.items()))
-
-
 def _scores_result(record: Mapping[str, Any], decrypted: np.ndarray) -> pd.DataFrame:
     """Finish a scoring job: the scores w·x + b by id (the plan's power-of-two shift undone) with their stated
     absolute error, and the probability for a logistic model (the sigmoid's slope is at most 1/4)."""
@@ -193,7 +179,7 @@ class Consumer:
         clipped to them and Laplace noise is added by every node before encryption).
         """
         keys = ConsumerKeys()
-        plan = private_plan(plan, bounds) if epsilon > 0 else plan
+        plan = release.centred(plan, bounds) if epsilon > 0 else plan
         shape = aggregation.layout(plan)
         params = {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}} if bounds else {})}
         body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics", "params": params,
