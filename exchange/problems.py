@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from common.errors import PdxError
-from ledger.log import LedgerError, ReplayedRequest
+from ledger.errors import LedgerError
+from ledger.log import ReplayedRequest
 
 PROBLEM_TYPE_BASE = "urn:pdx:problem:"
 MEDIA_TYPE = "application/problem+json"

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from ledger.anchor.verify import ChainReport
+from ledger.errors import LedgerError
 
 
-class AuditFailure(Exception):
+class AuditFailure(LedgerError):
     """The export does not verify: the first bad entry (``seq``) or line, a short ``kind`` slug, and why."""
 
     def __init__(self, seq: int | None, kind: str, message: str) -> None:

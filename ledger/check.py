@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 
 from ledger import entries, log, merkle, notes
 from ledger.checkpoints import latest
+from ledger.errors import LedgerError
 from ledger.models import LedgerEntry, LedgerNode
 
 BATCH = 5000
 
 
-class TamperedLedger(Exception):
+class TamperedLedger(LedgerError):
     """The stored ledger disagrees with itself or with a signed checkpoint."""
 
 

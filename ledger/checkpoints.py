@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from common import crypto
 from common.db import utcnow
 from ledger import log, merkle, notes
-from ledger.log import LedgerError, LogIdentity
+from ledger.errors import LedgerError
+from ledger.log import LogIdentity
 from ledger.models import LedgerCheckpoint, LedgerCosignature
 
 WITNESS_NAME_PREFIX = "witness/"

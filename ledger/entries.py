@@ -32,6 +32,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from common import crypto
+from ledger.errors import LedgerError
 
 ENTRY_VERSION = 1
 REQUEST_CONTEXT = b"pdx-request/v1\n"
@@ -40,7 +41,7 @@ SYSTEM_ACTOR = "system"
 SALT_BYTES = 16
 
 
-class EntryError(ValueError):
+class EntryError(LedgerError, ValueError):
     """An entry or request statement is malformed or its signature does not verify."""
 
 

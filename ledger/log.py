@@ -18,14 +18,11 @@ from sqlalchemy.orm import Session
 from common.db import utcnow
 from ledger import entries, merkle
 from ledger.entries import Draft, SignedRequest
+from ledger.errors import LedgerError
 from ledger.models import LedgerEntry, LedgerHead, LedgerNode, LedgerOpening, LedgerParty, RequestNonce
 
 HEAD_ID = 1
 T = TypeVar("T")
-
-
-class LedgerError(Exception):
-    """The ledger cannot append or read what was asked (not initialised, replayed request …)."""
 
 
 class ReplayedRequest(LedgerError):

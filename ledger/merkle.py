@@ -21,13 +21,15 @@ import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Protocol, Sequence
 
+from ledger.errors import LedgerError
+
 LEAF_PREFIX = b"\x00"
 NODE_PREFIX = b"\x01"
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 
 
-class MerkleError(ValueError):
+class MerkleError(LedgerError, ValueError):
     """Root of every error this module raises."""
 
 

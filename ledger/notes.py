@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from ledger.errors import LedgerError
 from ledger.merkle import HASH_SIZE
 
 EM_DASH = "\u2014"
@@ -34,7 +35,7 @@ _SIGNATURE_LINE = re.compile(f"^{EM_DASH} (\\S+) ([A-Za-z0-9+/=]+)$")
 _ORIGIN = re.compile(r"^[^\s\x00-\x1f]{1,255}$")
 
 
-class NoteError(ValueError):
+class NoteError(LedgerError, ValueError):
     """A note, checkpoint or cosignature is malformed or does not verify."""
 
 

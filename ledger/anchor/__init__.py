@@ -14,7 +14,7 @@ Errors: ``ChainError`` (root, a ``LedgerError``) ─┬─ ``ChainUnavailable`` 
 
 from __future__ import annotations
 
-from ledger.log import LedgerError
+from ledger.errors import LedgerError
 
 
 class ChainError(LedgerError):

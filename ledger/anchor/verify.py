@@ -14,9 +14,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ledger import notes
 from ledger.anchor import records
+from ledger.errors import LedgerError
 
 
-class ChainMismatch(ValueError):
+class ChainMismatch(LedgerError, ValueError):
     """The chain contradicts the export; ``kind`` names the check."""
 
     def __init__(self, kind: str, message: str) -> None:

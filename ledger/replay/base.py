@@ -8,6 +8,7 @@ from typing import Any, Callable
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from ledger.entries import body_digest as digest
+from ledger.errors import LedgerError
 
 PROVIDER, CONSUMER, REGULATOR, OPERATOR = "provider", "consumer", "regulator", "operator"
 ROLES = frozenset({PROVIDER, CONSUMER, REGULATOR, OPERATOR})
@@ -18,7 +19,7 @@ GRADES = range(1, 5)
 KEY_ALGORITHM = "ed25519"
 
 
-class ReplayError(ValueError):
+class ReplayError(LedgerError, ValueError):
     """An entry breaks a rule of the exchange at its position in the log."""
 
     def __init__(self, kind: str, message: str) -> None:
