@@ -2,16 +2,20 @@
 
 * The kind: only kinds that something at the exchange runs are admitted (a job of another kind would be charged
   and then stay ``admitted`` for ever); `POST /decisions` still answers questions about any kind.
-* The fields: every column the parameters aggregate, filter, group, bin or score is a declared field of every
-  asset of the job, and one that is summed or multiplied is numeric; scoring looks rows up by an identifier field.
-  (A federated training's features and label are checked with its plan, in ``exchange.federated``.)
+* The fields: every column the parameters aggregate, filter, group, bin, score or train on is a declared field of
+  every asset of the job, and one that is summed, multiplied or trained on is numeric; scoring looks rows up by an
+  identifier field. A federated training's label is numeric or boolean, and 0 or 1 for a logistic training when an
+  asset declares its range; its feature bounds lie within the ranges the assets declare (a value beyond a declared
+  range does not exist, so a wider bound only dilutes the feature). The rest of a training's plan is checked in
+  ``exchange.federated``.
 * The sizes: the declared ``result_cells`` and ``rows`` are at least what the parameters imply (statistics: the
   plan's layout; scoring: one cell per id and one row per id at every part; federated: features + 1 cells).
   They bind afterwards: the tickets carry them as limits the nodes enforce.
 * Privacy: a statistics job that spends ε has bounds for every aggregated column that make a calibrated release
   (``privacy.release.calibrate``: finite, ordered, and narrow enough for exact sums over the declared rows).
 
-Pure: the caller passes each asset's declared fields; every refusal is an ``InvalidInput`` naming the parameter.
+Pure: the caller passes each asset's declared fields and ranges; every refusal is an ``InvalidInput`` naming the
+parameter.
 """
 
 from __future__ import annotations
@@ -20,17 +24,21 @@ from typing import Any, Mapping
 
 from common.errors import InvalidInput
 from privacy import aggregation, release
+from privacy.federated import LOGISTIC
 
 HE_STATISTICS, HE_SCORING, FEDERATED = "he-statistics", "he-scoring", "federated-learning"
 EXECUTED_KINDS = (HE_STATISTICS, HE_SCORING, FEDERATED)
 NUMERIC_TYPES = frozenset({"integer", "number"})
 IDENTIFIER_TYPE = "identifier"
+LABEL_TYPES = NUMERIC_TYPES | {"boolean"}
+BINARY = (0.0, 1.0)
 
 Fields = Mapping[str, Mapping[str, str]]  # asset id -> declared field name -> its type
+Ranges = Mapping[str, Mapping[str, tuple[float, float]]]  # asset id -> field name -> its declared (minimum, maximum)
 
 
 def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fields: Fields,
-          epsilon: float = 0.0) -> None:
+          epsilon: float = 0.0, ranges: Ranges | None = None) -> None:
     """Raise ``InvalidInput`` naming each parameter that is not runnable, not declared or understated."""
     if kind not in EXECUTED_KINDS:
         raise InvalidInput(f"no runner executes {kind} jobs", errors={"computation_kind": [
@@ -41,7 +49,7 @@ def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fi
     elif kind == HE_SCORING:
         _scoring(params, rows, result_cells, fields, errors)
     else:
-        _federated(params, result_cells, fields, errors)
+        _federated(params, result_cells, fields, ranges or {}, errors)
     if errors:
         raise InvalidInput("the job's parameters or declared sizes do not fit its assets", errors=errors)
 
@@ -109,9 +117,51 @@ def _scoring(params: Mapping[str, Any], rows: int, result_cells: int, fields: Fi
                               f"all; the job declares {rows}"]
 
 
-def _federated(params: Mapping[str, Any], result_cells: int, fields: Fields, errors: dict[str, list[str]]) -> None:
-    # The features and label are checked with the training's plan (exchange.federated); the size is checked here.
-    features = params.get("features")
-    if isinstance(features, list) and result_cells < len(features) + 1:
-        errors["result_cells"] = [f"a model of {len(features)} features releases {len(features) + 1} result cells; "
-                                  f"the job declares {result_cells}"]
+def _federated(params: Mapping[str, Any], result_cells: int, fields: Fields, ranges: Ranges,
+               errors: dict[str, list[str]]) -> None:
+    # The shapes (distinct names, the label not a feature, bounds as pairs) are the plan's (exchange.federated).
+    features, label, bounds = params.get("features"), params.get("label"), params.get("bounds")
+    if isinstance(features, list):
+        if result_cells < len(features) + 1:
+            errors["result_cells"] = [f"a model of {len(features)} features releases {len(features) + 1} result "
+                                      f"cells; the job declares {result_cells}"]
+        for feature in features:
+            _require(errors, "params.features", fields, feature, numeric=True)
+    if isinstance(label, str):
+        training = params.get("training")
+        logistic = isinstance(training, Mapping) and training.get("task") == LOGISTIC
+        _label(errors, fields, ranges, label, logistic)
+    if isinstance(features, list) and isinstance(bounds, list) and len(bounds) == len(features):
+        for feature, pair in zip(features, bounds):
+            if isinstance(feature, str) and _numbers(pair):
+                _within(errors, ranges, feature, pair)
+
+
+def _label(errors: dict[str, list[str]], fields: Fields, ranges: Ranges, label: str, logistic: bool) -> None:
+    for asset in sorted(fields):
+        kind = fields[asset].get(label)
+        declared = ranges.get(asset, {}).get(label)
+        if kind is None:
+            errors.setdefault("params.label", []).append(f"asset {asset} declares no field {label!r}")
+        elif kind not in LABEL_TYPES:
+            errors.setdefault("params.label", []).append(f"field {label!r} of asset {asset} is {kind}, not a number "
+                                                         f"or a boolean")
+        elif logistic and declared is not None and tuple(declared) != BINARY:
+            errors.setdefault("params.label", []).append(
+                f"field {label!r} of asset {asset} declares values from {declared[0]:g} to {declared[1]:g}; a "
+                f"logistic training's label is 0 or 1")
+
+
+def _numbers(pair: Any) -> bool:
+    return (isinstance(pair, list) and len(pair) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair))
+
+
+def _within(errors: dict[str, list[str]], ranges: Ranges, feature: str, pair: list[float]) -> None:
+    for asset in sorted(ranges):
+        declared = ranges[asset].get(feature)
+        if declared is not None and (pair[0] < declared[0] or pair[1] > declared[1]):
+            errors.setdefault("params.bounds", []).append(
+                f"bounds [{pair[0]:g}, {pair[1]:g}] of feature {feature!r} reach beyond the range asset {asset} "
+                f"declares, [{declared[0]:g}, {declared[1]:g}]: no value lies there, and a wider bound only "
+                f"shrinks the feature (under differential privacy, against the same noise)")

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from client.keys import approval, endorsement
 from common import crypto
 from ledger import checkpoints, entries, merkle, notes
 from ledger.entries import Draft, SignedRequest
@@ -90,6 +91,7 @@ class _Builder:
         self.entry_lines: list[str] = []
         self.checks: list[Check] = []
         self.keys: dict[str, Ed25519PublicKey] = {}
+        self.operator: _Member | None = None  # set by bootstrap
         self.members: list[_Member] = []
         self.providers: list[_Member] = []
         self.suspended: list[_Member] = []
@@ -127,7 +129,7 @@ class _Builder:
         self.append(Draft("log.genesis", entries.SYSTEM_ACTOR, body={"origin": ORIGIN,
                                                                      "log_public_key": self.log_public}))
         key = Ed25519PrivateKey.generate()
-        operator = _Member(self._id("prt"), ["operator"], key, "")
+        operator = self.operator = _Member(self._id("prt"), ["operator"], key, "")
         self.append(Draft("participant.enrolled", entries.SYSTEM_ACTOR, refs={"participant": [operator.id]},
                           body={"name_zh": "运营方", "name_en": "Operator", "roles": ["operator"],
                                 "status": "active"}))
@@ -141,13 +143,23 @@ class _Builder:
     def register_key(self, member: _Member, key: Ed25519PrivateKey, label: str | None) -> None:
         public = crypto.public_key_text(key.public_key())
         key_id = crypto.key_fingerprint(public)
+        vouch = self._vouch(member, public)
         self.keys[key_id] = key.public_key()
         body = {"public_key": public, "proof": crypto.sign(key, crypto.key_registration_message(member.id, public)),
-                "label": label}
+                "label": label, **vouch}
         request = self.sign(key, member.id, "POST", f"{API}/participants/me/keys", body)
         self.append(Draft("key.registered", member.id, refs={"participant": [member.id], "key": [key_id]},
-                          body={"public_key": public, "algorithm": "ed25519", "label": label}), request)
+                          body={"public_key": public, "algorithm": "ed25519", "label": label, **vouch}), request)
         member.key, member.key_id = key, key_id
+
+    def _vouch(self, member: _Member, public: str) -> dict:
+        """An endorsement by the member's key, the operator's approval of a first key, nothing for the very first."""
+        if member.key_id:
+            return {"endorsement": endorsement(member.key, member.id, public)}
+        if not self.keys:
+            return {}
+        return {"approval": approval(self.operator.key, self.operator.id, member.id, public,
+                                     START + STEP * self.seq - SIGNING_LEAD)}
 
     def enrol(self, operator: _Member) -> None:
         role = self.rng.choice(ROLE_MIX)

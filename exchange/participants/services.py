@@ -4,12 +4,12 @@ every change of a participant or a key is recorded in the ledger in the same tra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from common import crypto
+from common import crypto, key_vouch
 from common.db import new_id, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from exchange.participants import rules
@@ -146,8 +146,6 @@ def list_participants(session: Session, viewer: Principal, *, role: str | None, 
     return list(rows), int(total or 0)
 
 
-APPROVAL_LIFETIME = timedelta(days=7)  # how long an operator's approval of a key may wait to be used
-APPROVAL_CLOCK_SKEW = timedelta(minutes=5)
 VOUCH_NEEDED = ("a key registration needs an endorsement by one of the participant's registered keys or, for a "
                 "first or recovery key, an operator's approval (docs/participants.md); a bearer token alone "
                 "proves nothing about a key")
@@ -169,41 +167,19 @@ def _check_possession(participant_id: str, public_key: str, proof: str) -> str:
 
 def _check_endorsement(session: Session, participant_id: str, public_key: str, endorsement: dict) -> None:
     endorser = active_key(session, participant_id, endorsement["key"])
-    if endorser is None:
-        raise Forbidden(f"the endorsing key {endorsement['key']} is not a registered, unrevoked key of "
-                        f"{participant_id}", extra={"endorsement": "unknown-key"})
-    try:
-        crypto.verify(endorser, endorsement["signature"], crypto.key_endorsement_message(participant_id, public_key))
-    except crypto.BadKey as exc:
-        raise Forbidden(f"the endorsement is not a signature of the new key by key {endorsement['key']}",
-                        extra={"endorsement": "bad-signature"}) from exc
+    key_vouch.check_endorsement(participant_id, public_key, endorsement, endorser)
 
 
 def _check_approval(session: Session, participant_id: str, public_key: str, approval: dict, now: datetime) -> None:
     operator = session.get(Participant, approval["operator"])
-    if operator is None or rules.OPERATOR not in operator.roles or operator.status != rules.ACTIVE:
-        raise Forbidden(f"{approval['operator']} is not an active operator", extra={"approval": "not-an-operator"})
-    if operator.id == participant_id:
-        raise Forbidden("an operator cannot approve its own key; another operator must",
-                        extra={"approval": "self-approval"})
-    operator_key = active_key(session, operator.id, approval["key"])
-    if operator_key is None:
-        raise Forbidden(f"key {approval['key']} is not a registered, unrevoked key of operator {operator.id}",
-                        extra={"approval": "unknown-key"})
+    active = operator is not None and rules.OPERATOR in operator.roles and operator.status == rules.ACTIVE
     try:
         approved_at = entries.parse_time(approval["approved_at"])
     except entries.EntryError as exc:
         raise InvalidInput(f"approval.approved_at: {exc}", errors={"approval.approved_at": [str(exc)]}) from exc
-    if not now - APPROVAL_LIFETIME <= approved_at <= now + APPROVAL_CLOCK_SKEW:
-        raise Forbidden(f"the approval dated {approval['approved_at']} is not within the last "
-                        f"{APPROVAL_LIFETIME.days} days; ask the operator for a new one",
-                        extra={"approval": "expired"})
-    message = crypto.key_approval_message(participant_id, public_key, operator.id, approval["approved_at"])
-    try:
-        crypto.verify(operator_key, approval["signature"], message)
-    except crypto.BadKey as exc:
-        raise Forbidden(f"the approval is not operator {operator.id}'s signature of this participant's new key",
-                        extra={"approval": "bad-signature"}) from exc
+    key_vouch.check_approval(participant_id, public_key, approval, operator_active=active,
+                             operator_key=active_key(session, approval["operator"], approval["key"]) if active
+                             else None, approved_at=approved_at, now=now)
 
 
 def _add_key(uow: UnitOfWork, owner_id: str, key_id: str, public_key: str, label: str | None,
@@ -236,12 +212,15 @@ def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: s
     if endorsement is None and approval is None:
         raise Forbidden(VOUCH_NEEDED, extra={"has_keys": bool(_unrevoked_keys(uow.session, actor.id))})
     vouch: dict = {}
-    if endorsement is not None:
-        _check_endorsement(uow.session, actor.id, public_key, endorsement)
-        vouch["endorsement"] = dict(endorsement)
-    if approval is not None:
-        _check_approval(uow.session, actor.id, public_key, approval, now)
-        vouch["approval"] = dict(approval)
+    try:
+        if endorsement is not None:
+            _check_endorsement(uow.session, actor.id, public_key, endorsement)
+            vouch["endorsement"] = dict(endorsement)
+        if approval is not None:
+            _check_approval(uow.session, actor.id, public_key, approval, now)
+            vouch["approval"] = dict(approval)
+    except key_vouch.VouchRefused as exc:
+        raise Forbidden(str(exc), extra={exc.vouch: exc.reason}) from exc
     return _add_key(uow, actor.id, key_id, public_key, label, vouch)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from common import crypto
-from ledger.entries import SYSTEM_ACTOR
+from datetime import timedelta
+
+from common import crypto, key_vouch
+from ledger.entries import SYSTEM_ACTOR, parse_time
 from ledger.replay.base import (
     ACTIVE,
     API,
@@ -28,6 +30,7 @@ from ledger.replay.base import (
     route,
 )
 
+TIMESTAMP_SLACK = timedelta(seconds=5)  # an entry is stamped a moment after the exchange checked what it records
 # entry type -> (statuses the participant may be in, status it leads to); as exchange.participants.rules
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "participant.admitted": (frozenset({PENDING}), ACTIVE),
@@ -99,7 +102,43 @@ def _key_registered(state: State, entry: dict) -> None:
     if key_id in state.keys:
         raise ReplayError("duplicate-key", f"key {key_id} was already registered at entry "
                                            f"{state.keys[key_id].registered}")
+    _vouched(state, entry, owner, public_text)
     state.keys[key_id] = Key(owner, public_key, entry["seq"])
+
+
+def _vouched(state: State, entry: dict, owner: str, public_text: str) -> None:
+    """Check the endorsement or operator approval a registration carries, against the log so far.
+
+    Only the exchange's very first key, its bootstrapped operator's, comes with neither. An approval is used once
+    because it names one key, and a key id is registered once (``duplicate-key``).
+    """
+    endorsement, approval = entry["body"].get("endorsement"), entry["body"].get("approval")
+    if endorsement is None and approval is None:
+        if state.keys or OPERATOR not in roles_of(state, owner):
+            raise ReplayError("key-unvouched", f"key {ref(entry, 'key')} of {owner} is registered with neither an "
+                                               f"endorsement by one of its keys nor an operator's approval; only "
+                                               f"the first key of the exchange, its operator's, needs none")
+        return
+    try:
+        if endorsement is not None:
+            key_vouch.check_endorsement(owner, public_text, endorsement, _live_key(state, owner, endorsement["key"]))
+        if approval is not None:
+            operator = approval["operator"]
+            active = OPERATOR in roles_of(state, operator) and state.participants[operator].status == ACTIVE
+            key_vouch.check_approval(owner, public_text, approval, operator_active=active,
+                                     operator_key=_live_key(state, operator, approval["key"]),
+                                     approved_at=parse_time(approval["approved_at"]),
+                                     now=parse_time(entry["time"]), slack=TIMESTAMP_SLACK)
+    except key_vouch.VouchRefused as exc:
+        raise ReplayError(f"{exc.vouch}-{exc.reason}", f"key {ref(entry, 'key')} of {owner}: {exc}") from exc
+
+
+def _live_key(state: State, owner: str, key_id: str) -> str | None:
+    """Return the base64 public key ``key_id`` if the log so far registers it to ``owner`` and has not revoked it."""
+    key = state.keys.get(key_id)
+    if key is None or key.owner != owner or key.revoked is not None:
+        return None
+    return crypto.public_key_text(key.public_key)
 
 
 def _key_revoked(state: State, entry: dict) -> None:

@@ -1,19 +1,26 @@
 """A stolen bearer token: it reads, but it registers no key, signs nothing and mints no token.
 
 The attacks go through a served exchange (`pdx serve`) over the test's database; the thief holds the victim's
-token and nothing else, then in the last test also a signing key, which the documented recovery takes back.
+token and nothing else, then also a signing key, which the documented recovery takes back. Last, the thief is the
+exchange host itself: it writes a key for the victim straight into the database and the ledger, re-signed with
+the log key, and `pdx audit verify` on the exported log names the missing or forged vouch.
 """
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.keys import approval, endorsement, key_id, public_text, registration_body
+from common.db import utcnow
+from exchange.participants.models import ParticipantKey
+from ledger import service
+from ledger.entries import Draft, sign_request
 from tests.attacks.served_scene import send, served_env
-from tests.servers import serving
+from tests.servers import PDX, serving
 from tests.support import publish, register, scenario_request
 
 KEYS = "/api/v1/participants/me/keys"
@@ -25,8 +32,10 @@ def scene(app, client, world, database_url):
     provider = world.participant("provider")
     asset = publish(client, provider, register(client, provider)["id"])["id"]
     victim = world.participant("consumer", name="bank")
-    with serving(served_env(app, database_url), workers=2) as url:
-        yield {"url": url, "victim": victim, "asset": asset, "operator": world.operator}
+    env = served_env(app, database_url)
+    with serving(env, workers=2) as url:
+        yield {"url": url, "victim": victim, "asset": asset, "operator": world.operator, "app": app, "env": env,
+               "regulator": world.participant("regulator")}
 
 
 def _ledger_size(url: str, token: str) -> int:
@@ -112,3 +121,42 @@ def test_after_token_and_key_theft_the_operator_revokes_both_and_approves_a_reco
     grant = send(url, "POST", "/api/v1/grants", token=victim.token, body=scenario_request([scene["asset"]]),
                  key=recovery, actor=victim.id)
     assert grant.status_code == 201, grant.json()
+
+
+def _host_registers_a_key(app, victim, key: Ed25519PrivateKey, vouch: dict) -> None:
+    """Add a key to the victim as the exchange host can: a key row, and its entry written with the log key."""
+    public = public_text(key)
+    request = sign_request(key, actor=victim.id, method="POST", path=KEYS,
+                           body={**registration_body(key, victim.id), **vouch})
+    with app.app_context(), service.unit_of_work(request) as uow:
+        uow.session.add(ParticipantKey(id=key_id(key), participant_id=victim.id, public_key=public, label=None,
+                                       created_at=utcnow()))
+        uow.ledger.append(Draft("key.registered", victim.id, refs={"participant": [victim.id], "key": [key_id(key)]},
+                                body={"public_key": public, "algorithm": "ed25519", "label": None, **vouch}))
+
+
+@pytest.mark.parametrize(("forge", "kind"), [
+    ("nothing", "key-unvouched"),
+    ("endorsement", "endorsement-bad-signature"),
+    ("approval", "approval-bad-signature"),
+])
+def test_a_key_the_exchange_host_adds_for_a_participant_fails_the_offline_audit(scene, tmp_path, forge, kind):
+    url, victim, operator, env = scene["url"], scene["victim"], scene["operator"], scene["env"]
+    host_key = Ed25519PrivateKey.generate()
+    public = public_text(host_key)
+    vouch = {"nothing": {},
+             "endorsement": {"endorsement": {**endorsement(host_key, victim.id, public), "key": key_id(victim.key)}},
+             "approval": {"approval": {**approval(host_key, operator.id, victim.id, public, datetime.now(timezone.utc)),
+                                       "key": key_id(operator.key)}}}[forge]
+    _host_registers_a_key(scene["app"], victim, host_key, vouch)
+    grant = send(url, "POST", "/api/v1/grants", token=victim.token, body=scenario_request([scene["asset"]]),
+                 key=host_key, actor=victim.id)
+    assert grant.status_code == 201, grant.json()  # online, the served exchange cannot tell
+    exported = tmp_path / "ledger.jsonl"
+    subprocess.run([PDX, "ledger", "export", "--out", str(exported), "--url", url, "--token",
+                    scene["regulator"].token], env=env, check=True, capture_output=True, timeout=120)
+    log_key = send(url, "GET", "/api/v1/ledger/checkpoint", token=victim.token).json()["log_public_key"]
+    audited = subprocess.run([PDX, "audit", "verify", str(exported), "--operator-key", log_key], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert audited.returncode == 1, audited.stdout + audited.stderr
+    assert f"[{kind}]" in audited.stdout and key_id(host_key) in audited.stdout, audited.stdout

@@ -15,6 +15,10 @@ from tests.integration.test_audit_grants import Story, _append, _export, _verify
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 FEATURES = ["registered_capital", "employees"]
+FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "registered_capital", "type": "number"},
+          {"name": "employees", "type": "integer", "minimum": 0, "maximum": 10_000},
+          {"name": "defaulted", "type": "integer", "minimum": 0, "maximum": 1},
+          {"name": "sector", "type": "category"}, {"name": "rating", "type": "integer", "minimum": 1, "maximum": 5}]
 
 
 @pytest.fixture
@@ -22,7 +26,7 @@ def market(client, world):
     providers, assets = [], []
     for name in ("jinan", "qingdao", "yantai"):
         provider = world.participant("provider", name=name)
-        asset = publish(client, provider, register(client, provider, grade=2,
+        asset = publish(client, provider, register(client, provider, grade=2, fields=FIELDS,
                                                    computation_kinds=["federated-learning"])["id"])
         providers.append(provider)
         assets.append(asset["id"])
@@ -73,6 +77,28 @@ def _round(client, actor, job_id, expect=202, **body):
 def test_a_submission_names_the_parameter_it_cannot_use(client, market, public_context, params, field):
     problem = _submit(client, market, public_context, expect=422, **params)
     assert field in problem["errors"]
+
+
+def _ledger_size(client, market) -> int:
+    return client.get("/api/v1/ledger/checkpoint", headers=market["consumer"].headers).get_json()["size"]
+
+
+@pytest.mark.parametrize(("params", "field", "named"), [
+    ({"features": ["registered_capital", "profit"]}, "params.features", "declares no field 'profit'"),
+    ({"features": ["registered_capital", "sector"]}, "params.features", "is category, not a number"),
+    ({"label": "bankrupt"}, "params.label", "declares no field 'bankrupt'"),
+    ({"label": "sector"}, "params.label", "is category"),
+    ({"label": "rating"}, "params.label", "0 or 1"),  # a logistic training's label, declared 1 to 5
+    ({"bounds": [[0, 1e6], [0, 50_000]]}, "params.bounds", "employees"),  # beyond the declared 0 to 10000
+])
+def test_a_training_on_fields_the_assets_do_not_declare_fit_is_refused_before_anything_is_charged(
+        client, market, public_context, params, field, named):
+    before = _ledger_size(client, market)
+    problem = _submit(client, market, public_context, expect=422, **params)
+    assert list(problem["errors"]) == [field] and named in " ".join(problem["errors"][field]), problem
+    grant = client.get(f"/api/v1/grants/{market['grants']['plain']}", headers=market["consumer"].headers).get_json()
+    assert grant["usage"]["jobs_used"] == 0 and grant["usage"]["rows_used"] == 0
+    assert _ledger_size(client, market) == before
 
 
 def test_a_training_over_one_providers_assets_is_refused(client, market, public_context):

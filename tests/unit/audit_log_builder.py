@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from client.keys import approval, endorsement
 from common import crypto
 from ledger import entries, notes
 from ledger.audit import verify_export
@@ -95,16 +96,29 @@ class LogBuilder:
             entry_type, self.operator.id, refs={"participant": [member.id]}, body={"status": status, "reason": None}))
         member.status = status
 
-    def add_key(self, member: Member) -> None:
+    def add_key(self, member: Member, vouch: dict[str, Any] | None = None) -> Ed25519PrivateKey:
+        """Register a new key: endorsed by the member's last key, else approved by the operator (the operator's
+        first key, the exchange's first, needs neither); ``vouch`` replaces what would be recorded."""
         key = seeded_key(f"{member.id}/{len(self.records)}")
         public_text = public(key)
         key_id = crypto.key_fingerprint(public_text)
+        if vouch is None:
+            vouch = self.vouch(member, public_text)
         body = {"public_key": public_text, "label": None,
-                "proof": crypto.sign(key, crypto.key_registration_message(member.id, public_text))}
+                "proof": crypto.sign(key, crypto.key_registration_message(member.id, public_text)), **vouch}
         self.act(member, "POST", f"{API}/participants/me/keys", body, Draft(
             "key.registered", member.id, refs={"participant": [member.id], "key": [key_id]},
-            body={"public_key": public_text, "algorithm": "ed25519", "label": None}), key=key)
+            body={"public_key": public_text, "algorithm": "ed25519", "label": None, **vouch}), key=key)
         member.keys.append(key)
+        return key
+
+    def vouch(self, member: Member, public_text: str) -> dict[str, Any]:
+        """Return what the exchange requires with a new key of ``member``: an endorsement or an approval."""
+        if member.keys:
+            return {"endorsement": endorsement(member.keys[-1], member.id, public_text)}
+        if member is self.operator:
+            return {}
+        return {"approval": approval(self.operator.keys[-1], self.operator.id, member.id, public_text, self.clock)}
 
     def revoke_key(self, member: Member) -> None:
         old = member.keys.pop(0)
