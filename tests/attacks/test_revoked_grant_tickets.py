@@ -1,0 +1,118 @@
+"""A ticket outlives its grant: the grant is revoked after a job's ticket was issued, before a node runs it.
+
+A ticket lives up to five minutes. The exchange re-checks the grant right before it calls the nodes (the job fails
+with ``grant-not-active-at-dispatch``, its quota given back, no node called), and a real `pdx node serve` refuses
+a ticket that comes without the exchange's current statement that its grant is active — so a ticket taken from the
+exchange's tables or the queue and replayed to the node directly reads no row once the grant is revoked.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+import requests
+from sqlalchemy import select
+
+from authorization.model import Job, JobPayload, JobResult, JobTicket
+from common.db import get_database
+from exchange import jobs
+from ledger import service
+from ledger.models import LedgerEntry
+from provider.record import NodeRecord
+from tests.integration.test_compute_to_data import FIELDS, _enterprises
+from tests.servers import free_port, node_config, start_node
+from tests.support import grant_action, node_headers, publish, register, request_grant, scenario_request
+
+ROWS = 200
+
+
+@pytest.fixture
+def held_job(app, client, world, tmp_path, public_context):
+    """A real node, an active grant, and a job admitted against it that no worker has run yet (held in the queue)."""
+    with app.app_context():
+        log_key, issuer = service.public_key_text(), service.identity().origin
+    provider = world.participant("provider", name="tax")
+    port = free_port()
+    asset = publish(client, provider, register(client, provider, fields=FIELDS, grade=2,
+                                               computation_kinds=["he-statistics"],
+                                               node_endpoint=f"http://127.0.0.1:{port}")["id"])["id"]
+    _enterprises(np.random.default_rng(5), ROWS, "9137").to_csv(tmp_path / "tax.csv", index=False)
+    process = start_node(str(node_config(tmp_path, "tax", provider, asset, port, log_key, issuer)), port)
+    consumer = world.participant("consumer", name="bank")
+    grant = request_grant(client, consumer, scenario_request([asset], computation_kinds=["he-statistics"]))["id"]
+    assert grant_action(client, provider, grant, "approve")["status"] == "active"
+    response = client.post("/api/v1/jobs", headers=consumer.headers, json={
+        "grant": grant, "assets": [asset], "computation_kind": "he-statistics",
+        "params": {"plan": {"columns": ["employees"]}}, "context": base64.b64encode(public_context).decode(),
+        "rows": ROWS, "epsilon": 0, "group_size": 10, "result_cells": 3})
+    assert response.status_code == 201, response.get_json()
+    try:
+        yield {"app": app, "client": client, "provider": provider, "consumer": consumer, "grant": grant,
+               "job": response.get_json()["id"], "node": f"http://127.0.0.1:{port}", "state": tmp_path / "tax-state"}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _revoke(scene) -> None:
+    grant_action(scene["client"], scene["provider"], scene["grant"], "revoke", {"reason": "consent withdrawn"})
+
+
+def _served(scene) -> list[tuple]:
+    record = NodeRecord(scene["state"])
+    try:
+        return record.jobs()
+    finally:
+        record.close()
+
+
+def _captured(scene) -> tuple[JobTicket, JobPayload]:
+    with scene["app"].app_context(), get_database().sessionmaker() as session:
+        ticket = session.scalars(select(JobTicket).where(JobTicket.job_id == scene["job"])).one()
+        return ticket, session.get(JobPayload, scene["job"])
+
+
+def _ledger_types(scene) -> list[str]:
+    with scene["app"].app_context(), get_database().sessionmaker() as session:
+        return list(session.scalars(select(LedgerEntry.type)))
+
+
+def test_a_ticket_replayed_to_the_node_after_its_grant_is_revoked_reads_no_row(held_job):
+    ticket, payload = _captured(held_job)
+    _revoke(held_job)
+    body = {"params": payload.params, "context": base64.b64encode(payload.context).decode()}
+    # The attacker holds the ticket (taken from the queue) but no statement the exchange would sign any more.
+    bare = requests.post(f"{held_job['node']}/v1/jobs/run", json=body, timeout=60,
+                         headers=node_headers(held_job["app"], ticket.ticket, ticket.signature, statement=False))
+    assert bare.status_code == 403, bare.text
+    assert bare.json()["type"] == "urn:pdx:problem:node-grant-not-current"
+    assert "result" not in bare.json()
+    assert _served(held_job) == []
+    assert "job.completed" not in _ledger_types(held_job)
+
+
+def test_a_job_whose_grant_was_revoked_in_the_queue_calls_no_node_and_gets_its_quota_back(held_job):
+    _revoke(held_job)
+    with held_job["app"].app_context():
+        jobs.run_job(held_job["job"], 30)
+        with get_database().sessionmaker() as session:
+            job = session.get(Job, held_job["job"])
+            result = session.get(JobResult, held_job["job"])
+    assert job.status == "failed" and result.error.startswith("grant-not-active-at-dispatch")
+    assert _served(held_job) == []
+    types = _ledger_types(held_job)
+    assert "job.failed" in types and "job.completed" not in types
+    usage = held_job["client"].get(f"/api/v1/grants/{held_job['grant']}",
+                                   headers=held_job["consumer"].headers).get_json()["usage"]
+    assert usage["jobs_used"] == 0 and usage["rows_used"] == 0  # the consumer did nothing wrong
+
+
+def test_a_job_dispatched_while_its_grant_is_active_runs(held_job):
+    with held_job["app"].app_context():
+        jobs.run_job(held_job["job"], 60)
+        with get_database().sessionmaker() as session:
+            job = session.get(Job, held_job["job"])
+    assert job.status == "completed"
+    assert [row[0] for row in _served(held_job)] == [held_job["job"]]
