@@ -116,3 +116,42 @@ def test_a_job_dispatched_while_its_grant_is_active_runs(held_job):
             job = session.get(Job, held_job["job"])
     assert job.status == "completed"
     assert [row[0] for row in _served(held_job)] == [held_job["job"]]
+
+
+@pytest.fixture
+def listener():
+    """Where the federated job's nodes are: a service that records any request (none may come)."""
+    from tests.attacks.test_node_endpoint_ssrf import Listener
+
+    recorder = Listener(lambda handler, body: (500, "text/plain", b"no"))
+    yield recorder
+    recorder.close()
+
+
+def test_each_federated_round_rechecks_the_grant_before_calling_a_node(app, client, world, public_context, listener):
+    from exchange import federated
+    from tests.integration.test_federated_api import _round, _submit
+
+    providers, assets = [], []
+    for name in ("jinan", "qingdao"):
+        provider = world.participant("provider", name=name)
+        assets.append(publish(client, provider, register(client, provider, grade=2, node_endpoint=listener.url,
+                                                         computation_kinds=["federated-learning"])["id"])["id"])
+        providers.append(provider)
+    consumer = world.participant("consumer", name="bank")
+    grant = request_grant(client, consumer, scenario_request(assets, computation_kinds=["federated-learning"]))
+    for provider in providers:
+        grant = grant_action(client, provider, grant["id"], "approve")
+    market = {"grants": {"plain": grant["id"]}, "assets": assets, "consumer": consumer}
+    job = _submit(client, market, public_context)
+    _round(client, consumer, job["id"])  # round 0 is ticketed; no worker runs it yet
+    grant_action(client, providers[0], grant["id"], "revoke", {"reason": "consent withdrawn"})
+    with app.app_context():
+        federated.run_round(job["id"], 0, 30)
+        with get_database().sessionmaker() as session:
+            status = session.get(Job, job["id"]).status
+            result = session.get(JobResult, job["id"])
+    assert listener.requests == []  # not even the identity challenge: no node was called
+    assert status == "failed" and "grant-not-active-at-dispatch" in result.error
+    usage = client.get(f"/api/v1/grants/{grant['id']}", headers=consumer.headers).get_json()["usage"]
+    assert usage["jobs_used"] == 0  # the first round failed before anything ran: the quota is given back
