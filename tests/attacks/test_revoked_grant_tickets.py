@@ -9,6 +9,8 @@ exchange's tables or the queue and replayed to the node directly reads no row on
 from __future__ import annotations
 
 import base64
+import json
+import time
 
 import numpy as np
 import pytest
@@ -28,9 +30,15 @@ from tests.support import grant_action, node_headers, publish, register, request
 ROWS = 200
 
 
+def _job_body(grant: str, asset: str, public_context: bytes) -> dict:
+    return {"grant": grant, "assets": [asset], "computation_kind": "he-statistics",
+            "params": {"plan": {"columns": ["employees"]}}, "context": base64.b64encode(public_context).decode(),
+            "rows": ROWS, "epsilon": 0, "group_size": 10, "result_cells": 3}
+
+
 @pytest.fixture
-def held_job(app, client, world, tmp_path, public_context):
-    """A real node, an active grant, and a job admitted against it that no worker has run yet (held in the queue)."""
+def scene(app, client, world, tmp_path):
+    """A real node serving a provider's asset, and a consumer's active grant over it."""
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
     provider = world.participant("provider", name="tax")
@@ -43,17 +51,21 @@ def held_job(app, client, world, tmp_path, public_context):
     consumer = world.participant("consumer", name="bank")
     grant = request_grant(client, consumer, scenario_request([asset], computation_kinds=["he-statistics"]))["id"]
     assert grant_action(client, provider, grant, "approve")["status"] == "active"
-    response = client.post("/api/v1/jobs", headers=consumer.headers, json={
-        "grant": grant, "assets": [asset], "computation_kind": "he-statistics",
-        "params": {"plan": {"columns": ["employees"]}}, "context": base64.b64encode(public_context).decode(),
-        "rows": ROWS, "epsilon": 0, "group_size": 10, "result_cells": 3})
-    assert response.status_code == 201, response.get_json()
     try:
-        yield {"app": app, "client": client, "provider": provider, "consumer": consumer, "grant": grant,
-               "job": response.get_json()["id"], "node": f"http://127.0.0.1:{port}", "state": tmp_path / "tax-state"}
+        yield {"app": app, "client": client, "world": world, "provider": provider, "consumer": consumer,
+               "grant": grant, "asset": asset, "node": f"http://127.0.0.1:{port}", "state": tmp_path / "tax-state"}
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.fixture
+def held_job(scene, public_context):
+    """The scene with a job admitted against the grant that no worker has run yet (held in the queue)."""
+    response = scene["client"].post("/api/v1/jobs", headers=scene["consumer"].headers,
+                                    json=_job_body(scene["grant"], scene["asset"], public_context))
+    assert response.status_code == 201, response.get_json()
+    return {**scene, "job": response.get_json()["id"]}
 
 
 def _revoke(scene) -> None:
@@ -155,3 +167,63 @@ def test_each_federated_round_rechecks_the_grant_before_calling_a_node(app, clie
     assert status == "failed" and "grant-not-active-at-dispatch" in result.error
     usage = client.get(f"/api/v1/grants/{grant['id']}", headers=consumer.headers).get_json()["usage"]
     assert usage["jobs_used"] == 0  # the first round failed before anything ran: the quota is given back
+
+
+def test_a_served_exchange_rechecks_the_grant_of_a_job_that_waited_in_its_queue(scene, database_url, public_context):
+    """`pdx serve` with one job worker, held by a slow node; the next job waits in the queue while its grant is
+    revoked, then is dispatched: no node is called, the job fails with the fixed code and its quota comes back."""
+    import threading
+
+    from provider import identity
+    from tests.attacks.served_scene import send, served_env
+    from tests.attacks.test_node_endpoint_ssrf import Listener
+    from tests.servers import serving
+
+    client, world, consumer = scene["client"], scene["world"], scene["consumer"]
+    slow_provider = world.participant("provider", name="hr")
+    release, called = threading.Event(), threading.Event()
+
+    def slow(handler, body):
+        if handler.path.startswith("/v1/identity"):
+            nonce = handler.path.split("nonce=", 1)[1]
+            return 200, "application/json", json.dumps(identity.answer(slow_provider.key, slow_provider.id,
+                                                                       nonce)).encode()
+        called.set()
+        release.wait(60)
+        return 503, "text/plain", b"busy"
+
+    node = Listener(slow)
+    try:
+        slow_asset = publish(client, slow_provider, register(client, slow_provider, fields=FIELDS, grade=2,
+                                                             computation_kinds=["he-statistics"],
+                                                             node_endpoint=node.url)["id"])["id"]
+        slow_grant = request_grant(client, consumer, scenario_request([slow_asset],
+                                                                      computation_kinds=["he-statistics"]))["id"]
+        grant_action(client, slow_provider, slow_grant, "approve")
+        env = served_env(scene["app"], database_url, JOB_WORKERS="1")
+        with serving(env, workers=1) as url:
+            def submit(grant: str, asset: str) -> str:
+                body = _job_body(grant, asset, public_context)
+                answer = send(url, "POST", "/api/v1/jobs", token=consumer.token, body=body, key=consumer.key,
+                              actor=consumer.id)
+                assert answer.status_code == 201, answer.text
+                return answer.json()["id"]
+
+            submit(slow_grant, slow_asset)
+            assert called.wait(60)  # the only worker is now busy at the slow node
+            waiting = submit(scene["grant"], scene["asset"])
+            _revoke(scene)
+            release.set()
+            for _ in range(600):
+                status = send(url, "GET", f"/api/v1/jobs/{waiting}", token=consumer.token).json()["status"]
+                if status != "admitted":
+                    break
+                time.sleep(0.1)
+            result = send(url, "GET", f"/api/v1/jobs/{waiting}/result", token=consumer.token).json()
+    finally:
+        release.set()
+        node.close()
+    assert status == "failed" and result["error"].startswith("grant-not-active-at-dispatch"), result
+    assert _served(scene) == []
+    usage = client.get(f"/api/v1/grants/{scene['grant']}", headers=consumer.headers).get_json()["usage"]
+    assert usage["jobs_used"] == 0 and usage["rows_used"] == 0
