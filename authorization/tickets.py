@@ -8,10 +8,17 @@ node verifies it with ``TicketVerifier``: signature, issuer, addressee, expiry (
 parameters and the consumer's public HE context it received are the ones ticketed, and that the nonce was never
 used before. A ticket without ``limits`` (issued before they existed) still verifies; the node then has no limit
 to enforce.
+
+On the wire the ticket travels in request headers, not in the body (``PDX-Ticket``: the base64url of its
+canonical JSON; ``PDX-Ticket-Signature``), so the node authenticates the caller — ``authenticate``: signature,
+issuer, addressee, times — before it reads a byte of the body; only then does it parse the body (bounded) and
+``bind`` it: the parameters and context must be the ticketed ones, and the nonce is used up.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 import threading
@@ -22,7 +29,7 @@ from typing import Any, Mapping, Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from common import crypto
+from common import crypto, jsonlimits
 from ledger.entries import canonical, format_time, parse_time
 
 TICKET_CONTEXT = b"pdx-ticket/v1\n"
@@ -30,10 +37,16 @@ TICKET_VERSION = 1
 MAX_LIFETIME = timedelta(minutes=5)
 CLOCK_SKEW = timedelta(seconds=30)
 LIMITS = ("rows", "result_cells")
+TICKET_HEADER, SIGNATURE_HEADER = "PDX-Ticket", "PDX-Ticket-Signature"
+MAX_HEADER_CHARS = 8000  # a ticket of 100 assets (the most a job names) is ~6,700; gunicorn stops at 8,190
 
 
 class TicketError(Exception):
     """A ticket the node must refuse; the message says why."""
+
+
+class Unauthenticated(TicketError):
+    """No ticket, or none signed by the exchange: the caller is not authenticated (the body is never read)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,41 @@ class SignedTicket:
             return cls(dict(data["ticket"]), str(data["signature"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise TicketError("a ticket is {'ticket': {...}, 'signature': '...'}") from exc
+
+    def to_headers(self) -> dict[str, str]:
+        """Return the request headers that carry this ticket to a node."""
+        return {TICKET_HEADER: encode_header(self.claims), SIGNATURE_HEADER: self.signature}
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> SignedTicket:
+        """Read a ticket from request headers; raise ``TicketError`` when they are missing or malformed."""
+        return cls(decode_header(headers.get(TICKET_HEADER), TICKET_HEADER),
+                   _header_text(headers.get(SIGNATURE_HEADER), SIGNATURE_HEADER))
+
+
+def encode_header(claims: Mapping[str, Any]) -> str:
+    """Return the unpadded base64url of the canonical JSON of ``claims``."""
+    return base64.urlsafe_b64encode(canonical(dict(claims))).rstrip(b"=").decode("ascii")
+
+
+def _header_text(value: str | None, name: str) -> str:
+    if not value:
+        raise Unauthenticated(f"the request has no {name} header")
+    if len(value) > MAX_HEADER_CHARS:
+        raise Unauthenticated(f"the {name} header is longer than {MAX_HEADER_CHARS} characters")
+    return value
+
+
+def decode_header(value: str | None, name: str) -> dict[str, Any]:
+    """Read claims from a base64url JSON header (small and flat: parsed only after a length check)."""
+    text = _header_text(value, name)
+    try:
+        claims = jsonlimits.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, ValueError) as exc:
+        raise Unauthenticated(f"the {name} header is not base64url JSON") from exc
+    if not isinstance(claims, dict):
+        raise Unauthenticated(f"the {name} header is not a JSON object")
+    return claims
 
 
 def digest(value: Any) -> str:
@@ -116,11 +164,16 @@ class TicketVerifier:
 
     def verify(self, ticket: SignedTicket, *, params: Any, context: bytes | None, now: datetime) -> dict[str, Any]:
         """Return the ticket's claims if the node may run it, else raise ``TicketError`` saying why."""
+        return self.bind(self.authenticate(ticket, now=now), params=params, context=context)
+
+    def authenticate(self, ticket: SignedTicket, *, now: datetime) -> dict[str, Any]:
+        """Return the claims of a ticket signed by the exchange for this node and current at ``now`` (before the
+        request's body is read), else raise ``TicketError``."""
         claims = ticket.claims
         try:
             self.exchange_key.verify(crypto.b64decode(ticket.signature), TICKET_CONTEXT + canonical(claims))
         except (InvalidSignature, crypto.BadKey, ValueError) as exc:
-            raise TicketError("the ticket's signature does not verify with the exchange's key") from exc
+            raise Unauthenticated("the ticket's signature does not verify with the exchange's key") from exc
         if claims.get("v") != TICKET_VERSION or claims.get("issuer") != self.issuer:
             raise TicketError(f"the ticket was issued by {claims.get('issuer')!r}, expected {self.issuer!r}")
         if claims.get("provider") != self.provider_id:
@@ -136,17 +189,21 @@ class TicketVerifier:
             raise TicketError(f"the ticket expired at {claims['expires_at']}")
         if now + CLOCK_SKEW < issued:
             raise TicketError(f"the ticket is dated in the future ({claims['issued_at']})")
+        if "limits" in claims:
+            try:
+                _checked_limits(claims["limits"])
+            except (ValueError, AttributeError) as exc:
+                raise TicketError("the ticket's limits are malformed") from exc
+        return claims
+
+    def bind(self, claims: dict[str, Any], *, params: Any, context: bytes | None) -> dict[str, Any]:
+        """Check an authenticated ticket against the body it came with and use up its nonce; return its claims."""
         if digest(params) != claims.get("params_sha256"):
             raise TicketError("the job parameters differ from the ones the ticket was issued for")
         expected_context = claims.get("context_sha256")
         if (context is None) != (expected_context is None) or (context is not None and
                                                                digest(context) != expected_context):
             raise TicketError("the HE context differs from the one the ticket was issued for")
-        if "limits" in claims:
-            try:
-                _checked_limits(claims["limits"])
-            except (ValueError, AttributeError) as exc:
-                raise TicketError("the ticket's limits are malformed") from exc
-        if not self.nonces.use(claims["nonce"], expires):
+        if not self.nonces.use(claims["nonce"], parse_time(claims["expires_at"])):
             raise TicketError(f"ticket nonce {claims['nonce']} was already used: a replay")
         return claims

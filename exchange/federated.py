@@ -31,6 +31,7 @@ from authorization import lifecycle, tickets
 from authorization.model import Grant, Job, JobPayload, JobRound, JobTicket, JobTraining
 from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from exchange import dispatch
 from exchange.catalog.models import Asset
 from exchange.participants.rules import Principal
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
@@ -291,8 +292,14 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
             Asset.id.in_(job.assets)))}
         calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
         round_payload = _Payload(row.params, payload.context)
+    try:  # every round re-checks the grant before any node is called: a training spans many tickets' lifetimes
+        statements = dispatch.current_statements(job.grant_id, [t.ticket for t, _ in calls], utcnow())
+    except dispatch.GrantNotCurrent as exc:
+        fail_round(job_id, number, f"round {number}: {exc}")
+        return
     with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        pending = [(ticket, pool.submit(jobs.call_node, endpoint, ticket, round_payload, timeout))
+        pending = [(ticket, pool.submit(jobs.call_node, endpoint, ticket, round_payload, timeout,
+                                        statements[ticket.ticket["nonce"]]))
                    for ticket, endpoint in calls]
     results, usage, dropped = [], [], []
     with database.sessionmaker() as session:

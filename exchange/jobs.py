@@ -14,7 +14,9 @@ record exists by filtering on it. Only fixed problem codes of a node's answer re
 and a completed job is charged the rows its receipts report, the rest of its reservation given back.
 
 A job that nothing runs any more — the server stopped, or a federated training whose first round never started —
-is failed with its quota given back once its tickets have expired: `pdx serve` does this before it starts, and
+is failed with its quota given back once its tickets have expired. Right before the nodes are called the grant is
+checked again (``exchange.dispatch``): a job whose grant was revoked, suspended or terminated while it waited fails
+with ``grant-not-active-at-dispatch``, its quota given back, and no node is called: `pdx serve` does this before it starts, and
 every server process again every ``PDX_JOB_RECOVERY_SECONDS``.
 """
 
@@ -32,9 +34,12 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
+from authorization import grantstatus
 from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
+from authorization.tickets import SignedTicket
 from common import crypto
 from common.db import get_database, utcnow
+from exchange import dispatch
 from exchange.catalog.models import Asset
 from exchange.participants.models import ParticipantKey
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
@@ -131,29 +136,33 @@ def init_app(app: Flask, workers: int, timeout: float, *, recovery_interval: flo
         runner.start_recovery(recovery_interval)
 
 
-def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float) -> dict[str, Any]:
-    """Send one provider node its ticket and the job's payload, once it proved it holds the provider's key; return
-    its answer or raise ``NodeFailure`` with a fixed problem code, never the node's own words.
+def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: float,
+              statement: grantstatus.Statement) -> dict[str, Any]:
+    """Send one provider node its ticket, the statement that its grant is active and the job's payload, once it
+    proved it holds the provider's key (over a connection pinned to the checked address); return its answer or
+    raise ``NodeFailure`` with a fixed problem code, never the node's own words.
 
-    The quota is given back (``refused=False``) only when the verified node reports a known problem that says it
-    could not run the job (``nodes.NODE_PROBLEMS``); an unreachable or unverified node, an unknown answer or a
-    refusal that may depend on the data keep it spent, so no probe is free.
+    The ticket and the statement travel in headers, so the node authenticates them before it reads the body. The
+    quota is given back (``refused=False``) only when the verified node reports a known problem that says it could
+    not run the job (``nodes.NODE_PROBLEMS``); an unreachable or unverified node, an unknown answer or a refusal
+    that may depend on the data keep it spent, so no probe is free.
     """
     from exchange.catalog import nodes
 
     provider = ticket.provider_id
     try:
-        nodes.check_and_verify(endpoint, provider, timeout)
+        http = nodes.open_verified(endpoint, provider, timeout)
     except nodes.NodeError as exc:
         raise NodeFailure(f"provider {provider}'s node was not sent the job: {exc.code}: {exc}", refused=True) \
             from exc
-    body: dict[str, Any] = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
-                            "context": base64.b64encode(payload.context or b"").decode()}
+    body: dict[str, Any] = {"params": payload.params, "context": base64.b64encode(payload.context or b"").decode()}
     if payload.weights is not None:
         body["weights"] = base64.b64encode(payload.weights).decode()
+    headers = {**SignedTicket(ticket.ticket, ticket.signature).to_headers(), **statement.to_headers()}
     try:
-        response = requests.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, timeout=timeout,
-                                 allow_redirects=False)
+        with http:
+            response = http.post(f"{endpoint.rstrip('/')}/v1/jobs/run", json=body, headers=headers,
+                                 timeout=timeout, allow_redirects=False)
         answer = response.json()
     except requests.RequestException as exc:
         raise NodeFailure(f"provider node {endpoint} of {provider} did not answer: {type(exc).__name__}",
@@ -200,8 +209,14 @@ def run_job(job_id: str, timeout: float) -> None:
         tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job_id)))
         endpoints = {asset.provider_id: asset.node_endpoint for asset in
                      session.scalars(select(Asset).where(Asset.id.in_(job.assets)))}
+        try:
+            statements = dispatch.current_statements(job.grant_id, [t.ticket for t in tickets], utcnow())
+        except dispatch.GrantNotCurrent as exc:
+            fail_job(job_id, str(exc), release=True)  # the consumer did nothing wrong; no node read a row
+            return
         with ThreadPoolExecutor(max_workers=max(1, len(tickets))) as calls:
-            pending = [calls.submit(call_node, endpoints[t.provider_id], t, payload, timeout) for t in tickets]
+            pending = [calls.submit(call_node, endpoints[t.provider_id], t, payload, timeout,
+                                    statements[t.ticket["nonce"]]) for t in tickets]
         results, receipts = [], []
         try:
             for ticket, future in zip(tickets, pending):

@@ -1,10 +1,18 @@
-"""The provider node's HTTP service: verify the ticket, compute locally within the ticket's limits, return only
-ciphertexts, sign a receipt.
+"""The provider node's HTTP service: authenticate the ticket, compute locally within the ticket's limits, return
+only ciphertexts, sign a receipt.
 
-    POST /v1/jobs/run              {ticket, signature, params, context, [weights]} → {result, receipt, signature}
+    POST /v1/jobs/run              headers PDX-Ticket, PDX-Ticket-Signature, PDX-Grant-Status,
+                                   PDX-Grant-Status-Signature; body {params, context, [weights]}
+                                   → {result, receipt, signature}
     GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
     GET  /v1/health
     GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (provider.identity)
+
+A job call is authenticated before its body is read: the ticket's signature, issuer, addressee and times, and the
+exchange's current statement that the ticket's grant is active (``authorization.grantstatus``), all from headers.
+Without them the answer is 401 (or 403), and not a byte of the body — up to 64 MB — is parsed. Then the body is
+parsed within ``common.jsonlimits`` and bound to the ticket (its parameters' and context's digests), and the
+ticket's nonce is used up.
 """
 
 from __future__ import annotations
@@ -19,8 +27,9 @@ from typing import Any, Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from authorization.tickets import SignedTicket, TicketError, TicketVerifier
-from common import crypto, webjson
+from authorization import grantstatus
+from authorization.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
+from common import crypto, jsonlimits, webjson
 from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
 from ledger.entries import canonical, format_time
@@ -67,7 +76,7 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     """Create the node service for ``config`` (datasets are mounted from the config unless given)."""
     app = Flask("pdx-provider-node")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    webjson.parse_bodies_first(app, _malformed)  # before any handler: no body is trusted to be sane
+    app.json = webjson.BoundedJSONProvider(app)  # the job's body is parsed only once its ticket is authenticated
     key = load_key(config.key_file)
     exchange_key = crypto.load_public_key(config.exchange_public_key)
     mounted = dict(datasets if datasets is not None else load_all(list(config.mounts)))
@@ -94,14 +103,29 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
     @app.post("/v1/jobs/run")
     def run():
         started = time.perf_counter()
-        body = request.get_json(silent=True)
+        now = datetime.now(timezone.utc)
+        try:
+            claims = verifier.authenticate(SignedTicket.from_headers(request.headers), now=now)
+        except Unauthenticated as exc:
+            response = _problem(401, "Unauthenticated", str(exc))
+            response.headers["WWW-Authenticate"] = "PDX-Ticket"
+            return response
+        except TicketError as exc:
+            return _problem(403, "Ticket refused", str(exc))
+        try:
+            grantstatus.verify(exchange_key, config.issuer, grantstatus.Statement.from_headers(request.headers),
+                               claims, now)
+        except grantstatus.StatusError as exc:
+            return _problem(403, "Grant not current", str(exc))
+        try:
+            body = jsonlimits.loads(request.get_data())
+        except JSONLimitError as exc:
+            return _malformed(exc)
         if not isinstance(body, dict):
             return _problem(400, "Bad request", "the body must be a JSON object")
         try:
-            ticket = SignedTicket.from_json(body)
             context = _bytes(body, "context")
-            claims = verifier.verify(ticket, params=body.get("params"), context=context,
-                                     now=datetime.now(timezone.utc))
+            claims = verifier.bind(claims, params=body.get("params"), context=context)
         except (TicketError, compute.ComputeError) as exc:
             return _problem(403, "Ticket refused", str(exc))
         try:

@@ -75,3 +75,21 @@ def grant_action(client, actor, grant_id: str, action: str, body: dict[str, Any]
     response = client.post(f"/api/v1/grants/{grant_id}/{action}", headers=actor.headers, json=body or {})
     assert response.status_code == expect, response.get_json()
     return response.get_json()
+
+
+def node_headers(app, claims: dict, signature: str, *, statement: bool = True) -> dict[str, str]:
+    """The headers the exchange sends a node with a ticket: the ticket and (unless ``statement`` is False) a fresh
+    statement, signed with ``app``'s log key, that the ticket's grant is active."""
+    from datetime import datetime, timezone
+
+    from authorization import grantstatus
+    from authorization.tickets import SignedTicket
+    from ledger import service
+
+    headers = SignedTicket(claims, signature).to_headers()
+    if statement:
+        with app.app_context():
+            log = service.identity()
+        headers.update(grantstatus.issue(log.key, issuer=log.origin, ticket=claims,
+                                         now=datetime.now(timezone.utc)).to_headers())
+    return headers

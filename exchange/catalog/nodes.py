@@ -9,7 +9,8 @@ An endpoint may name only public addresses, plus what the operator's ``PDX_ALLOW
     all        and link-local, multicast and reserved ones (169.254.169.254, a cloud's metadata service …)
 
 Addresses are checked when an endpoint is registered (literal addresses and ``localhost``), and resolved and
-checked again before every call. Jobs run in worker threads without the app's context, so the app whose keys
+checked again before every call — resolved once: the identity challenge and the job go to the very address that
+was checked (``exchange.catalog.pinned``), so a name that re-resolves elsewhere (DNS rebinding) changes nothing. Jobs run in worker threads without the app's context, so the app whose keys
 and setting apply is bound when the catalog blueprint is registered (``bind``).
 
     NodeError
@@ -32,6 +33,7 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 
 from common.db import get_database
+from exchange.catalog import pinned
 from provider import identity
 
 PUBLIC, LOOPBACK, PRIVATE, OTHER = "public", "loopback", "private", "other"
@@ -96,7 +98,10 @@ def _refuse(endpoint: str, address: str, policy: str) -> None:
 
 def check_address(endpoint: str, policy: str, *, resolve: bool = True) -> None:
     """Raise ``ForbiddenAddress`` if the endpoint names (or, with ``resolve``, resolves to) a refused address."""
-    host, port = _host(endpoint)
+    if resolve:
+        target(endpoint, policy)
+        return
+    host, _port = _host(endpoint)
     try:
         _refuse(endpoint, str(ipaddress.ip_address(host)), policy)
         return
@@ -104,21 +109,32 @@ def check_address(endpoint: str, policy: str, *, resolve: bool = True) -> None:
         pass  # a name, not a literal address
     if host.lower() == "localhost" or host.lower().endswith(".localhost"):
         _refuse(endpoint, "127.0.0.1", policy)
-    if not resolve:
-        return
+
+
+def target(endpoint: str, policy: str) -> pinned.Target:
+    """Resolve the endpoint's host once, refuse it unless every address it gave is allowed, and return the address
+    all connections to it will use (``ForbiddenAddress``, or ``Unreachable`` when the name does not resolve)."""
+    check_address(endpoint, policy, resolve=False)
+    host, port = _host(endpoint)
     try:
         found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise Unreachable(f"node endpoint {endpoint}: its host name does not resolve") from exc
-    for *_, sockaddr in found:
-        _refuse(endpoint, sockaddr[0], policy)
+    addresses = [sockaddr[0] for *_, sockaddr in found]
+    if not addresses:
+        raise Unreachable(f"node endpoint {endpoint}: its host name does not resolve")
+    for address in addresses:
+        _refuse(endpoint, address, policy)
+    return pinned.Target(urlsplit(endpoint).scheme, host, port, addresses[0])
 
 
-def verify(endpoint: str, provider_id: str, keys: Iterable[tuple[str, str]], timeout: float) -> str:
-    """Challenge the node with a fresh nonce; return the id of the provider key that signed its answer."""
+def verify(http: requests.Session, endpoint: str, provider_id: str, keys: Iterable[tuple[str, str]],
+           timeout: float) -> str:
+    """Challenge the node with a fresh nonce over ``http``; return the id of the provider key that signed its
+    answer."""
     nonce = secrets.token_hex(16)
     try:
-        with requests.get(f"{endpoint.rstrip('/')}/v1/identity", params={"nonce": nonce}, timeout=timeout,
+        with http.get(f"{endpoint.rstrip('/')}/v1/identity", params={"nonce": nonce}, timeout=timeout,
                           allow_redirects=False, stream=True) as response:
             raw = response.raw.read(MAX_PROOF_BYTES + 1, decode_content=True)
             status = response.status_code
@@ -168,10 +184,22 @@ def provider_keys(provider_id: str) -> list[tuple[str, str]]:
         return [(key_id, public_key) for key_id, public_key in rows]
 
 
+def open_verified(endpoint: str, provider_id: str, timeout: float) -> requests.Session:
+    """Resolve and check the endpoint's address once, then check the node's identity over a session pinned to that
+    address; return the session, for the calls that follow (the caller closes it)."""
+    http = pinned.session(target(endpoint, policy()))
+    try:
+        verify(http, endpoint, provider_id, provider_keys(provider_id), timeout)
+    except BaseException:
+        http.close()
+        raise
+    return http
+
+
 def check_and_verify(endpoint: str, provider_id: str, timeout: float) -> str:
     """Check the endpoint's addresses and the node's identity; return the key id it proved."""
-    check_address(endpoint, policy())
-    return verify(endpoint, provider_id, provider_keys(provider_id), timeout)
+    with pinned.session(target(endpoint, policy())) as http:
+        return verify(http, endpoint, provider_id, provider_keys(provider_id), timeout)
 
 
 # What a verified node may answer instead of a result: problem type slug -> (HTTP status, what the consumer is
@@ -179,6 +207,9 @@ def check_and_verify(endpoint: str, provider_id: str, timeout: float) -> str:
 # on the data (cannot compute: a small group, a missing column) keeps the quota spent, so probing is never free.
 NODE_PROBLEMS: dict[str, tuple[int, str, bool]] = {
     "node-ticket-refused": (403, "the node refused the job's ticket (expired, replayed, or for another node)", True),
+    "node-unauthenticated": (401, "the node did not receive a ticket it could authenticate", True),
+    "node-grant-not-current": (403, "the node had no current statement from the exchange that the job's grant is "
+                                    "active", True),
     "node-not-mounted": (404, "the node does not mount every asset of the ticket", True),
     "node-unsupported": (422, "the node does not run this kind of computation", True),
     "node-bad-request": (400, "the node could not read the request", True),

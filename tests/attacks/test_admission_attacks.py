@@ -22,6 +22,7 @@ from privacy.aggregation import StatisticsPlan
 from privacy.he import ConsumerKeys
 from tests.integration.test_audit_grants import _export, _verify
 from tests.nodes import ROWS
+from tests.support import node_headers
 
 FEATURES = ["revenue", "employees"]
 
@@ -96,8 +97,8 @@ def test_a_node_refuses_a_ticket_whose_limits_are_below_the_work(exchange_with_n
                            params_sha256=tickets.digest(params), context_sha256=tickets.digest(public_context),
                            obligations={"min-group-size": 10}, now=datetime.now(timezone.utc), limits=limits)
     answer = requests.post(f"http://127.0.0.1:{net['ports'][0]}/v1/jobs/run", timeout=60,
-                           json={**signed.to_json(), "params": params,
-                                 "context": base64.b64encode(public_context).decode()})
+                           headers=node_headers(app, signed.claims, signed.signature),
+                           json={"params": params, "context": base64.b64encode(public_context).decode()})
     assert answer.status_code == 403, answer.text
     problem = answer.json()
     assert problem["type"] == "urn:pdx:problem:node-limit-exceeded" and exceeded in problem["detail"]

@@ -1,16 +1,23 @@
 """Parser bombs: junk bodies to every write endpoint of a served exchange and to a node's /v1/jobs/run.
 
-Each answer is a problem (4xx, RFC 9457 JSON), never a server error; the bodies that break a parsing limit are
-refused with 400 naming the limit, before authentication, signatures or schemas run.
+Each answer is a problem (4xx, RFC 9457 JSON), never a server error. At the exchange, the bodies that break a
+parsing limit are refused with 400 naming the limit, before authentication, signatures or schemas run. A node
+authenticates first (the ticket travels in headers): without a ticket every body, however large or deep, is a 401
+and is never parsed; with one, the bodies that break a limit are a 400.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
 import requests
 
+from authorization import tickets
+from ledger import service
 from tests.attacks.served_scene import provider_node, send, served_env
 from tests.servers import serving
+from tests.support import node_headers
 
 TEN_MB = 10 * 1024 * 1024
 # (name, body, the parsing limit it breaks or None when it is well-formed JSON within the limits)
@@ -98,12 +105,46 @@ def test_a_body_over_the_size_limit_is_refused_before_parsing(world, exchange):
     assert response.status_code == 413 and _is_problem(response)
 
 
+def _ticket_headers(app, node: str) -> dict[str, str]:
+    """A ticket for the node (and the grant statement beside it), as the exchange would send it."""
+    with app.app_context():
+        log = service.identity()
+    provider = requests.get(f"{node}/v1/health", timeout=10).json()["participant"]
+    signed = tickets.issue(log.key, issuer=log.origin, job="job_bomb", grant="grt_bomb", provider=provider,
+                           assets=["ast_bomb"], operation="he-statistics", params_sha256=tickets.digest({}),
+                           context_sha256=None, obligations={}, now=datetime.now(timezone.utc))
+    return node_headers(app, signed.claims, signed.signature)
+
+
 def test_junk_bodies_to_a_nodes_job_endpoint_are_problems_never_server_errors(app, client, world, tmp_path):
     with provider_node(app, client, world, tmp_path) as (node, _state):
-        answers = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60,
-                                       headers={"Content-Type": "application/json"}) for name, body, _ in CORPUS}
-    wrong = {name: answers[name].text[:200] for name, _, _ in CORPUS
-             if answers[name].status_code >= 500 or not _is_problem(answers[name])}
+        ticketed = {"Content-Type": "application/json", **_ticket_headers(app, node)}
+        answers = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60, headers=ticketed)
+                   for name, body, _ in CORPUS}
+        anonymous = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60,
+                                         headers={"Content-Type": "application/json"}) for name, body, _ in CORPUS}
+    wrong = {name: answer.text[:200] for name, answer in [*answers.items(), *anonymous.items()]
+             if answer.status_code >= 500 or not _is_problem(answer)}
     assert wrong == {}
     malformed = {name for name, answer in answers.items() if answer.json()["type"] == "urn:pdx:problem:node-malformed-body"}
     assert malformed == {name for name, _, limit in CORPUS if limit is not None}
+    # without a ticket nothing is parsed: every body is the same 401, whatever limit it would have broken
+    assert {answer.json()["type"] for answer in anonymous.values()} == {"urn:pdx:problem:node-unauthenticated"}
+
+
+@pytest.mark.parametrize("name, body", [
+    ("50 MB string", b'{"params": "' + b"a" * (50 * 1024 * 1024) + b'"}'),
+    ("array nested 1,000,000 deep", b"[" * 1_000_000 + b"]" * 1_000_000),
+])
+def test_an_unauthenticated_bomb_to_a_node_is_refused_before_it_is_parsed(app, client, world, tmp_path, name, body):
+    with provider_node(app, client, world, tmp_path) as (node, _state):
+        forged = _ticket_headers(app, node)
+        forged[tickets.SIGNATURE_HEADER] = forged[tickets.SIGNATURE_HEADER][::-1]  # not the exchange's signature
+        answers = [requests.post(f"{node}/v1/jobs/run", data=body, timeout=120, headers=headers)
+                   for headers in ({"Content-Type": "application/json"}, {"Content-Type": "application/json",
+                                                                          **forged})]
+        alive = requests.get(f"{node}/v1/health", timeout=10)
+    for answer in answers:
+        assert answer.status_code == 401 and _is_problem(answer), answer.text[:200]
+        assert answer.json()["type"] == "urn:pdx:problem:node-unauthenticated"  # not node-malformed-body: unparsed
+    assert alive.status_code == 200

@@ -22,7 +22,7 @@ from ledger import service
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
 from tests.servers import app_env, free_port, node_config, serving
 from tests.servers import start_node as _start_node
-from tests.support import grant_action, publish, register, request_grant, scenario_request
+from tests.support import grant_action, node_headers, publish, register, request_grant, scenario_request
 
 INDUSTRIES = ("manufacturing", "retail", "logistics")
 FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "registered_capital", "type": "number"},
@@ -154,10 +154,10 @@ def test_nodes_refuse_a_replayed_ticket(federation):
     with app.app_context(), get_database().sessionmaker() as session:
         ticket = session.scalars(select(JobTicket).where(JobTicket.job_id == result.job_id)).first()
         payload = session.get(JobPayload, result.job_id)
-    body = {"ticket": ticket.ticket, "signature": ticket.signature, "params": payload.params,
-            "context": base64.b64encode(payload.context).decode()}
+    body = {"params": payload.params, "context": base64.b64encode(payload.context).decode()}
     node_url = federation["client"].get(f"/api/v1/assets/{ticket.ticket['assets'][0]}").get_json()["node_endpoint"]
-    replay = requests.post(f"{node_url}/v1/jobs/run", json=body, timeout=60)
+    replay = requests.post(f"{node_url}/v1/jobs/run", json=body, timeout=60,
+                           headers=node_headers(app, ticket.ticket, ticket.signature))
     assert replay.status_code == 403 and "replay" in replay.json()["detail"]
 
 

@@ -96,3 +96,38 @@ def test_a_ticket_without_limits_still_verifies():
 def test_malformed_limits_are_never_signed(limits):
     with pytest.raises(ValueError, match="limits"):
         _ticket(limits=limits)
+
+
+def test_a_ticket_travels_in_headers_and_is_authenticated_before_any_body():
+    ticket = _ticket()
+    claims = _verifier().authenticate(SignedTicket.from_headers(ticket.to_headers()), now=NOW)
+    assert claims == ticket.claims
+    assert _verifier().bind(claims, params=PARAMS, context=CONTEXT) == claims
+
+
+def test_a_ticket_for_a_hundred_assets_fits_a_header_line():
+    from authorization.tickets import MAX_HEADER_CHARS, TICKET_HEADER
+
+    headers = _ticket(assets=[f"ast_{i:036d}" for i in range(100)], limits={"rows": 10**12, "result_cells": 10**9},
+                      obligations={"min-group-size": 10, "dp-noise": 1.0, "charge": 123.45}).to_headers()
+    assert len(headers[TICKET_HEADER]) <= MAX_HEADER_CHARS
+    assert len(TICKET_HEADER) + 2 + MAX_HEADER_CHARS < 8190  # gunicorn's limit on one header line
+
+
+@pytest.mark.parametrize("headers", [{}, {"PDX-Ticket": "e30", "PDX-Ticket-Signature": ""},
+                                     {"PDX-Ticket": "%%%", "PDX-Ticket-Signature": "x"},
+                                     {"PDX-Ticket": "W10", "PDX-Ticket-Signature": "x"},
+                                     {"PDX-Ticket": "a" * 9000, "PDX-Ticket-Signature": "x"}])
+def test_missing_or_malformed_ticket_headers_are_unauthenticated(headers):
+    from authorization.tickets import Unauthenticated
+
+    with pytest.raises(Unauthenticated):
+        _verifier().authenticate(SignedTicket.from_headers(headers), now=NOW)
+
+
+def test_a_forged_ticket_in_headers_is_unauthenticated():
+    from authorization.tickets import Unauthenticated
+
+    headers = _ticket(key=Ed25519PrivateKey.generate()).to_headers()
+    with pytest.raises(Unauthenticated, match="signature"):
+        _verifier().authenticate(SignedTicket.from_headers(headers), now=NOW)
