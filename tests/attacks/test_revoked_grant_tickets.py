@@ -142,12 +142,14 @@ def listener():
 
 def test_each_federated_round_rechecks_the_grant_before_calling_a_node(app, client, world, public_context, listener):
     from exchange import federated
+    from tests.integration.test_federated_api import FIELDS as TRAINING_FIELDS
     from tests.integration.test_federated_api import _round, _submit
 
     providers, assets = [], []
     for name in ("jinan", "qingdao"):
         provider = world.participant("provider", name=name)
         assets.append(publish(client, provider, register(client, provider, grade=2, node_endpoint=listener.url,
+                                                         fields=TRAINING_FIELDS,
                                                          computation_kinds=["federated-learning"])["id"])["id"])
         providers.append(provider)
     consumer = world.participant("consumer", name="bank")
