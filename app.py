@@ -40,7 +40,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
     app.config["PDX_LOG_KEY_FILE"] = settings["LOG_KEY_FILE"]
     ledger_service.init_app(app, settings["LOG_KEY_FILE"], settings["LEDGER_ORIGIN"])
 
-    from exchange import api, guards, jobs, problems, ratelimit
+    from exchange import api, guards, ratelimit
+    from jobs import runner as jobs
+    from web import problems
 
     jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"],
                   recovery_interval=settings["JOB_RECOVERY_SECONDS"] if background else None)

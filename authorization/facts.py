@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 from authorization.engine import AssetFacts, GrantFacts, PrincipalFacts
 from authorization.model import Grant
 from authorization.terms import Scope, Terms
-from exchange.catalog.models import Asset
-from exchange.participants.models import Participant
-from exchange.participants.rules import ACTIVE, Principal
+from catalog.models import Asset
+from participants.models import Participant
+from participants.rules import ACTIVE, Principal
 
 
 def principal_facts(principal: Principal) -> PrincipalFacts:

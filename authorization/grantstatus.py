@@ -20,8 +20,8 @@ from typing import Any, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from authorization.tickets import CLOCK_SKEW, TicketError, decode_header, encode_header
 from common import crypto
+from jobs.tickets import CLOCK_SKEW, TicketError, decode_header, encode_header
 from ledger.entries import canonical, format_time, parse_time
 
 STATEMENT_CONTEXT = b"pdx-grant-status/v1\n"

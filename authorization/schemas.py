@@ -10,9 +10,9 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from authorization import lifecycle
 from authorization.terms import KIND_NAMES, KINDS, Terms
-from exchange.catalog.schemas import DOMAIN_CODE
-from exchange.catalog.vocab import COMPUTATION_KINDS, CURRENCIES
-from exchange.web import PageArgs, RequestSchema, page_schema
+from catalog.schemas import DOMAIN_CODE
+from catalog.vocab import COMPUTATION_KINDS, CURRENCIES
+from web.auth import PageArgs, RequestSchema, page_schema
 
 ID = validate.Length(min=1, max=40)
 UTC = timezone.utc

@@ -15,14 +15,14 @@ from authorization import terms as term_rules
 from authorization.lifecycle import CONSUMER, PROVIDER, REGULATOR
 from authorization.model import Grant, GrantAsset, GrantProvider
 from authorization.terms import COMPREHENSIVE, CORE_GRADE, DOMAIN, SCENARIO, Terms
+from catalog.models import Asset, Domain
 from common.db import new_id, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from exchange.catalog.models import Asset, Domain
-from exchange.participants.models import Participant, ParticipantRole
-from exchange.participants.rules import ACTIVE, OPERATOR, Principal
 from ledger.anchor import outbox
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork
+from participants.models import Participant, ParticipantRole
+from participants.rules import ACTIVE, OPERATOR, Principal
 
 PENDING, APPROVED, COUNTERED, REJECTED = "pending", "approved", "countered", "rejected"
 

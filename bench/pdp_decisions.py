@@ -22,7 +22,7 @@ from decimal import Decimal
 from authorization.engine import COMPUTE, Action, AssetFacts, Context, GrantFacts, PrincipalFacts, decide
 from authorization.terms import COMPREHENSIVE, DOMAIN, SCENARIO, Scope, Terms
 from bench.harness import Comparison, Report, median, percentile
-from exchange.catalog.vocab import SEED_DOMAINS
+from catalog.vocab import SEED_DOMAINS
 
 SEED = 2026
 TARGET_MEDIAN_US = 20.0

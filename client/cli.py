@@ -133,7 +133,7 @@ def _refuse_second_operator() -> None:
     from sqlalchemy import select
 
     from common.db import get_database
-    from exchange.participants.models import ParticipantRole
+    from participants.models import ParticipantRole
 
     with get_database().sessionmaker() as session:
         existing = session.scalar(select(ParticipantRole.participant_id).where(ParticipantRole.role == "operator"))
@@ -161,7 +161,7 @@ def _check_ledger_before_serving() -> None:
         click.echo("serving with job admissions and grant changes stopped until `pdx ledger check --state` "
                    "passes", err=True)
     from common.db import utcnow
-    from exchange.jobs import recover_stranded
+    from jobs.runner import recover_stranded
 
     with _app().app_context():
         stranded = recover_stranded(utcnow())

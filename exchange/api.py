@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from authorization.federated_routes import blp as federated_blp
 from authorization.routes import blp as authorization_blp
-from exchange.catalog.routes import blp as catalog_blp
+from catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
-from exchange.participants.routes import blp as participants_blp
-from exchange.web import PdxApi, refuse_control_characters_in_url
-from ledger.routes import blp as ledger_blp
+from exchange.ledger_routes import blp as ledger_blp
+from jobs.federated_routes import blp as federated_blp
+from participants.routes import blp as participants_blp
+from web.auth import PdxApi, refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 

@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.keys import approval, endorsement, public_text, registration_body
 from common.db import utcnow
-from exchange.participants import services
-from exchange.participants.models import Participant, ParticipantKey
-from exchange.participants.rules import Principal
 from ledger.entries import sign_request
 from ledger.service import UnitOfWork, unit_of_work
+from participants import services
+from participants.models import Participant, ParticipantKey
+from participants.rules import Principal
 
 T = TypeVar("T")
 

@@ -9,10 +9,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from authorization import workflow
 from authorization.schemas import TermsSchema
+from catalog import services as catalog
 from exchange import bootstrap
-from exchange.catalog import services as catalog
-from exchange.participants import services as participants
-from exchange.participants.rules import Principal
+from participants import services as participants
+from participants.rules import Principal
 
 NODE_PORTS = {"market": 8701, "tax": 8702, "hrss": 8703, "transport": 8704, "ecology": 8705, "jinan": 8706,
               "qingdao": 8707, "yantai": 8708}

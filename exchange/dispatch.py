@@ -19,9 +19,9 @@ from sqlalchemy import select
 from authorization import grantstatus, lifecycle
 from authorization.model import Grant
 from common.db import get_database
-from exchange.participants.models import Participant
-from exchange.participants.rules import ACTIVE as PARTICIPANT_ACTIVE
 from ledger import service
+from participants.models import Participant
+from participants.rules import ACTIVE as PARTICIPANT_ACTIVE
 
 CODE = "grant-not-active-at-dispatch"
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import migrations
 from common.db import get_database
-from exchange.problems import ProblemSchema, problem
+from web.problems import ProblemSchema, problem
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 

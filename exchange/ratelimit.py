@@ -18,7 +18,7 @@ from flask_limiter.errors import RateLimitExceeded
 from limits import parse_many
 
 from common.config import ConfigError
-from exchange import problems
+from web import problems
 
 EXTENSION_KEY = "pdx.limiter"
 LOCKOUT_SCOPE = "bad-credentials"

@@ -22,14 +22,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from authorization.model import Grant, Job
+from catalog.models import Asset, AuthoritativeSource
+from catalog.services import metadata_sha256
 from common.db import get_database, utcnow
 from common.errors import Unavailable
-from exchange.catalog.models import Asset, AuthoritativeSource
-from exchange.catalog.services import metadata_sha256
-from exchange.participants.models import Participant, ParticipantKey
 from ledger import entries, log, reconcile
 from ledger.models import StateCheck
 from ledger.replay import ReplayError
+from participants.models import Participant, ParticipantKey
 
 LATEST = "latest"
 REPORTED = 100  # differences kept in the row (the count is always whole)

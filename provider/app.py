@@ -28,10 +28,10 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from authorization import grantstatus
-from authorization.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
 from common import crypto, jsonlimits, webjson
 from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
+from jobs.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
 from ledger.entries import canonical, format_time
 from privacy import he
 from provider import compute, federated, identity, limits

@@ -22,13 +22,13 @@ from sqlalchemy.engine import make_url
 
 import migrations
 from app import create_app
+from catalog.models import Domain
+from catalog.vocab import SEED_DOMAINS
 from client.keys import approval, endorsement, public_text, registration_body
 from client.signing import SIGNED_METHODS, signature_headers
 from common import keyfiles
 from common.db import Base, build_engine
 from exchange import bootstrap
-from exchange.catalog.models import Domain
-from exchange.catalog.vocab import SEED_DOMAINS
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
 

@@ -83,7 +83,7 @@ def node_headers(app, claims: dict, signature: str, *, statement: bool = True) -
     from datetime import datetime, timezone
 
     from authorization import grantstatus
-    from authorization.tickets import SignedTicket
+    from jobs.tickets import SignedTicket
     from ledger import service
 
     headers = SignedTicket(claims, signature).to_headers()

@@ -1,4 +1,4 @@
-"""Replay rules for federated training (exchange.federated): its rounds and its end. Pure.
+"""Replay rules for federated training (jobs.federated): its rounds and its end. Pure.
 
 A federated-learning job is admitted like any job (``grants._job_admitted``); then every `job.round` must follow
 the previous one of that job, and a round that released a result (completed) only while its grant is active (a

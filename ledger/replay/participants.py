@@ -1,4 +1,4 @@
-"""Replay rules for participants, keys and domains (as exchange.participants.rules states them). Pure."""
+"""Replay rules for participants, keys and domains (as participants.rules states them). Pure."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from ledger.replay.base import (
 )
 
 TIMESTAMP_SLACK = timedelta(seconds=5)  # an entry is stamped a moment after the exchange checked what it records
-# entry type -> (statuses the participant may be in, status it leads to); as exchange.participants.rules
+# entry type -> (statuses the participant may be in, status it leads to); as participants.rules
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "participant.admitted": (frozenset({PENDING}), ACTIVE),
     "participant.suspended": (frozenset({PENDING, ACTIVE}), SUSPENDED),

@@ -10,7 +10,7 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-from exchange.catalog.vocab import SEED_DOMAINS
+from catalog.vocab import SEED_DOMAINS
 
 # revision identifiers, used by Alembic.
 revision: str = '0001'

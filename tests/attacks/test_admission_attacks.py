@@ -14,9 +14,9 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from authorization import tickets
 from client.http import ApiError
 from client.sdk import Consumer, JobFailed
+from jobs import tickets
 from ledger import service
 from privacy.aggregation import StatisticsPlan
 from privacy.he import ConsumerKeys

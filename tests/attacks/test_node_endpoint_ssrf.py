@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import select, update
 
+from catalog.models import Asset
 from client.cli import _audit_in_process
 from client.sdk import Consumer, JobFailed
 from common import keyfiles
 from common.db import build_engine
 from exchange import state_check
-from exchange.catalog.models import Asset
 from ledger import service
 from ledger.models import LedgerEntry
 from privacy.aggregation import StatisticsPlan

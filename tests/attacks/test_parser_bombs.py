@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from authorization import tickets
+from jobs import tickets
 from ledger import service
 from tests.attacks.served_scene import provider_node, send, served_env
 from tests.servers import serving

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from authorization.model import Job, JobPayload, JobResult, JobTicket
 from common.db import get_database
-from exchange import jobs
+from jobs import runner as jobs
 from ledger import service
 from ledger.models import LedgerEntry
 from provider.record import NodeRecord
@@ -141,7 +141,7 @@ def listener():
 
 
 def test_each_federated_round_rechecks_the_grant_before_calling_a_node(app, client, world, public_context, listener):
-    from exchange import federated
+    from jobs import federated
     from tests.integration.test_federated_api import FIELDS as TRAINING_FIELDS
     from tests.integration.test_federated_api import _round, _submit
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 from marshmallow import ValidationError
 
+from catalog.schemas import FieldSpec
 from client.sdk import Consumer, JobFailed
 from common import keyfiles
-from exchange.catalog.schemas import FieldSpec
 from ledger import service
 from tests.integration.test_compute_to_data import _start_node
 from tests.servers import app_env, free_port, serving

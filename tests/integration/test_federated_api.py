@@ -240,7 +240,7 @@ def _trained(job_id: str, grant_id: str, actor) -> tuple[Draft, object]:
 def test_a_round_a_stop_interrupted_fails_its_training_once_its_tickets_expire(app, client, market, public_context):
     from datetime import datetime, timedelta, timezone
 
-    from exchange.jobs import recover_stranded
+    from jobs.runner import recover_stranded
 
     job = _submit(client, market, public_context)
     _round(client, market["consumer"], job["id"])  # no job workers in tests: it stays running, as after a stop
@@ -257,7 +257,7 @@ def test_a_round_a_stop_interrupted_fails_its_training_once_its_tickets_expire(a
 
 def test_a_grant_revoked_during_a_round_withholds_its_sum_and_the_log_still_verifies(app, client, market,
                                                                                    public_context):
-    from exchange import federated
+    from jobs import federated
 
     job = _submit(client, market, public_context)
     _round(client, market["consumer"], job["id"])

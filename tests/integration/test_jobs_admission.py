@@ -15,9 +15,9 @@ import requests
 from sqlalchemy import select
 
 from authorization.model import Job, JobTicket
-from authorization.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from client.signing import signature_headers
 from common.db import get_database
+from jobs.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from ledger import service
 from privacy.federated import TrainingConfig
 from tests.servers import app_env, serving
@@ -178,7 +178,7 @@ def test_fifty_concurrent_submissions_against_ten_jobs_admit_exactly_ten(app, gr
 
 
 def test_jobs_stranded_by_a_stop_are_failed_with_their_quota_given_back(app, client, grant, context):
-    from exchange.jobs import recover_stranded
+    from jobs.runner import recover_stranded
 
     job = client.post("/api/v1/jobs", headers=grant["consumer"].headers, json=_job(grant, context)).get_json()
     assert job["status"] == "admitted"  # no workers in tests: nothing ran it
@@ -205,7 +205,7 @@ def training(client, world):
 
 
 def test_a_training_whose_first_round_never_starts_is_failed_once_its_tickets_expire(app, client, training, context):
-    from exchange.jobs import recover_stranded
+    from jobs.runner import recover_stranded
 
     body = {"grant": training["id"], "assets": training["assets"], "computation_kind": "federated-learning",
             "params": {"features": ["registered_capital", "employees"], "label": "defaulted",

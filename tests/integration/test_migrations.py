@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
+from catalog.models import Domain
 from common.db import Base, build_engine
-from exchange.catalog.models import Domain
 
 
 def test_migrated_schema_matches_the_models(database_url):

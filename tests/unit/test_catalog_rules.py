@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalog import rules
 from common.errors import Conflict, InvalidInput
-from exchange.catalog import rules
 
 
 def _asset(**overrides):

@@ -83,7 +83,7 @@ def test_bounds_narrower_than_the_declared_range_clip_on_purpose_and_pass():
 
 
 def test_malformed_features_or_bounds_are_left_to_the_plan_check():
-    _check(features="capital", bounds="wide")  # the plan (exchange.federated) names these; nothing crashes here
+    _check(features="capital", bounds="wide")  # the plan (jobs.federated) names these; nothing crashes here
     _check(bounds=[[0, 1e6], [True, 5]])
 
 

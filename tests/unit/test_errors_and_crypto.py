@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from common import crypto
-from exchange.problems import flatten_messages
+from web.problems import flatten_messages
 
 
 def test_nested_marshmallow_messages_flatten_to_dotted_paths():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from catalog import nodes
 from common.config import ConfigError, load_settings
-from exchange.catalog import nodes
 
 ENDPOINTS = {  # endpoint -> the least permissive policy that allows it
     "https://node.example.gov.cn:8443": None,  # a name: checked once resolved, before each call

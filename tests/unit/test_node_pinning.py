@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from exchange.catalog import nodes, pinned
+from catalog import nodes, pinned
 
 NAME = "rebind.test"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from common.errors import Conflict, InvalidInput
-from exchange.participants import rules
+from participants import rules
 
 
 def test_roles_are_sorted_and_deduplicated():

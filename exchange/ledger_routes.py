@@ -10,10 +10,11 @@ from flask_smorest import Blueprint
 
 from common.db import get_database, read_session
 from common.errors import InvalidInput, NotFound, Unavailable
-from exchange.participants import services as participants
-from exchange.participants.rules import OPERATOR, PROVIDER, REGULATOR
-from exchange.web import authenticated, current_principal
-from ledger import checkpoints, export, log, merkle, schemas, service
+from exchange import ledger_schemas as schemas
+from ledger import checkpoints, export, log, merkle, service
+from participants import services as participants
+from participants.rules import OPERATOR, PROVIDER, REGULATOR
+from web.auth import authenticated, current_principal
 
 blp = Blueprint("ledger", __name__, url_prefix="/api/v1/ledger",
                 description="The permissioned ledger (区块链存证): RFC 9162 Merkle log of every change, C2SP "

@@ -13,14 +13,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from authorization import declarations, engine, facts, tickets, workflow
+from authorization import engine, facts, workflow
 from authorization.model import Job, JobTicket
+from catalog.models import Asset
 from common.db import new_id
 from common.errors import Forbidden, InvalidInput
-from exchange.catalog.models import Asset
-from exchange.participants.rules import Principal
+from jobs import declarations, tickets
 from ledger.entries import Draft
 from ledger.service import UnitOfWork
+from participants.rules import Principal
 
 
 @dataclass(frozen=True)

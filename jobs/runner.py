@@ -36,14 +36,14 @@ from sqlalchemy import select
 
 from authorization import grantstatus
 from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
-from authorization.tickets import SignedTicket
+from catalog.models import Asset
 from common import crypto
 from common.db import get_database, utcnow
 from exchange import dispatch
-from exchange.catalog.models import Asset
-from exchange.participants.models import ParticipantKey
+from jobs.tickets import SignedTicket
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import unit_of_work
+from participants.models import ParticipantKey
 from privacy import aggregation, fixedpoint, he, release
 from provider.app import verify_receipt
 
@@ -105,7 +105,7 @@ class JobRunner:
         return None if self.pool is None else self.pool.submit(self._run_round, job_id, number)
 
     def _run_round(self, job_id: str, number: int) -> None:
-        from exchange import federated
+        from jobs import federated
 
         with self.app.app_context():
             try:
@@ -147,7 +147,7 @@ def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: fl
     not run the job (``nodes.NODE_PROBLEMS``); an unreachable or unverified node, an unknown answer or a refusal
     that may depend on the data keep it spent, so no probe is free.
     """
-    from exchange.catalog import nodes
+    from catalog import nodes
 
     provider = ticket.provider_id
     try:
@@ -287,7 +287,7 @@ def recover_stranded(now: datetime, *, grace: timedelta = timedelta(0), running:
     expired = [job_id for job_id in expired
                if fail_job(job_id, "nothing ran the job before its tickets expired (the exchange stopped, or a "
                                    "federated training never started its first round)", only_if="admitted")]
-    from exchange import federated
+    from jobs import federated
 
     return expired + federated.recover_stranded_rounds(now)
 

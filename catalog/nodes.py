@@ -10,7 +10,7 @@ An endpoint may name only public addresses, plus what the operator's ``PDX_ALLOW
 
 Addresses are checked when an endpoint is registered (literal addresses and ``localhost``), and resolved and
 checked again before every call — resolved once: the identity challenge and the job go to the very address that
-was checked (``exchange.catalog.pinned``), so a name that re-resolves elsewhere (DNS rebinding) changes nothing. Jobs run in worker threads without the app's context, so the app whose keys
+was checked (``catalog.pinned``), so a name that re-resolves elsewhere (DNS rebinding) changes nothing. Jobs run in worker threads without the app's context, so the app whose keys
 and setting apply is bound when the catalog blueprint is registered (``bind``).
 
     NodeError
@@ -32,8 +32,8 @@ import requests
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import select
 
+from catalog import pinned
 from common.db import get_database
-from exchange.catalog import pinned
 from provider import identity
 
 PUBLIC, LOOPBACK, PRIVATE, OTHER = "public", "loopback", "private", "other"
@@ -176,7 +176,7 @@ def policy() -> str:
 
 def provider_keys(provider_id: str) -> list[tuple[str, str]]:
     """Return the (id, public key) of each of the provider's registered, unrevoked keys."""
-    from exchange.participants.models import ParticipantKey
+    from participants.models import ParticipantKey
 
     with _app().app_context(), get_database().sessionmaker() as session:
         rows = session.execute(select(ParticipantKey.id, ParticipantKey.public_key).where(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping
 
+from catalog import vocab
 from common.errors import Conflict, InvalidInput
-from exchange.catalog import vocab
 
 DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
 ASSET_STATUSES = (DRAFT, PUBLISHED, RETIRED)
@@ -14,7 +14,7 @@ LIFECYCLE: dict[str, tuple[str, str]] = {"publish": (DRAFT, PUBLISHED), "retire"
 
 # Fields that may still change once an asset is published: they describe it but do not change what a grant
 # over it covers. Everything else is frozen at publication; the node endpoint changes only with the operator's
-# approval (exchange.catalog.endpoints).
+# approval (catalog.endpoints).
 DESCRIPTIVE_FIELDS = frozenset({"title_zh", "title_en", "description_zh", "description_en", "keywords",
                                 "update_frequency"})
 ENDPOINT_FIELD = "node_endpoint"

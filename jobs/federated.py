@@ -27,15 +27,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from authorization import lifecycle, tickets
+from authorization import lifecycle
 from authorization.model import Grant, Job, JobPayload, JobRound, JobTicket, JobTraining
+from catalog.models import Asset
 from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from exchange import dispatch
-from exchange.catalog.models import Asset
-from exchange.participants.rules import Principal
+from jobs import tickets
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work
+from participants.rules import Principal
 from privacy import he
 from privacy.federated import DEFAULT_DELTA, FederatedError, Standardizer, TrainingConfig
 
@@ -249,7 +250,7 @@ def _check_round(request: RoundRequest, plan: Plan, number: int) -> None:
 def abandon_unstarted(job_id: str, consumer_id: str, reason: str) -> bool:
     """Fail a federated job of ``consumer_id`` that has no round yet, giving its quota back (nothing was released);
     return whether it did. A training whose first round request is refused never stays admitted holding quota."""
-    from exchange import jobs
+    from jobs import runner as jobs
 
     with get_database().sessionmaker() as session:
         job = session.get(Job, job_id)
@@ -263,7 +264,7 @@ def abandon_unstarted(job_id: str, consumer_id: str, reason: str) -> bool:
 
 @dataclass
 class _Ticket:
-    """What ``exchange.jobs.call_node`` needs of a ticket."""
+    """What ``jobs.runner.call_node`` needs of a ticket."""
 
     provider_id: str
     ticket: dict[str, Any]
@@ -279,7 +280,7 @@ class _Payload:
 
 def run_round(job_id: str, number: int, timeout: float) -> None:
     """Call the round's providers at once, add the ciphertexts of those that answered, record the round."""
-    from exchange import jobs  # the node client and receipt check are shared with the other job kinds
+    from jobs import runner as jobs  # the node client and receipt check are shared with the other job kinds
 
     database = get_database()
     with database.sessionmaker() as session:  # closed before the nodes are called: no transaction waits on them
@@ -389,7 +390,7 @@ def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, me
 
 def fail_round(job_id: str, number: int, reason: str) -> None:
     """Record a round that could not run at all, and fail its job (the rows already trained on stay spent)."""
-    from exchange import jobs
+    from jobs import runner as jobs
 
     _record_round(job_id, number, None, [], [], reason)
     jobs.fail_job(job_id, reason, release=number == 0)
@@ -397,7 +398,7 @@ def fail_round(job_id: str, number: int, reason: str) -> None:
 
 def recover_stranded_rounds(now: datetime) -> list[str]:
     """Fail the rounds a stop interrupted once their tickets have expired (and so their trainings); return the
-    jobs failed. `pdx serve` runs this with ``exchange.jobs.recover_stranded`` before it starts."""
+    jobs failed. `pdx serve` runs this with ``jobs.runner.recover_stranded`` before it starts."""
     with get_database().sessionmaker() as session:
         running = list(session.scalars(select(JobRound).where(JobRound.status == RUNNING)))
         stranded = [(r.job_id, r.number) for r in running

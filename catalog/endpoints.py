@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from catalog import nodes, rules
+from catalog.models import Asset
+from catalog.services import check_endpoint, metadata_sha256, owned
 from common.db import utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from exchange.catalog import nodes, rules
-from exchange.catalog.models import Asset
-from exchange.catalog.services import check_endpoint, metadata_sha256, owned
-from exchange.participants.rules import OPERATOR, Principal
 from ledger.entries import Draft
 from ledger.replay.catalog import ENDPOINT_APPROVED, ENDPOINT_REJECTED, ENDPOINT_REQUESTED
 from ledger.service import UnitOfWork
+from participants.rules import OPERATOR, Principal
 
 
 def request_change(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: str, policy: str) -> Asset:

@@ -7,7 +7,7 @@
   identifier field. A federated training's label is numeric or boolean, and 0 or 1 for a logistic training when an
   asset declares its range; its feature bounds lie within the ranges the assets declare (a value beyond a declared
   range does not exist, so a wider bound only dilutes the feature). The rest of a training's plan is checked in
-  ``exchange.federated``.
+  ``jobs.federated``.
 * The sizes: the declared ``result_cells`` and ``rows`` are at least what the parameters imply (statistics: the
   plan's layout; scoring: one cell per id and one row per id at every part; federated: features + 1 cells).
   They bind afterwards: the tickets carry them as limits the nodes enforce.
@@ -119,7 +119,7 @@ def _scoring(params: Mapping[str, Any], rows: int, result_cells: int, fields: Fi
 
 def _federated(params: Mapping[str, Any], result_cells: int, fields: Fields, ranges: Ranges,
                errors: dict[str, list[str]]) -> None:
-    # The shapes (distinct names, the label not a feature, bounds as pairs) are the plan's (exchange.federated).
+    # The shapes (distinct names, the label not a feature, bounds as pairs) are the plan's (jobs.federated).
     features, label, bounds = params.get("features"), params.get("label"), params.get("bounds")
     if isinstance(features, list):
         if result_cells < len(features) + 1:

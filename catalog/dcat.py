@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from exchange.catalog import vocab
+from catalog import vocab
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",

@@ -10,14 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from catalog import nodes, rules
+from catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
 from common.db import new_id, utcnow
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
-from exchange.catalog import nodes, rules
-from exchange.catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
-from exchange.participants.models import Participant, ParticipantRole
-from exchange.participants.rules import OPERATOR, PROVIDER, Principal
 from ledger.entries import Draft, canonical
 from ledger.service import UnitOfWork
+from participants.models import Participant, ParticipantRole
+from participants.rules import OPERATOR, PROVIDER, Principal
 
 LIKE_ESCAPE = "\\"
 

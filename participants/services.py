@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 from common import crypto, key_vouch
 from common.db import new_id, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
-from exchange.participants import rules
-from exchange.participants.models import ApiToken, Participant, ParticipantKey, ParticipantRole
-from exchange.participants.rules import Principal
 from ledger import entries
 from ledger import log as ledger_log
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork, append_genesis
+from participants import rules
+from participants.models import ApiToken, Participant, ParticipantKey, ParticipantRole
+from participants.rules import Principal
 
 
 @dataclass(frozen=True)

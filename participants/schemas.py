@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from exchange.participants.rules import ROLES, STATUSES
-from exchange.web import PageArgs, RequestSchema, page_schema
+from participants.rules import ROLES, STATUSES
+from web.auth import PageArgs, RequestSchema, page_schema
 
 NAME = validate.Length(min=1, max=200)
 LABEL = validate.Length(min=1, max=100)

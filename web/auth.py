@@ -13,11 +13,11 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate
 from common import crypto
 from common.db import read_session, utcnow
 from common.errors import BadSignature, Forbidden, InvalidInput, Unauthenticated
-from exchange import problems
-from exchange.participants import services as participant_services
-from exchange.participants.rules import Principal
 from ledger import entries
 from ledger.entries import SignedRequest
+from participants import services as participant_services
+from participants.rules import Principal
+from web import problems
 
 BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-]{1,200})")
 MAX_PER_PAGE = 100

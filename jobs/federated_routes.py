@@ -21,10 +21,11 @@ from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from exchange import federated, jobs
-from exchange.web import RequestSchema, authenticated, current_principal
+from jobs import federated
+from jobs import runner as jobs
 from ledger import service
 from ledger.service import unit_of_work
+from web.auth import RequestSchema, authenticated, current_principal
 
 blp = Blueprint("federated", __name__, url_prefix="/api/v1",
                 description="Federated training (联邦学习): rounds of a federated-learning job, their encrypted sums, "

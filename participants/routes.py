@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from common.db import read_session, unit_of_work, utcnow
-from exchange.participants import schemas, services
-from exchange.participants.rules import OPERATOR
-from exchange.web import SELF_CERTIFIED, authenticated, current_principal, page_body, page_window
 from ledger.service import unit_of_work as recorded_work
+from participants import schemas, services
+from participants.rules import OPERATOR
+from web.auth import SELF_CERTIFIED, authenticated, current_principal, page_body, page_window
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
                 description="Participants (数据提供方 providers, 数据使用方 consumers, 监管方 regulators, "
