@@ -13,18 +13,20 @@ from sqlalchemy import select
 
 from authorization import facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
-from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
+from authorization.model import Grant
 from authorization.terms import Terms
 from common.db import read_session, utcnow
 from common.errors import Conflict, InvalidInput, NotFound, Unavailable
 from jobs import admission, federated
 from jobs import runner as jobs
+from jobs.model import Job, JobPayload, JobResult, JobTicket
 from ledger import service
 from ledger.service import unit_of_work
 from participants import services as participants
 from participants.rules import OPERATOR, REGULATOR, Principal
 from privacy import he
-from web.auth import authenticated, current_principal, page_body, page_window
+from web.auth import authenticated, current_principal
+from web.schemas import page_body, page_window
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
                 description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "

@@ -11,7 +11,8 @@ from exchange.health import blp as health_blp
 from exchange.ledger_routes import blp as ledger_blp
 from jobs.federated_routes import blp as federated_blp
 from participants.routes import blp as participants_blp
-from web.auth import PdxApi, refuse_control_characters_in_url
+from web.problems import PdxApi
+from web.schemas import refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 

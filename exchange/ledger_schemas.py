@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from web.auth import RequestSchema
+from web.schemas import RequestSchema
 
 MAX_ENTRIES_PER_CALL = 1000
 HEX_HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="a hex SHA-256 hash (64 lower-case hex digits)")

@@ -21,11 +21,12 @@ from flask import Flask, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from authorization.model import Grant, Job
+from authorization.model import Grant
 from catalog.models import Asset, AuthoritativeSource
 from catalog.services import metadata_sha256
 from common.db import get_database, utcnow
 from common.errors import Unavailable
+from jobs.model import Job
 from ledger import entries, log, reconcile
 from ledger.models import StateCheck
 from ledger.replay import ReplayError

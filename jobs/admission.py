@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import select
 
 from authorization import engine, facts, workflow
-from authorization.model import Job, JobTicket
 from catalog.models import Asset
 from common.db import new_id
 from common.errors import Forbidden, InvalidInput
 from jobs import declarations, tickets
+from jobs.model import Job, JobTicket
 from ledger.entries import Draft
 from ledger.service import UnitOfWork
 from participants.rules import Principal

@@ -16,16 +16,17 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from authorization.model import Job, JobRound, JobTraining
 from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from jobs import federated
 from jobs import runner as jobs
+from jobs.model import Job, JobRound, JobTraining
 from ledger import service
 from ledger.service import unit_of_work
-from web.auth import RequestSchema, authenticated, current_principal
+from web.auth import authenticated, current_principal
+from web.schemas import RequestSchema
 
 blp = Blueprint("federated", __name__, url_prefix="/api/v1",
                 description="Federated training (联邦学习): rounds of a federated-learning job, their encrypted sums, "

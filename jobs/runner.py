@@ -35,7 +35,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from authorization import grantstatus
-from authorization.model import Grant, Job, JobPayload, JobResult, JobTicket
+from authorization.model import Grant
+from jobs.model import Job, JobPayload, JobResult, JobTicket
 from catalog.models import Asset
 from common import crypto
 from common.db import get_database, utcnow

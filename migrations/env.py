@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from authorization import model as _authorization_model  # noqa: F401
 from catalog import models as _catalog_models  # noqa: F401  (registers the tables)
 from common.db import Base
+from jobs import model as _job_model  # noqa: F401
 from ledger import models as _ledger_models  # noqa: F401
 from ledger.anchor import models as _anchor_models  # noqa: F401
 from participants import models as _participant_models  # noqa: F401

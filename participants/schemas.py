@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from participants.rules import ROLES, STATUSES
-from web.auth import PageArgs, RequestSchema, page_schema
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 NAME = validate.Length(min=1, max=200)
 LABEL = validate.Length(min=1, max=100)

@@ -17,7 +17,7 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from authorization.model import Job, JobPayload, JobResult, JobTicket
+from jobs.model import Job, JobPayload, JobResult, JobTicket
 from common.db import get_database
 from jobs import runner as jobs
 from ledger import service

@@ -14,10 +14,10 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from authorization.model import JobPayload, JobTicket
 from client.sdk import Consumer, JobFailed
 from common import keyfiles
 from common.db import get_database
+from jobs.model import JobPayload, JobTicket
 from ledger import service
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
 from tests.servers import app_env, free_port, node_config, serving

@@ -14,9 +14,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from authorization.model import Job, JobTicket
 from client.signing import signature_headers
 from common.db import get_database
+from jobs.model import Job, JobTicket
 from jobs.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from ledger import service
 from privacy.federated import TrainingConfig
