@@ -10,6 +10,7 @@ from typing import Any
 from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from web.schemas import page_body, page_window
 
 from authorization import facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
@@ -26,7 +27,6 @@ from participants import services as participants
 from participants.rules import OPERATOR, REGULATOR, Principal
 from privacy import he
 from web.auth import authenticated, current_principal
-from web.schemas import page_body, page_window
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
                 description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "

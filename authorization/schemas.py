@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 from authorization import lifecycle
 from authorization.terms import KIND_NAMES, KINDS, Terms
 from catalog.schemas import DOMAIN_CODE
 from catalog.vocab import COMPUTATION_KINDS, CURRENCIES
-from web.schemas import PageArgs, RequestSchema, page_schema
 
 ID = validate.Length(min=1, max=40)
 UTC = timezone.utc

@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 from catalog import rules, vocab
-from web.schemas import PageArgs, RequestSchema, page_schema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$",
                        error="letters, digits and . _ : / - only, at most 64 characters")

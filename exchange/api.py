@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
+from web.schemas import refuse_control_characters_in_url
 
 from authorization.routes import blp as authorization_blp
 from catalog.routes import blp as catalog_blp
@@ -12,7 +13,6 @@ from exchange.ledger_routes import blp as ledger_blp
 from jobs.federated_routes import blp as federated_blp
 from participants.routes import blp as participants_blp
 from web.problems import PdxApi
-from web.schemas import refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 

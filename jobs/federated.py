@@ -32,8 +32,7 @@ from authorization.model import Grant
 from catalog.models import Asset
 from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from exchange import dispatch
-from jobs import tickets
+from jobs import dispatch, tickets
 from jobs.model import Job, JobPayload, JobRound, JobTicket, JobTraining
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work

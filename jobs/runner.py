@@ -15,7 +15,7 @@ and a completed job is charged the rows its receipts report, the rest of its res
 
 A job that nothing runs any more — the server stopped, or a federated training whose first round never started —
 is failed with its quota given back once its tickets have expired. Right before the nodes are called the grant is
-checked again (``exchange.dispatch``): a job whose grant was revoked, suspended or terminated while it waited fails
+checked again (``jobs.dispatch``): a job whose grant was revoked, suspended or terminated while it waited fails
 with ``grant-not-active-at-dispatch``, its quota given back, and no node is called: `pdx serve` does this before it starts, and
 every server process again every ``PDX_JOB_RECOVERY_SECONDS``.
 """
@@ -34,13 +34,12 @@ import requests
 from flask import Flask
 from sqlalchemy import select
 
-from authorization import grantstatus
 from authorization.model import Grant
-from jobs.model import Job, JobPayload, JobResult, JobTicket
 from catalog.models import Asset
 from common import crypto
 from common.db import get_database, utcnow
-from exchange import dispatch
+from jobs import dispatch, grantstatus
+from jobs.model import Job, JobPayload, JobResult, JobTicket
 from jobs.tickets import SignedTicket
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import unit_of_work

@@ -9,7 +9,7 @@ only ciphertexts, sign a receipt.
     GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (provider.identity)
 
 A job call is authenticated before its body is read: the ticket's signature, issuer, addressee and times, and the
-exchange's current statement that the ticket's grant is active (``authorization.grantstatus``), all from headers.
+exchange's current statement that the ticket's grant is active (``jobs.grantstatus``), all from headers.
 Without them the answer is 401 (or 403), and not a byte of the body — up to 64 MB — is parsed. Then the body is
 parsed within ``common.jsonlimits`` and bound to the ticket (its parameters' and context's digests), and the
 ticket's nonce is used up.
@@ -27,10 +27,10 @@ from typing import Any, Mapping
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from authorization import grantstatus
 from common import crypto, jsonlimits, webjson
 from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
+from jobs import grantstatus
 from jobs.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
 from ledger.entries import canonical, format_time
 from privacy import he

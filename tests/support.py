@@ -82,7 +82,7 @@ def node_headers(app, claims: dict, signature: str, *, statement: bool = True) -
     statement, signed with ``app``'s log key, that the ticket's grant is active."""
     from datetime import datetime, timezone
 
-    from authorization import grantstatus
+    from jobs import grantstatus
     from jobs.tickets import SignedTicket
     from ledger import service
 

@@ -17,9 +17,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from jobs.model import Job, JobPayload, JobResult, JobTicket
 from common.db import get_database
 from jobs import runner as jobs
+from jobs.model import Job, JobPayload, JobResult, JobTicket
 from ledger import service
 from ledger.models import LedgerEntry
 from provider.record import NodeRecord

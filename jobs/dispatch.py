@@ -3,7 +3,7 @@ a federated training, the job's grant must still be active and within its window
 still active participants. Admission checked all this too, but a grant can be revoked, suspended or terminated (and
 a party suspended) while a job waits for a worker, or between two rounds of a training.
 
-When it holds, the exchange signs, for each ticket, a grant status statement (``authorization.grantstatus``) that
+When it holds, the exchange signs, for each ticket, a grant status statement (``jobs.grantstatus``) that
 the node requires beside the ticket. When it does not, nothing is sent: the job fails with the fixed problem code
 ``grant-not-active-at-dispatch``, and its quota is given back — the consumer did nothing wrong, and no node read a
 row (a federated round after the first keeps the rows already trained on spent, as any failed round does).
@@ -16,9 +16,10 @@ from typing import Any, Iterable, Mapping
 
 from sqlalchemy import select
 
-from authorization import grantstatus, lifecycle
+from authorization import lifecycle
 from authorization.model import Grant
 from common.db import get_database
+from jobs import grantstatus
 from ledger import service
 from participants.models import Participant
 from participants.rules import ACTIVE as PARTICIPANT_ACTIVE
