@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
-from web.schemas import refuse_control_characters_in_url
 
 from authorization.routes import blp as authorization_blp
 from catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
 from exchange.ledger_routes import blp as ledger_blp
 from jobs.federated_routes import blp as federated_blp
+from participants import services as participant_services
 from participants.routes import blp as participants_blp
+from web import auth
 from web.problems import PdxApi
+from web.schemas import refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 
@@ -31,6 +33,7 @@ def init_app(app: Flask) -> PdxApi:
     """Register the API, its blueprints and the locally served Swagger UI assets on ``app``."""
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
+    auth.init_app(app, participant_services)  # tokens and keys are looked up in the participant registry
     app.before_request(refuse_control_characters_in_url)
     api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})

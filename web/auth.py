@@ -1,35 +1,57 @@
-"""HTTP plumbing shared by the feature blueprints: the API object, bearer authentication, pagination."""
+"""Who is calling: bearer tokens, signed requests, the caller's roles (``authenticated``), for every feature's routes.
+
+The plumbing knows no table: the exchange's composition installs an ``Identities`` (the participant registry) on
+the app with ``init_app``, and every token and key is looked up through it.
+"""
 
 from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from flask import current_app, g, request
-from flask_smorest import Api
-from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from flask import Flask, current_app, g, request
+from sqlalchemy.orm import Session
 
 from common import crypto
 from common.db import read_session, utcnow
 from common.errors import BadSignature, Forbidden, InvalidInput, Unauthenticated
 from ledger import entries
 from ledger.entries import SignedRequest
-from participants import services as participant_services
-from participants.rules import Principal
-from web import problems
 
 BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-]{1,200})")
-MAX_PER_PAGE = 100
+EXTENSION_KEY = "pdx.identities"
 
 
-class PdxApi(Api):
-    """flask-smorest's Api with every HTTP error rendered as RFC 9457 problem details."""
+class Principal(Protocol):
+    """The caller behind a token, as the participant registry describes it."""
 
-    ERROR_SCHEMA = problems.ProblemSchema
+    id: str
+    status: str
 
-    def handle_http_exception(self, error):
-        return problems.from_http_exception(error)
+    @property
+    def is_active(self) -> bool: ...
+
+    def has_role(self, *roles: str) -> bool: ...
+
+
+class Identities(Protocol):
+    """The participant registry, as far as the plumbing needs it."""
+
+    def authenticate(self, session: Session, secret: str) -> Principal:
+        """Return the principal behind an API token, or raise ``Unauthenticated``."""
+
+    def active_key(self, session: Session, participant_id: str, key_id: str) -> str | None:
+        """Return the base64 public key ``key_id`` if it is a registered, unrevoked key of the participant."""
+
+
+def init_app(app: Flask, identities: Identities) -> None:
+    """Look tokens and keys up in ``identities`` for every request of ``app``."""
+    app.extensions[EXTENSION_KEY] = identities
+
+
+def _identities() -> Identities:
+    return current_app.extensions[EXTENSION_KEY]
 
 
 def current_principal() -> Principal:
@@ -44,7 +66,7 @@ def _authenticate_request() -> Principal:
     match = BEARER.fullmatch(header.strip())
     if match is None:
         raise Unauthenticated("the Authorization header must be 'Bearer <token>'")
-    return participant_services.authenticate(read_session(), match.group(1))
+    return _identities().authenticate(read_session(), match.group(1))
 
 
 NONCE = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -104,7 +126,7 @@ def signed_request(principal: Principal, *, self_certified: bool = False) -> Sig
         if not isinstance(public_key, str) or crypto.key_fingerprint(public_key) != values["key"]:
             raise BadSignature("a key registration must be signed by the key it registers")
     else:
-        public_key = participant_services.active_key(read_session(), principal.id, values["key"])
+        public_key = _identities().active_key(read_session(), principal.id, values["key"])
         if public_key is None:
             raise BadSignature(f"key {values['key']} is not a registered, unrevoked key of {principal.id}")
     try:
@@ -155,68 +177,6 @@ def authenticated(*roles: str, inactive_ok: bool = False, signed: bool | str = F
         return wrapper
 
     return decorator
-
-
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _control_character_paths(value, path: str = "") -> dict[str, list[str]]:
-    if isinstance(value, str):
-        return {path or "_body": ["contains a NUL or control character"]} if CONTROL_CHARACTERS.search(value) else {}
-    found: dict[str, list[str]] = {}
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        if isinstance(key, str) and CONTROL_CHARACTERS.search(key):
-            found["_body"] = ["a field name contains a NUL or control character"]
-        found.update(_control_character_paths(item, f"{path}.{key}" if path else str(key)))
-    return found
-
-
-class RequestSchema(Schema):
-    """Base of every request schema: refuses NUL and other control characters anywhere in the input.
-
-    PostgreSQL cannot store NUL in text, and no field of pdx has a use for control characters.
-    """
-
-    @pre_load
-    def _refuse_control_characters(self, data, **_kwargs):
-        found = _control_character_paths(data)
-        if found:
-            raise ValidationError(found)
-        return data
-
-
-def refuse_control_characters_in_url() -> None:
-    """Refuse a request whose path or query holds control characters (a ``before_request`` hook)."""
-    if CONTROL_CHARACTERS.search(request.path) or any(
-            CONTROL_CHARACTERS.search(value) for value in request.args.values()):
-        raise InvalidInput("the URL contains a NUL or control character", errors={"_url": ["control character"]})
-
-
-class PageArgs(RequestSchema):
-    """Query arguments of every paginated list."""
-
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-
-
-def page_window(args: dict) -> tuple[int, int]:
-    """Return (offset, limit) for the page the arguments name."""
-    return (args["page"] - 1) * args["per_page"], args["per_page"]
-
-
-def page_body(items: list, args: dict, total: int) -> dict:
-    """Return the envelope of one page of results."""
-    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
-
-
-def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
-    """Return the schema of a page of ``item_schema`` items."""
-    return Schema.from_dict(
-        {"items": fields.List(fields.Nested(item_schema)), "page": fields.Integer(),
-         "per_page": fields.Integer(), "total": fields.Integer()},
-        name=name,
-    )
 
 
 def optional_principal() -> Principal | None:

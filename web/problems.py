@@ -6,6 +6,7 @@ import logging
 from typing import Any, Mapping
 
 from flask import Flask, Response, json
+from flask_smorest import Api
 from marshmallow import Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -136,3 +137,12 @@ class ProblemSchema(Schema):
     detail = fields.String()
     errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
                          metadata={"description": "messages per field (dotted paths for nested fields)"})
+
+
+class PdxApi(Api):
+    """flask-smorest's Api with every HTTP error rendered as RFC 9457 problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def handle_http_exception(self, error):
+        return from_http_exception(error)
