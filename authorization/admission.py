@@ -51,13 +51,14 @@ def _unknown(unknown: list[str]) -> InvalidInput:
 
 def check_declarations(session, request: JobRequest) -> None:
     """Refuse (422) a job of a kind nothing runs, or whose parameters or declared sizes do not fit its assets."""
-    fields = {asset.id: {f["name"]: f["type"] for f in asset.fields}
-              for asset in session.scalars(select(Asset).where(Asset.id.in_(request.assets)))}
+    assets = list(session.scalars(select(Asset).where(Asset.id.in_(request.assets))))
+    fields = {asset.id: {f["name"]: f["type"] for f in asset.fields} for asset in assets}
+    filterable = {asset.id: frozenset(f["name"] for f in asset.fields if f.get("filterable")) for asset in assets}
     unknown = [a for a in request.assets if a not in fields]
     if unknown:
         raise _unknown(unknown)
     declarations.check(request.computation_kind, request.params, request.rows, request.result_cells, fields,
-                       request.epsilon)
+                       request.epsilon, filterable)
 
 
 def decision_for(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,
