@@ -20,7 +20,7 @@ from common.db import read_session, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from exchange import federated, jobs
 from exchange.participants import services as participants
-from exchange.participants.rules import OPERATOR, REGULATOR, Principal
+from exchange.participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
 from exchange.web import authenticated, current_principal, page_body, page_window
 from ledger import service
 from ledger.service import unit_of_work
@@ -75,7 +75,7 @@ def list_grants(args):
 
 
 @blp.get("/alerts")
-@authenticated()
+@authenticated(PROVIDER, REGULATOR, OPERATOR)
 @blp.arguments(schemas.AlertQuery, location="query")
 @blp.response(200, schemas.AlertPage)
 def list_alerts(args):
