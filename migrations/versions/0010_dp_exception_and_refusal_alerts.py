@@ -9,7 +9,6 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision: str = '0010'
 down_revision: Union[str, Sequence[str], None] = '0009'
