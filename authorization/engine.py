@@ -20,6 +20,10 @@ DOWNLOAD_KIND = "download"
 PRIVACY_PRESERVING_KINDS = frozenset({"he-statistics", "he-scoring", "federated-learning"})
 # The kinds whose nodes apply the `dp-noise` obligation; any other kind would release exact values under an ε grant.
 DP_NOISED_KINDS = frozenset({"he-statistics", "federated-learning"})
+# The kinds that release aggregates over a filtered or grouped set of rows: differencing two sets, or a binary
+# search of refused and answered filters, recovers one row's value. On grade ≥ 3 they need ε or the regulator's
+# recorded no-DP exception (docs/decisions.md: a federated model names no row filter; scoring is per record).
+DP_REQUIRED_KINDS = frozenset({"he-statistics"})
 FORBID, PERMIT = "forbid", "permit"
 
 
@@ -52,6 +56,7 @@ class GrantFacts:
     rows_used: int = 0
     epsilon_used: float = 0.0
     core_exception: bool = False  # the regulator allowed grade-4 assets for this scenario
+    dp_exception: bool = False  # the regulator allowed statistics without ε on grade ≥ 3 for this grant
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,12 @@ def _asset_forbids(reasons: list[Reason], action: Action, asset: AssetFacts, gra
     if (action.name == DOWNLOAD or kind == DOWNLOAD_KIND) and asset.grade >= 2:
         _forbid(reasons, "download-restricted", f"asset {asset.id} is grade {asset.grade}: raw rows never leave "
                                                 f"the provider node")
+    if (kind in DP_REQUIRED_KINDS and asset.grade >= REGULATOR_GRADE and grant is not None
+            and grant.terms.epsilon is None and not grant.dp_exception):
+        _forbid(reasons, "dp-required-for-grade",
+                f"asset {asset.id} is grade {asset.grade}: its {kind} results are released only with differential "
+                f"privacy; ask for a grant with an epsilon budget (and give the job a positive epsilon), or for the "
+                f"regulator's recorded no-DP exception on this grant (co-approve with dp_exception and a reason)")
     if kind not in asset.computation_kinds:
         _forbid(reasons, "kind-not-allowed-by-asset", f"asset {asset.id} does not allow {kind}")
     if asset.grade >= REGULATOR_GRADE and kind not in PRIVACY_PRESERVING_KINDS:

@@ -26,7 +26,8 @@ def scope_of(grant: Grant) -> Scope:
 def grant_facts(grant: Grant) -> GrantFacts:
     return GrantFacts(id=grant.id, consumer_id=grant.consumer_id, status=grant.status, scope=scope_of(grant),
                       terms=Terms.from_json(grant.terms), jobs_used=grant.jobs_used, rows_used=grant.rows_used,
-                      epsilon_used=grant.epsilon_used, core_exception=grant.core_exception)
+                      epsilon_used=grant.epsilon_used, core_exception=grant.core_exception,
+                      dp_exception=grant.dp_exception)
 
 
 def asset_facts(session: Session, asset_ids: list[str]) -> tuple[list[AssetFacts], list[str]]:

@@ -30,6 +30,7 @@ class Grant(Base):
     countered_by: Mapped[str | None] = mapped_column(String(40))
     needs_regulator: Mapped[bool] = mapped_column(Boolean)
     core_exception: Mapped[bool] = mapped_column(Boolean, default=False)
+    dp_exception: Mapped[bool] = mapped_column(Boolean, default=False)  # statistics without ε on grade ≥ 3
     regulator_id: Mapped[str | None] = mapped_column(String(40))
     renewal_of: Mapped[str | None] = mapped_column(ForeignKey("grants.id"))
     jobs_used: Mapped[int] = mapped_column(Integer, default=0)
@@ -76,3 +77,34 @@ class GrantAsset(Base):
 
     grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id", ondelete="CASCADE"), primary_key=True)
     asset_id: Mapped[str] = mapped_column(ForeignKey("assets.id"), primary_key=True)
+
+
+class GrantRefusal(Base):
+    """One refused probe under a grant: an admission refusal of a statistics job, or a node's refusal that may
+    depend on the data (counted towards the grant's refusal alerts, never shown to its consumer)."""
+
+    __tablename__ = "grant_refusals"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id"), index=True)
+    source: Mapped[str] = mapped_column(String(16))  # "admission" or "node"
+    cause: Mapped[str] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class GrantAlert(Base):
+    """A run of refusals on one grant within the alert window, raised to its providers and the regulator."""
+
+    __tablename__ = "grant_alerts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(ForeignKey("grants.id"), index=True)
+    refusals: Mapped[int] = mapped_column(Integer)
+    threshold: Mapped[int] = mapped_column(Integer)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    causes: Mapped[dict[str, Any]] = mapped_column(JSON)
+    jobs: Mapped[list[str]] = mapped_column(JSON)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    raised_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)

@@ -4,29 +4,30 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 from typing import Any
 
 from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
 from sqlalchemy import select
-from web.schemas import page_body, page_window
 
-from authorization import facts, lifecycle, odrl, schemas, workflow
+from authorization import alerts, facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
 from authorization.model import Grant
 from authorization.terms import Terms
 from common.db import read_session, utcnow
-from common.errors import Conflict, InvalidInput, NotFound, Unavailable
+from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
 from jobs import admission, federated
 from jobs import runner as jobs
 from jobs.model import Job, JobPayload, JobResult, JobTicket
 from ledger import service
 from ledger.service import unit_of_work
 from participants import services as participants
-from participants.rules import OPERATOR, REGULATOR, Principal
+from participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
 from privacy import he
 from web.auth import authenticated, current_principal
+from web.schemas import page_body, page_window
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
                 description="Authorization (授权): comprehensive 综合授权, per-domain 分领域授权 and per-scenario "
@@ -76,6 +77,19 @@ def list_grants(args):
     return page_body([GrantView(g, viewer) for g in rows], args, total)
 
 
+@blp.get("/alerts")
+@authenticated(PROVIDER, REGULATOR, OPERATOR)
+@blp.arguments(schemas.AlertQuery, location="query")
+@blp.response(200, schemas.AlertPage)
+def list_alerts(args):
+    """List refusal alerts, newest first: regulators and operators all, providers those on grants they decide on;
+    consumers are refused (403), never shown the alerts their probes raised."""
+    offset, limit = page_window(args)
+    rows, total = alerts.list_alerts(read_session(), current_principal(), grant_id=args["grant"], offset=offset,
+                                     limit=limit)
+    return page_body(rows, args, total)
+
+
 @blp.get("/grants/<grant_id>")
 @authenticated()
 @blp.response(200, schemas.Grant)
@@ -96,7 +110,8 @@ def act_on_grant(body, grant_id, action):
     _expire_first(grant_id)
     with unit_of_work() as uow:
         grant = workflow.act(uow, current_principal(), grant_id, action, reason=body["reason"],
-                             counter=body["terms"], core_exception=body["core_exception"])
+                             counter=body["terms"], core_exception=body["core_exception"],
+                             dp_exception=body["dp_exception"])
         return GrantView(grant, current_principal())
 
 
@@ -174,6 +189,27 @@ def submit_job(body):
     identity = service.identity()
     if identity is None:
         raise Unavailable("the exchange has no signing key yet; run `pdx init`")
+    with _counting_refusals(body):
+        job = _admit(body, identity)
+    if body["computation_kind"] in jobs.RUNNABLE:
+        current_app.extensions[jobs.EXTENSION_KEY].submit(job.id)
+    return job
+
+
+@contextlib.contextmanager
+def _counting_refusals(body):
+    """Note a refused statistics job against its grant (a tracker probes with refusals), then let the refusal go."""
+    try:
+        yield
+    except (InvalidInput, Forbidden) as exc:
+        if body["computation_kind"] in alerts.WATCHED_KINDS:
+            with unit_of_work(system=True) as uow:
+                alerts.note_refusal(uow, body["grant"], alerts.ADMISSION, alerts.refusal_cause(exc), utcnow(),
+                                    alerts.policy_of(current_app.config), consumer_id=current_principal().id)
+        raise
+
+
+def _admit(body, identity) -> Job:
     context, weights = _decoded(body, "context"), _decoded(body, "weights")
     admission.check_declarations(read_session(), _job_request(body, context))
     runnable = body["computation_kind"] in jobs.RUNNABLE
@@ -193,8 +229,6 @@ def submit_job(body):
         job, _ = admission.admit(uow, current_principal(), _job_request(body, context), utcnow(), identity.key,
                                  identity.origin)
         uow.session.add(JobPayload(job_id=job.id, params=body["params"], context=context, weights=weights))
-    if runnable:
-        current_app.extensions[jobs.EXTENSION_KEY].submit(job.id)
     return job
 
 

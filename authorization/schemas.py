@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-from web.schemas import PageArgs, RequestSchema, page_schema
 
 from authorization import lifecycle
 from authorization.terms import KIND_NAMES, KINDS, Terms
 from catalog.schemas import DOMAIN_CODE
 from catalog.vocab import COMPUTATION_KINDS, CURRENCIES
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 ID = validate.Length(min=1, max=40)
 UTC = timezone.utc
@@ -68,6 +68,9 @@ class GrantAction(RequestSchema):
                           metadata={"description": "counter: the narrowed terms offered"})
     core_exception = fields.Boolean(load_default=False, metadata={
         "description": "co-approve: allow grade-4 (core) assets for this scenario"})
+    dp_exception = fields.Boolean(load_default=False, metadata={
+        "description": "co-approve: allow statistics without differential privacy (no ε) on grade ≥ 3 assets "
+                       "under this grant; recorded with the reason, which it requires"})
 
 
 class Renewal(RequestSchema):
@@ -100,6 +103,7 @@ class Grant(Schema):
     countered_by = fields.String(allow_none=True)
     needs_regulator = fields.Boolean()
     core_exception = fields.Boolean()
+    dp_exception = fields.Boolean()
     regulator_id = fields.String(allow_none=True)
     renewal_of = fields.String(allow_none=True)
     usage = fields.Function(lambda g: {"jobs_used": g.jobs_used, "rows_used": g.rows_used,
@@ -115,6 +119,25 @@ class Grant(Schema):
 class GrantQuery(PageArgs):
     status = fields.String(load_default=None, validate=validate.OneOf(lifecycle.STATUSES))
     kind = fields.String(load_default=None, validate=validate.OneOf(KINDS))
+
+
+class AlertQuery(PageArgs):
+    grant = fields.String(load_default=None, validate=ID, metadata={"description": "only this grant's alerts"})
+
+
+class Alert(Schema):
+    """A run of refused probes on one grant (`grant.alert` in the ledger)."""
+
+    id = fields.String()
+    grant_id = fields.String()
+    refusals = fields.Integer(metadata={"description": "refusals counted (at least the threshold)"})
+    threshold = fields.Integer()
+    window_seconds = fields.Integer()
+    causes = fields.Dict(metadata={"description": "what each refusal named (parameters or forbid codes) → count"})
+    jobs = fields.List(fields.String(), metadata={"description": "jobs refused by a node, by data-dependent rule"})
+    first_at = fields.DateTime()
+    raised_at = fields.DateTime()
+    ledger_seq = fields.Integer(metadata={"description": "the `grant.alert` entry"})
 
 
 class JobBody(RequestSchema):
@@ -185,3 +208,4 @@ class JobSchema(Schema):
 
 
 GrantPage = page_schema(Grant, "GrantPage")
+AlertPage = page_schema(Alert, "AlertPage")

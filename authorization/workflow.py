@@ -119,6 +119,7 @@ def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renew
         scenario=body.get("scenario"), purpose=body.get("purpose"), terms=terms.to_json(),
         requested_terms=terms.to_json(), needs_regulator=term_rules.needs_regulator(kind, grades),
         renewal_of=renewal_of, jobs_used=0, rows_used=0, epsilon_used=0.0, core_exception=False,
+        dp_exception=False,
         created_at=now, updated_at=now,
         parties=[GrantProvider(provider_id=p, decision=PENDING) for p in providers],
         asset_rows=[GrantAsset(asset_id=a.id) for a in assets] if kind == SCENARIO else [],
@@ -186,7 +187,8 @@ def _activate(uow: UnitOfWork, grant: Grant) -> None:
     grant.status = lifecycle.ACTIVE
     grant.activated_at = utcnow()
     _entry(uow, lifecycle.ACTIVATED_ENTRY, SYSTEM_ACTOR, grant,
-           {"terms": grant.terms, "core_exception": grant.core_exception, "regulator": grant.regulator_id})
+           {"terms": grant.terms, "core_exception": grant.core_exception, "dp_exception": grant.dp_exception,
+            "regulator": grant.regulator_id})
 
 
 def _end(grant: Grant, status: str, reason: str | None) -> None:
@@ -196,8 +198,9 @@ def _end(grant: Grant, status: str, reason: str | None) -> None:
 
 
 def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason: str | None = None,
-        counter: Terms | None = None, core_exception: bool = False) -> Grant:
-    """Take a workflow action on a grant as its consumer, one of its providers, or a regulator."""
+        counter: Terms | None = None, core_exception: bool = False, dp_exception: bool = False) -> Grant:
+    """Take a workflow action on a grant as its consumer, one of its providers, or a regulator (who may co-approve
+    with the grade-4 exception and with the no-DP exception, which is recorded with its reason)."""
     grant = load(uow.session, actor, grant_id, lock=True)
     party = party_of(actor, grant)
     if party is None:
@@ -218,6 +221,12 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
     if action == "co-approve" and core_exception and grant.kind != SCENARIO:
         raise InvalidInput("a grade-4 exception is given only for a scenario",
                            errors={"core_exception": ["scenario only"]})
+    if dp_exception and action != "co-approve":
+        raise InvalidInput("the no-DP exception is given only by the regulator's co-approval",
+                           errors={"dp_exception": ["co-approve only"]})
+    if dp_exception and not (reason or "").strip():
+        raise InvalidInput("the regulator records why statistics may be released without differential privacy",
+                           errors={"reason": ["required with dp_exception"]})
     if decision is not None and action in ("approve", "counter", "reject"):
         decision.decision = {"approve": APPROVED, "counter": COUNTERED, "reject": REJECTED}[action]
         decision.reason, decision.decided_at = reason, utcnow()
@@ -236,8 +245,8 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
     elif action == "decline":
         grant.counter_terms = None
     if action == "co-approve":
-        grant.regulator_id, grant.core_exception = actor.id, core_exception
-        body["core_exception"] = core_exception
+        grant.regulator_id, grant.core_exception, grant.dp_exception = actor.id, core_exception, dp_exception
+        body["core_exception"], body["dp_exception"] = core_exception, dp_exception
     if grant.status in lifecycle.ENDED:
         _end(grant, grant.status, reason)
     grant.updated_at = utcnow()

@@ -53,7 +53,8 @@ def dataset(asset: Any, provider: Any, domain: Any, base_url: str) -> dict[str, 
         "pdx:grade": asset.grade,
         "pdx:computationKinds": list(asset.computation_kinds),
         "pdx:fields": [{"pdx:name": f["name"], "pdx:type": f["type"], "pdx:unit": f.get("unit"),
-                        "pdx:personal": bool(f.get("personal"))} for f in asset.fields],
+                        "pdx:personal": bool(f.get("personal")), "pdx:filterable": bool(f.get("filterable"))}
+                       for f in asset.fields],
         "dcat:distribution": [{
             "@id": f"{asset_url}#distribution",
             "@type": "dcat:Distribution",

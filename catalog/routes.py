@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
-from web.schemas import page_body, page_window
 
 from catalog import dcat, endpoints, nodes, schemas, services
 from common.db import read_session
 from ledger.service import unit_of_work as recorded_work
 from participants.rules import OPERATOR, PROVIDER
 from web.auth import authenticated, current_principal, optional_principal
+from web.schemas import page_body, page_window
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
                 description="The catalog (公共数据资源登记, 数据目录认领, 数据资源挂载): asset metadata only; "

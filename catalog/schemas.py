@@ -5,9 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
-from web.schemas import PageArgs, RequestSchema, page_schema
 
 from catalog import rules, vocab
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$",
                        error="letters, digits and . _ : / - only, at most 64 characters")
@@ -23,6 +23,9 @@ class FieldSpec(RequestSchema):
     unit = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=50))
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
     personal = fields.Boolean(load_default=False, metadata={"description": "holds personal information (个人信息)"})
+    filterable = fields.Boolean(load_default=False, metadata={
+        "description": "statistics may filter (row_filter) and group (group_by) rows on this field; off unless the "
+                       "provider opts in, since a filter on an identifying field singles out one record"})
     minimum = fields.Float(load_default=None, allow_none=True, allow_nan=False, metadata={
         "description": "number/integer fields: the least value the column holds (with maximum; encrypted scoring "
                        "scales the column by this range and refuses values outside it)"})

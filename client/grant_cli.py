@@ -67,12 +67,16 @@ def grant_request(kind, providers, domain, max_grade, assets, scenario, purpose,
 @click.option("--terms", "terms_file", type=click.File("r", encoding="utf-8"), default=None,
               help="counter: a JSON file with the narrowed terms")
 @click.option("--core-exception", is_flag=True, help="co-approve: allow grade-4 assets for this scenario")
+@click.option("--dp-exception", is_flag=True,
+              help="co-approve: allow statistics without differential privacy on grade ≥ 3 (needs --reason)")
 @url_option
 @token_option
 @key_option
-def grant_act(grant_id, action, reason, terms_file, core_exception, url, token, key_path) -> None:
+def grant_act(grant_id, action, reason, terms_file, core_exception, dp_exception, url, token, key_path) -> None:
     """Take a workflow action on a grant (who may do what: docs/authorization.md)."""
     body: dict[str, Any] = {"reason": reason, "core_exception": core_exception}
+    if dp_exception:
+        body["dp_exception"] = True
     if terms_file is not None:
         body["terms"] = json.load(terms_file)
     show(call(client_for(url, token, key_path).post, f"/grants/{grant_id}/{action}", body))

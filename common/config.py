@@ -32,12 +32,15 @@ DEFAULTS: dict[str, Any] = {
     "RATE_LIMIT_STORAGE": "memory://",  # counters per process; redis://127.0.0.1:6379/0 shares them between workers
     "RATE_LIMIT": "6000 per minute",  # per client (its token, or its address when it shows none)
     "RATE_LIMIT_BAD_CREDENTIALS": "30 per 10 minutes",  # 401 answers per address before it is locked out
-    "RATE_LIMIT_KEY_PREFIX": "pdx",  # names the counters, so that exchanges sharing one Redis count apart
+    "RATE_LIMIT_KEY_PREFIX": "pdx",
+    "ALERT_REFUSALS": 10,  # refused probes on one grant within the window that alert its providers and the regulator
+    "ALERT_WINDOW_SECONDS": 3600,  # the window those refusals are counted in  # names the counters, so that exchanges sharing one Redis count apart
 }
 
 _INT_SETTINGS = {"MAX_BODY_BYTES", "TRUSTED_PROXIES", "SIGNATURE_WINDOW_SECONDS", "JOB_WORKERS",
                   "NODE_TIMEOUT_SECONDS", "JOB_RECOVERY_SECONDS", "CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS",
-                  "CHAIN_MAX_BACKOFF_SECONDS", "STATE_CHECK_INTERVAL_SECONDS"}
+                  "CHAIN_MAX_BACKOFF_SECONDS", "STATE_CHECK_INTERVAL_SECONDS", "ALERT_REFUSALS",
+                 "ALERT_WINDOW_SECONDS"}
 _OPTIONAL_INT_SETTINGS = {"CHAIN_GAS_PRICE"}
 NODE_ADDRESS_POLICIES = ("none", "loopback", "private", "all")  # each allows what the one before does, and more
 _BOOL_SETTINGS = {"SQL_ECHO"}
@@ -87,7 +90,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     if settings["TRUSTED_PROXIES"] < 0:
         raise ConfigError(f"{ENV_PREFIX}TRUSTED_PROXIES cannot be negative")
     for name in ("CHAIN_INTERVAL_SECONDS", "CHAIN_BATCH", "CHAIN_RECEIPT_TIMEOUT_SECONDS", "CHAIN_MAX_BACKOFF_SECONDS",
-                 "JOB_RECOVERY_SECONDS"):
+                 "JOB_RECOVERY_SECONDS", "ALERT_REFUSALS", "ALERT_WINDOW_SECONDS"):
         if settings[name] < 1:
             raise ConfigError(f"{ENV_PREFIX}{name} must be at least 1")
     gas_price = settings["CHAIN_GAS_PRICE"]

@@ -44,7 +44,9 @@ PARTICIPANTS = (
 
 
 def _field(name, type_, description, unit=None, personal=False):
-    return {"name": name, "type": type_, "unit": unit, "description": description, "personal": personal}
+    # the demo providers open their category fields to filters and groups, never an identifier or a measure
+    return {"name": name, "type": type_, "unit": unit, "description": description, "personal": personal,
+            "filterable": type_ == "category"}
 
 
 def _price(model, amount="0"):
@@ -253,7 +255,8 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
                           asset_ids: list[str]) -> tuple[str, str]:
     """The bank's per-scenario grants (依场景授权) for SME credit scoring over tax and social-insurance data:
     statistics (minimum group 20) and scoring of named applicants; both providers approve and the
-    regulator co-approves (grade 3). Returns the statistics and the scoring grant's ids."""
+    regulator co-approves (grade 3), recording for the statistics grant the no-DP exception that exact statistics
+    on grade-3 data need. Returns the statistics and the scoring grant's ids."""
     tax_asset, hrss_asset = asset_ids[1], asset_ids[2]
     now = datetime.now(timezone.utc)
     purpose = ("score SME loan applicants of the bank's inclusive-finance programme from tax and social-insurance "
@@ -270,9 +273,13 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
         loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
         grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
                               lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld))
+        exception = {"dp_exception": True, "reason": "demo: exact SME statistics by industry and rating, minimum "
+                                                     "group 20"} if kinds == ["he-statistics"] else {}
         for party in ("tax", "hrss", "regulator"):
             action = "co-approve" if party == "regulator" else "approve"
-            bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", {},
-                          lambda uow, p=principals[party], a=action, g=grant.id: workflow.act(uow, p, g, a))
+            sent = exception if party == "regulator" else {}
+            bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", sent,
+                          lambda uow, p=principals[party], a=action, g=grant.id, s=sent: workflow.act(
+                              uow, p, g, a, reason=s.get("reason"), dp_exception=bool(s.get("dp_exception"))))
         grants.append(grant.id)
     return grants[0], grants[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
 from web.schemas import RequestSchema
 
 MAX_ENTRIES_PER_CALL = 1000

@@ -97,7 +97,7 @@ def _stored(session: Session) -> reconcile.Stored:
     listed = {asset.id for asset in assets}
     grants = tuple(reconcile.GrantRow(g.id, g.consumer_id, g.kind, g.status, frozenset(g.providers),
                                       frozenset(g.assets), g.domain, g.max_grade, g.needs_regulator,
-                                      g.core_exception, g.terms, g.jobs_used, g.rows_used, g.epsilon_used)
+                                      g.core_exception, g.dp_exception, g.terms, g.jobs_used, g.rows_used, g.epsilon_used)
                    for g in session.scalars(select(Grant)))
     jobs = tuple(reconcile.JobRow(j.id, j.grant_id, j.consumer_id,
                                   reconcile.OPEN_JOB if j.status in OPEN_JOB_STATUSES else j.status)

@@ -56,11 +56,12 @@ def check_declarations(session, request: JobRequest) -> None:
     fields = {asset.id: {f["name"]: f["type"] for f in asset.fields} for asset in assets}
     ranges = {asset.id: {f["name"]: (f["minimum"], f["maximum"]) for f in asset.fields
                          if f.get("minimum") is not None and f.get("maximum") is not None} for asset in assets}
+    filterable = {asset.id: frozenset(f["name"] for f in asset.fields if f.get("filterable")) for asset in assets}
     unknown = [a for a in request.assets if a not in fields]
     if unknown:
         raise _unknown(unknown)
     declarations.check(request.computation_kind, request.params, request.rows, request.result_cells, fields,
-                       request.epsilon, ranges)
+                       request.epsilon, ranges, filterable)
 
 
 def decision_for(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,

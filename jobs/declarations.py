@@ -8,6 +8,10 @@
   asset declares its range; its feature bounds lie within the ranges the assets declare (a value beyond a declared
   range does not exist, so a wider bound only dilutes the feature). The rest of a training's plan is checked in
   ``jobs.federated``.
+* Filtering: a statistics plan filters rows (``row_filter``) and groups them (``group_by``, which is a filter per
+  declared category) only on fields every asset declares ``filterable``: the provider opts in per field, so no
+  filter singles out one record by its identifier, and no two allowed filters difference out a row on a field
+  the provider kept closed. (Histogram bins and aggregated columns need no opt-in: they choose no rows.)
 * The sizes: the declared ``result_cells`` and ``rows`` are at least what the parameters imply (statistics: the
   plan's layout; scoring: one cell per id and one row per id at every part; federated: features + 1 cells).
   They bind afterwards: the tickets carry them as limits the nodes enforce.
@@ -35,17 +39,18 @@ BINARY = (0.0, 1.0)
 
 Fields = Mapping[str, Mapping[str, str]]  # asset id -> declared field name -> its type
 Ranges = Mapping[str, Mapping[str, tuple[float, float]]]  # asset id -> field name -> its declared (minimum, maximum)
+Filterable = Mapping[str, frozenset[str]]  # asset id -> the fields it declares filterable
 
 
 def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fields: Fields,
-          epsilon: float = 0.0, ranges: Ranges | None = None) -> None:
+          epsilon: float = 0.0, ranges: Ranges | None = None, filterable: Filterable | None = None) -> None:
     """Raise ``InvalidInput`` naming each parameter that is not runnable, not declared or understated."""
     if kind not in EXECUTED_KINDS:
         raise InvalidInput(f"no runner executes {kind} jobs", errors={"computation_kind": [
             f"the exchange runs {', '.join(EXECUTED_KINDS)} jobs; ask about {kind} with POST /decisions"]})
     errors: dict[str, list[str]] = {}
     if kind == HE_STATISTICS:
-        _statistics(params, rows, result_cells, epsilon, fields, errors)
+        _statistics(params, rows, result_cells, epsilon, fields, errors, filterable or {})
     elif kind == HE_SCORING:
         _scoring(params, rows, result_cells, fields, errors)
     else:
@@ -64,8 +69,16 @@ def _require(errors: dict[str, list[str]], path: str, fields: Fields, column: An
             errors.setdefault(path, []).append(f"field {column!r} of asset {asset} is {kind}, not a number")
 
 
+def _filterable(errors: dict[str, list[str]], path: str, fields: Fields, filterable: Filterable, column: str) -> None:
+    for asset in sorted(fields):
+        if column in fields[asset] and column not in filterable.get(asset, frozenset()):
+            errors.setdefault(path, []).append(
+                f"field {column!r} of asset {asset} is not filterable: its provider did not declare it filterable; "
+                f"filter or group on a field the asset declares filterable")
+
+
 def _statistics(params: Mapping[str, Any], rows: int, result_cells: int, epsilon: float, fields: Fields,
-                errors: dict[str, list[str]]) -> None:
+                errors: dict[str, list[str]], filterable: Filterable) -> None:
     try:
         plan = aggregation.StatisticsPlan.from_dict(params["plan"])
     except (KeyError, TypeError, AttributeError, aggregation.AggregationError) as exc:
@@ -75,10 +88,12 @@ def _statistics(params: Mapping[str, Any], rows: int, result_cells: int, epsilon
         _require(errors, "params.plan.columns", fields, column, numeric=True)
     for condition in plan.row_filter:
         _require(errors, "params.plan.row_filter", fields, condition.column)
+        _filterable(errors, "params.plan.row_filter", fields, filterable, condition.column)
     if plan.histogram is not None:
         _require(errors, "params.plan.histogram.column", fields, plan.histogram.column, numeric=True)
     if plan.group_by is not None:
         _require(errors, "params.plan.group_by.column", fields, plan.group_by.column)
+        _filterable(errors, "params.plan.group_by.column", fields, filterable, plan.group_by.column)
     cells = aggregation.layout(plan).size
     if result_cells < cells:
         errors["result_cells"] = [f"the plan releases {cells} result cells; the job declares {result_cells}"]

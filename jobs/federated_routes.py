@@ -15,7 +15,6 @@ from flask import current_app, jsonify
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
-from web.schemas import RequestSchema
 
 from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
@@ -27,6 +26,7 @@ from jobs.model import Job, JobRound, JobTraining
 from ledger import service
 from ledger.service import unit_of_work
 from web.auth import authenticated, current_principal
+from web.schemas import RequestSchema
 
 blp = Blueprint("federated", __name__, url_prefix="/api/v1",
                 description="Federated training (联邦学习): rounds of a federated-learning job, their encrypted sums, "

@@ -31,9 +31,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import requests
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy import select
 
+from authorization import alerts
 from authorization.model import Grant
 from catalog.models import Asset
 from common import crypto
@@ -55,11 +56,13 @@ log = logging.getLogger(__name__)
 
 class NodeFailure(Exception):
     """A provider node did not deliver a valid result; ``refused`` when the job's quota stays spent (anything but a
-    verified node's refusal that cannot depend on the data)."""
+    verified node's refusal that cannot depend on the data); ``probe`` is the fixed code of a node's refusal that
+    may depend on the data (a tracker's answer), counted towards the grant's refusal alerts."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, probe: str | None = None) -> None:
         super().__init__(message)
         self.refused = refused
+        self.probe = probe
 
 
 class JobRunner:
@@ -171,7 +174,8 @@ def call_node(endpoint: str, ticket: JobTicket, payload: JobPayload, timeout: fl
         answer = None
     if response.status_code != 200:
         code, message, refund = nodes.node_problem(response.status_code, answer)
-        raise NodeFailure(f"provider {provider} refused: {code}: {message}", refused=not refund)
+        raise NodeFailure(f"provider {provider} refused: {code}: {message}", refused=not refund,
+                          probe=None if refund else code)
     if not isinstance(answer, dict):
         raise NodeFailure(f"provider {provider}'s node answered with something that is not a result", refused=True)
     return answer
@@ -227,7 +231,7 @@ def run_job(job_id: str, timeout: float) -> None:
             total = he.add_ciphertexts(payload.context, results) if len(results) > 1 else results[0]
             total, noise = add_privacy_noise(job, payload, total, tickets[0].ticket.get("obligations") or {})
         except NodeFailure as exc:
-            fail_job(job_id, str(exc), release=not exc.refused)
+            fail_job(job_id, str(exc), release=not exc.refused, probe=exc.probe)
             return
         except he.HEError as exc:
             fail_job(job_id, f"the partial results could not be added: {exc}")
@@ -321,9 +325,11 @@ def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]],
                           parties=[job.consumer_id, *[u["provider"] for u in usage]])
 
 
-def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | None = None) -> bool:
+def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | None = None,
+             probe: str | None = None) -> bool:
     """Record `job.failed` with the reason, giving back the quota the job reserved when ``release``; return whether
-    it failed the job (not if it had already ended, or is no longer in status ``only_if``)."""
+    it failed the job (not if it had already ended, or is no longer in status ``only_if``). A ``probe`` (a node's
+    data-dependent refusal) is noted against the grant in the same transaction, and may raise its alert."""
     with unit_of_work(system=True) as uow:
         job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
         if job.status in ("completed", "failed") or (only_if is not None and job.status != only_if):
@@ -341,4 +347,7 @@ def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | N
         uow.ledger.append(Draft("job.failed", SYSTEM_ACTOR, refs={"job": [job_id], "grant": [job.grant_id]},
                                 body={"reason": reason, "released": released}),
                           parties=[job.consumer_id, *providers])
+        if probe is not None:
+            alerts.note_refusal(uow, job.grant_id, alerts.NODE, probe, utcnow(), alerts.policy_of(current_app.config),
+                                consumer_id=job.consumer_id, job_id=job_id)
     return True

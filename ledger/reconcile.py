@@ -84,6 +84,7 @@ class GrantRow:
     max_grade: int | None
     needs_regulator: bool
     core_exception: bool
+    dp_exception: bool
     terms: Mapping[str, Any]
     jobs_used: int
     rows_used: int
@@ -246,6 +247,7 @@ def _grants(expected_state: Expected, stored: Stored) -> list[Difference]:
             ("max_grade", row.max_grade, want.max_grade if want.kind != "scenario" else None),
             ("needs_regulator", row.needs_regulator, want.needs_regulator),
             ("core_exception", row.core_exception, want.core_exception),
+            ("dp_exception", row.dp_exception, want.dp_exception),
             ("jobs_used", row.jobs_used, want.jobs), ("rows_used", row.rows_used, want.rows)])
         if abs(row.epsilon_used - want.epsilon) > EPSILON_TOLERANCE:
             differences.append(Difference("grants", row.id, "epsilon_used", row.epsilon_used, want.epsilon))

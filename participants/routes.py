@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from web.schemas import page_body, page_window
 
 from common.db import read_session, unit_of_work, utcnow
 from ledger.service import unit_of_work as recorded_work
 from participants import schemas, services
 from participants.rules import OPERATOR
 from web.auth import SELF_CERTIFIED, authenticated, current_principal
+from web.schemas import page_body, page_window
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
                 description="Participants (数据提供方 providers, 数据使用方 consumers, 监管方 regulators, "

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
-from web.schemas import PageArgs, RequestSchema, page_schema
 
 from participants.rules import ROLES, STATUSES
+from web.schemas import PageArgs, RequestSchema, page_schema
 
 NAME = validate.Length(min=1, max=200)
 LABEL = validate.Length(min=1, max=100)

@@ -20,8 +20,10 @@ from tests.support import grant_action, publish, register, request_grant, scenar
 
 ROWS = 2400
 INDUSTRIES = ("manufacturing", "retail", "logistics")
-FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "revenue", "type": "number"},
-          {"name": "employees", "type": "integer"}, {"name": "industry", "type": "category"}]
+# The providers open uscc to filters too: these tests drive the nodes' own refusals with a filter on one id
+# (tests/attacks/test_tracker_attacks.py shows why a real provider keeps identifiers closed).
+FIELDS = [{"name": "uscc", "type": "identifier", "filterable": True}, {"name": "revenue", "type": "number"},
+          {"name": "employees", "type": "integer"}, {"name": "industry", "type": "category", "filterable": True}]
 KINDS = ["he-statistics", "he-scoring"]
 
 

@@ -4,7 +4,8 @@ What the auditor proves from these: every job cites a grant that was active at i
 window, for assets inside the grant's scope and of a kind the grant allows; nothing uses a grant after its
 revocation, termination or expiry; the jobs, rows and ε consumed never exceed the grant's terms (and match what
 the entry claims); every grant that touches a grade ≥ 3 asset, and every comprehensive grant, carries the
-regulator's approval entry before it is active; grade-4 assets are used only under the regulator's exception.
+regulator's approval entry before it is active; grade-4 assets are used only under the regulator's exception;
+statistics on a grade ≥ 3 asset spend ε under a budget, or run under the regulator's recorded no-DP exception.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ LIVE = frozenset({ACTIVE, SUSPENDED})
 REGULATOR_GRADE, CORE_GRADE = 3, 4
 EPSILON_SLACK = 1e-9
 FEDERATED = "federated-learning"
+DP_REQUIRED_KINDS = frozenset({"he-statistics"})  # as authorization.engine.DP_REQUIRED_KINDS
 
 # entry type -> (party who takes it, statuses it may start from, action path segment)
 ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
@@ -54,7 +56,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
     "grant.suspended": (REGULATOR, frozenset({ACTIVE}), "suspend"),
     "grant.reinstated": (REGULATOR, frozenset({SUSPENDED}), "reinstate"),
 }
-SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired", "job.completed", "job.failed"})
+SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired", "grant.alert", "job.completed", "job.failed"})
 
 
 @dataclass(slots=True)
@@ -74,11 +76,14 @@ class Grant:
     countered_by: str | None = None
     regulator_approved: bool = False
     core_exception: bool = False
+    dp_exception: bool = False
     jobs: int = 0
     rows: int = 0
     epsilon: float = 0.0
     running: dict[str, tuple[int, float]] = field(default_factory=dict)  # job id -> rows and ε it reserved
     federated: dict[str, int] = field(default_factory=dict)  # federated training job id -> rounds recorded
+    refused_jobs: set[str] = field(default_factory=set)  # jobs a node refused with the quota kept spent
+    last_alerted: datetime | None = None  # the latest refusal the grant's last alert counted
 
 
 def grant_of(state: State, entry: dict) -> tuple[str, Grant]:
@@ -141,6 +146,9 @@ def _acted(state: State, entry: dict) -> None:
     elif entry["type"] == "grant.regulator_approved":
         grant.regulator_approved = True
         grant.core_exception = bool(entry["body"].get("core_exception"))
+        grant.dp_exception = bool(entry["body"].get("dp_exception"))
+        if grant.dp_exception and not (entry["body"].get("reason") or "").strip():
+            raise ReplayError("dp-exception", f"grant {grant_id}'s no-DP exception is recorded without a reason")
     grant.status = entry["body"]["status"]
 
 
@@ -196,6 +204,11 @@ def _job_admitted(state: State, entry: dict) -> None:
                                                     f"regulator approval")
         if grade >= CORE_GRADE and not grant.core_exception:
             raise ReplayError("core-data", f"grade-4 asset {asset_id} used without the regulator's exception")
+        private = terms.get("epsilon") is not None and body["epsilon"] > 0 and "dp-noise" in body["obligations"]
+        if (body["computation_kind"] in DP_REQUIRED_KINDS and grade >= REGULATOR_GRADE and not private
+                and not grant.dp_exception):
+            raise ReplayError("dp-required", f"{body['computation_kind']} on grade-{grade} asset {asset_id} under "
+                                             f"grant {grant_id} spent no ε and has no recorded no-DP exception")
     grant.jobs, grant.rows = grant.jobs + 1, grant.rows + body["rows"]
     grant.epsilon += body["epsilon"]
     budget = terms.get("epsilon")
@@ -230,6 +243,8 @@ def _job_finished(state: State, entry: dict) -> None:
                                        f"ε {epsilon} (a failed job gives back all of it or, if refused, nothing)")
         grant.jobs, grant.rows, grant.epsilon = (grant.jobs - given_back[0], grant.rows - given_back[1],
                                                  grant.epsilon - given_back[2])
+        if given_back == (0, 0, 0.0):
+            grant.refused_jobs.add(job_id)
     elif "rows" in entry["body"]:  # a completed job is charged the rows its receipts report, the rest given back
         charged = entry["body"]["rows"]
         used = sum(u["rows_used"] for u in entry["body"]["usage"])
@@ -258,6 +273,34 @@ def _check_release(job_id: str, epsilon: float, release: dict) -> None:
                                             f"{sensitivity} spends more than its share ε {share}")
 
 
+def _alerted(state: State, entry: dict) -> None:
+    """A refusal alert is the exchange's, reaches exactly the grant's providers, counts at least its threshold of
+    refusals within its window and after the grant's last alert, and names only jobs a node refused."""
+    grant_id, grant = grant_of(state, entry)
+    body = entry["body"]
+    if entry["actor"] != SYSTEM_ACTOR:
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} by {entry['actor']}, not the exchange")
+    try:
+        refusals, threshold, window = int(body["refusals"]), int(body["threshold"]), int(body["window_seconds"])
+        causes, jobs = {str(k): int(v) for k, v in body["causes"].items()}, [str(j) for j in body["jobs"]]
+        first, last = parse_time(body["first"]), parse_time(body["last"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} is not a refusal count: {exc!r}") from exc
+    if not 1 <= threshold <= refusals or sum(causes.values()) != refusals or len(jobs) > refusals:
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} counts {refusals} refusals ({causes}) against "
+                                         f"threshold {threshold}")
+    if set(entry["refs"].get("participant", [])) != set(grant.providers):
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} is not addressed to exactly its providers")
+    unknown = sorted(set(jobs) - grant.refused_jobs)
+    if unknown:
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} names jobs no node refused: {unknown}")
+    if not first <= last <= parse_time(entry["time"]) or (last - first).total_seconds() > window or (
+            grant.last_alerted is not None and first <= grant.last_alerted):
+        raise ReplayError("grant-alert", f"alert on grant {grant_id} counts refusals from {body['first']} to "
+                                         f"{body['last']}: outside its {window} s window, or counted before")
+    grant.last_alerted = last
+
+
 def _action_route(entry_type: str) -> Route:
     segment = ACTIONS[entry_type][2]
 
@@ -273,7 +316,8 @@ def _request_route(entry: dict, request: dict) -> None:
 
 
 RULES: dict[str, Rule] = {"grant.requested": _requested, **{t: _acted for t in ACTIONS},
-                          "grant.activated": _activated, "grant.expired": _expired, "job.admitted": _job_admitted,
+                          "grant.activated": _activated, "grant.expired": _expired, "grant.alert": _alerted,
+                          "job.admitted": _job_admitted,
                           "job.completed": _job_finished, "job.failed": _job_finished}
 ROUTES: dict[str, Route] = {"grant.requested": _request_route, **{t: _action_route(t) for t in ACTIONS},
                             "job.admitted": lambda entry, request: expect(request, "POST", f"{API}/jobs")}

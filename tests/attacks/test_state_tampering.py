@@ -110,6 +110,8 @@ EDITS: dict[str, tuple[Callable[[Scene], list], Callable[[Scene], tuple[str, str
     "participant status": (lambda s: [update(Participant).where(Participant.id == s.provider.id)
                                       .values(status="suspended")],
                            lambda s: ("participants", s.provider.id, "status")),
+    "no-DP exception": (lambda s: [update(Grant).where(Grant.id == s.grant).values(dp_exception=True)],
+                        lambda s: ("grants", s.grant, "dp_exception")),
     "jobs used": (lambda s: [update(Grant).where(Grant.id == s.grant).values(jobs_used=0)],
                   lambda s: ("grants", s.grant, "jobs_used")),
     "key": (lambda s: [_new_key(s)], lambda s: ("participant_keys", "", "owner")),

@@ -55,6 +55,7 @@ POLICY = {
     ("POST", "/api/v1/grants"): ("consumer",),
     ("GET", "/api/v1/grants"): ANY,
     ("GET", "/api/v1/grants/<grant_id>"): ANY,
+    ("GET", "/api/v1/alerts"): ("provider", "regulator", "operator"),
     ("POST", GRANT_ACTION_RULE): ANY,
     ("POST", "/api/v1/grants/<grant_id>/renew"): ("consumer",),
     ("GET", "/api/v1/grants/<grant_id>/odrl"): ANY,

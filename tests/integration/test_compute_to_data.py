@@ -25,8 +25,9 @@ from tests.servers import start_node as _start_node
 from tests.support import grant_action, node_headers, publish, register, request_grant, scenario_request
 
 INDUSTRIES = ("manufacturing", "retail", "logistics")
-FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "registered_capital", "type": "number"},
-          {"name": "employees", "type": "integer"}, {"name": "industry", "type": "category"}]
+# uscc is opened to filters so that a test can drive the node's minimum-group refusal with one id
+FIELDS = [{"name": "uscc", "type": "identifier", "filterable": True}, {"name": "registered_capital", "type": "number"},
+          {"name": "employees", "type": "integer"}, {"name": "industry", "type": "category", "filterable": True}]
 
 
 def _enterprises(rng: np.random.Generator, rows: int, prefix: str) -> pd.DataFrame:

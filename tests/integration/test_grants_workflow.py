@@ -64,6 +64,24 @@ def test_grade_3_needs_every_provider_and_then_the_regulator(client, market):
         "grant.regulator_approved", "grant.activated"]
 
 
+def test_the_no_dp_exception_is_the_regulators_co_approval_with_a_reason(client, market):
+    consumer, tax, regulator = market["consumer"], market["tax"], market["regulator"]
+    grant = request_grant(client, consumer, scenario_request([market["assets"]["tax3"]]))
+    refused = grant_action(client, tax, grant["id"], "approve", {"dp_exception": True}, expect=422)
+    assert "dp_exception" in refused["errors"]
+    assert grant_action(client, tax, grant["id"], "approve")["status"] == "provider-approved"
+    refused = grant_action(client, regulator, grant["id"], "co-approve", {"dp_exception": True}, expect=422)
+    assert "reason" in refused["errors"]
+    assert grant_action(client, regulator, grant["id"], "co-approve", {"dp_exception": True, "reason": "   "},
+                        expect=422)["errors"]["reason"]
+    active = grant_action(client, regulator, grant["id"], "co-approve",
+                          {"dp_exception": True, "reason": "exact county tables for the statistical yearbook"})
+    assert active["status"] == "active" and active["dp_exception"] is True and active["core_exception"] is False
+    entries = client.get("/api/v1/ledger/entries?start=0&end=1000", headers=regulator.headers).get_json()["entries"]
+    approved = [e["entry"] for e in entries if e["entry"]["type"] == "grant.regulator_approved"]
+    assert approved[-1]["body"]["dp_exception"] is True
+
+
 def test_comprehensive_grants_always_need_the_regulator(client, market):
     consumer, transport, regulator = market["consumer"], market["transport"], market["regulator"]
     grant = request_grant(client, consumer, {"kind": "comprehensive", "providers": [transport.id], "max_grade": 2,

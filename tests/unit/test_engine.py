@@ -21,6 +21,7 @@ OPEN1 = AssetFacts("ast_flow", "prt_trn", True, "transport", 1, True, frozenset(
 CORE4 = AssetFacts("ast_pid", "prt_hr", True, "social-security", 4, True, frozenset({"he-statistics"}))
 GRANT = GrantFacts("grt_1", "prt_bank", "active", Scope(SCENARIO, assets=frozenset({"ast_tax", "ast_lic", "ast_pid"}),
                                                         scenario="credit", purpose="scoring"), TERMS)
+EXCEPTED = replace(GRANT, dp_exception=True)  # the regulator's recorded no-DP exception: exact statistics on grade 3
 HE = Action(COMPUTE, "he-statistics")
 
 
@@ -35,7 +36,7 @@ def _codes(decision):
 
 
 def test_a_covered_job_is_allowed_with_its_obligations():
-    decision = decide(CONSUMER, HE, [TAX3, LIC2], _context())
+    decision = decide(CONSUMER, HE, [TAX3, LIC2], _context(grant=EXCEPTED))
     assert decision.allow and [r.code for r in decision.reasons] == ["grant-covers"]
     assert {o.code: o.value for o in decision.obligations} == {"min-group-size": 10}
 
@@ -81,12 +82,36 @@ def test_every_forbid_denies_and_names_itself(principal, action, assets, context
 
 
 def test_any_forbid_beats_the_permit_of_the_other_assets():
-    decision = decide(CONSUMER, HE, [LIC2, replace(TAX3, published=False)], _context())
+    decision = decide(CONSUMER, HE, [LIC2, replace(TAX3, published=False)], _context(grant=EXCEPTED))
     assert not decision.allow and _codes(decision) == {"asset-not-published"}
 
 
 def test_the_regulators_exception_opens_core_data_for_the_scenario():
-    assert decide(CONSUMER, HE, [CORE4], _context(grant=replace(GRANT, core_exception=True))).allow
+    assert decide(CONSUMER, HE, [CORE4], _context(grant=replace(EXCEPTED, core_exception=True))).allow
+
+
+def test_statistics_on_grade_3_without_epsilon_need_the_regulators_no_dp_exception():
+    decision = decide(CONSUMER, HE, [TAX3, LIC2], _context())
+    assert not decision.allow and _codes(decision) == {"dp-required-for-grade"}
+    message = decision.forbids[0].message
+    assert "ast_tax is grade 3" in message and "epsilon" in message and "dp_exception" in message
+
+
+@pytest.mark.parametrize("grant, assets, action, epsilon", [
+    (EXCEPTED, [TAX3], HE, 0.0),  # the regulator's recorded exception
+    (replace(GRANT, terms=replace(TERMS, epsilon=1.0)), [TAX3], HE, 0.5),  # differential privacy
+    (GRANT, [LIC2], HE, 0.0),  # grade 2
+    (replace(GRANT, terms=replace(TERMS, computation_kinds=frozenset({"he-scoring"}))), [TAX3],
+     Action(COMPUTE, "he-scoring"), 0.0),  # per-record scoring is not an aggregate over chosen rows
+])
+def test_the_no_dp_rule_spares_dp_the_exception_lower_grades_and_scoring(grant, assets, action, epsilon):
+    assert "dp-required-for-grade" not in _codes(decide(CONSUMER, action, assets, _context(grant=grant,
+                                                                                           epsilon=epsilon)))
+
+
+def test_a_grade_3_grant_with_a_budget_still_asks_each_statistics_job_for_epsilon():
+    grant = replace(GRANT, terms=replace(TERMS, epsilon=1.0))
+    assert _codes(decide(CONSUMER, HE, [TAX3], _context(grant=grant))) == {"dp-required"}
 
 
 def test_budget_and_price_become_obligations():
