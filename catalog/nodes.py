@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from catalog import pinned
 from common.db import get_database
-from provider import identity
+from protocol import identity
 
 PUBLIC, LOOPBACK, PRIVATE, OTHER = "public", "loopback", "private", "other"
 ALLOWED: dict[str, frozenset[str]] = {

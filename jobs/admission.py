@@ -17,11 +17,12 @@ from authorization import engine, facts, workflow
 from catalog.models import Asset
 from common.db import new_id
 from common.errors import Forbidden, InvalidInput
-from jobs import declarations, tickets
+from jobs import declarations
 from jobs.model import Job, JobTicket
 from ledger.entries import Draft
 from ledger.service import UnitOfWork
 from participants.rules import Principal
+from protocol import tickets
 
 
 @dataclass(frozen=True)

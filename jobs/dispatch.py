@@ -3,7 +3,7 @@ a federated training, the job's grant must still be active and within its window
 still active participants. Admission checked all this too, but a grant can be revoked, suspended or terminated (and
 a party suspended) while a job waits for a worker, or between two rounds of a training.
 
-When it holds, the exchange signs, for each ticket, a grant status statement (``jobs.grantstatus``) that
+When it holds, the exchange signs, for each ticket, a grant status statement (``protocol.grantstatus``) that
 the node requires beside the ticket. When it does not, nothing is sent: the job fails with the fixed problem code
 ``grant-not-active-at-dispatch``, and its quota is given back — the consumer did nothing wrong, and no node read a
 row (a federated round after the first keeps the rows already trained on spent, as any failed round does).
@@ -19,10 +19,11 @@ from sqlalchemy import select
 from authorization import lifecycle
 from authorization.model import Grant
 from common.db import get_database
-from jobs import grantstatus
+from jobs.nodes import NodeFailure
 from ledger import service
-from participants.models import Participant
+from participants.models import Participant, ParticipantKey
 from participants.rules import ACTIVE as PARTICIPANT_ACTIVE
+from protocol import grantstatus, receipts
 
 CODE = "grant-not-active-at-dispatch"
 
@@ -63,3 +64,14 @@ def current_statements(grant_id: str, tickets: list[Mapping[str, Any]], now: dat
     with get_database().sessionmaker() as session:
         check(session, grant_id, [t["provider"] for t in tickets], now)
     return statements(tickets, now)
+
+
+def checked_result(session, job_id: str, provider_id: str, answer: dict[str, Any]) -> bytes:
+    """Return a node's result once its receipt is for this job and signed by one of the provider's registered,
+    unrevoked keys; raise ``NodeFailure`` otherwise (the quota stays spent: the node answered)."""
+    keys = session.scalars(select(ParticipantKey.public_key).where(ParticipantKey.participant_id == provider_id,
+                                                                  ParticipantKey.revoked_at.is_(None)))
+    try:
+        return receipts.checked_result(answer, job_id, provider_id, list(keys))
+    except receipts.ReceiptError as exc:
+        raise NodeFailure(str(exc)) from exc

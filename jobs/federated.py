@@ -32,13 +32,16 @@ from authorization.model import Grant
 from catalog.models import Asset
 from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
-from jobs import dispatch, tickets
+from jobs import dispatch, outcomes
 from jobs.model import Job, JobPayload, JobRound, JobTicket, JobTraining
+from jobs.nodes import NodeCall, NodeClient, NodeFailure
 from ledger.entries import SYSTEM_ACTOR, Draft, parse_time
 from ledger.service import UnitOfWork, unit_of_work
 from participants.rules import Principal
 from privacy import he
 from privacy.federated import DEFAULT_DELTA, FederatedError, Standardizer, TrainingConfig
+from protocol import tickets
+from protocol.tickets import SignedTicket
 
 FEDERATED = "federated-learning"
 MOMENTS, TRAIN = "moments", "train"
@@ -250,38 +253,18 @@ def _check_round(request: RoundRequest, plan: Plan, number: int) -> None:
 def abandon_unstarted(job_id: str, consumer_id: str, reason: str) -> bool:
     """Fail a federated job of ``consumer_id`` that has no round yet, giving its quota back (nothing was released);
     return whether it did. A training whose first round request is refused never stays admitted holding quota."""
-    from jobs import runner as jobs
-
     with get_database().sessionmaker() as session:
         job = session.get(Job, job_id)
         if job is None or job.consumer_id != consumer_id or job.computation_kind != FEDERATED \
                 or job.status != "admitted" or session.scalar(
                     select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id)):
             return False
-    jobs.fail_job(job_id, reason, release=True)
+    outcomes.fail_job(job_id, reason, release=True)
     return True
 
 
-@dataclass
-class _Ticket:
-    """What ``jobs.runner.call_node`` needs of a ticket."""
-
-    provider_id: str
-    ticket: dict[str, Any]
-    signature: str
-
-
-@dataclass
-class _Payload:
-    params: dict[str, Any]
-    context: bytes | None
-    weights: bytes | None = None
-
-
-def run_round(job_id: str, number: int, timeout: float) -> None:
+def run_round(job_id: str, number: int, timeout: float, nodes: NodeClient) -> None:
     """Call the round's providers at once, add the ciphertexts of those that answered, record the round."""
-    from jobs import runner as jobs  # the node client and receipt check are shared with the other job kinds
-
     database = get_database()
     with database.sessionmaker() as session:  # closed before the nodes are called: no transaction waits on them
         row = session.get(JobRound, (job_id, number))
@@ -291,27 +274,27 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
             select(JobTicket.provider_id).where(JobTicket.job_id == job_id))))
         endpoints = {a.provider_id: a.node_endpoint for a in session.scalars(select(Asset).where(
             Asset.id.in_(job.assets)))}
-        calls = [(_Ticket(t["provider"], t["ticket"], t["signature"]), endpoints[t["provider"]]) for t in row.tickets]
-        round_payload = _Payload(row.params, payload.context)
+        calls = [(t, endpoints[t["provider"]]) for t in row.tickets]
+        params, context = row.params, payload.context
     try:  # every round re-checks the grant before any node is called: a training spans many tickets' lifetimes
-        statements = dispatch.current_statements(job.grant_id, [t.ticket for t, _ in calls], utcnow())
+        statements = dispatch.current_statements(job.grant_id, [t["ticket"] for t, _ in calls], utcnow())
     except dispatch.GrantNotCurrent as exc:
         fail_round(job_id, number, f"round {number}: {exc}")
         return
-    with ThreadPoolExecutor(max_workers=max(1, len(calls))) as pool:
-        pending = [(ticket, pool.submit(jobs.call_node, endpoint, ticket, round_payload, timeout,
-                                        statements[ticket.ticket["nonce"]]))
-                   for ticket, endpoint in calls]
+    node_calls = [NodeCall(endpoint, t["provider"], SignedTicket(t["ticket"], t["signature"]),
+                           statements[t["ticket"]["nonce"]], params, context) for t, endpoint in calls]
+    with ThreadPoolExecutor(max_workers=max(1, len(node_calls))) as pool:
+        pending = [(call, pool.submit(nodes.run, call, timeout)) for call in node_calls]
     results, usage, dropped = [], [], []
     with database.sessionmaker() as session:
-        for ticket, future in pending:
+        for call, future in pending:
             try:
                 answer = future.result()
-                results.append(jobs.check_receipt(session, ticket.provider_id, job_id, answer))
-                usage.append({"provider": ticket.provider_id, "rows_used": answer["receipt"]["rows_used"],
+                results.append(dispatch.checked_result(session, job_id, call.provider_id, answer))
+                usage.append({"provider": call.provider_id, "rows_used": answer["receipt"]["rows_used"],
                               "receipt": answer["receipt"], "signature": answer["signature"]})
-            except jobs.NodeFailure as exc:
-                dropped.append({"provider": ticket.provider_id, "reason": str(exc)[:500]})
+            except NodeFailure as exc:
+                dropped.append({"provider": call.provider_id, "reason": str(exc)[:500]})
     total, error, quorum = None, None, plan.quorum(number)
     answered = len({u["provider"] for u in usage})
     if answered < quorum:
@@ -321,12 +304,12 @@ def run_round(job_id: str, number: int, timeout: float) -> None:
                  f"{'; '.join(d['reason'] for d in dropped)}")
     else:
         try:
-            total = he.add_ciphertexts(round_payload.context, results) if len(results) > 1 else results[0]
+            total = he.add_ciphertexts(context, results) if len(results) > 1 else results[0]
         except he.HEError as exc:
             error = f"round {number}: the updates could not be added: {exc}"
     error = _record_round(job_id, number, total, usage, dropped, error)
     if error is not None:
-        jobs.fail_job(job_id, error, release=number == 0)
+        outcomes.fail_job(job_id, error, release=number == 0)
 
 
 def _record_round(job_id: str, number: int, total: bytes | None, usage: list[dict[str, Any]],
@@ -390,10 +373,8 @@ def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, me
 
 def fail_round(job_id: str, number: int, reason: str) -> None:
     """Record a round that could not run at all, and fail its job (the rows already trained on stay spent)."""
-    from jobs import runner as jobs
-
     _record_round(job_id, number, None, [], [], reason)
-    jobs.fail_job(job_id, reason, release=number == 0)
+    outcomes.fail_job(job_id, reason, release=number == 0)
 
 
 def recover_stranded_rounds(now: datetime) -> list[str]:

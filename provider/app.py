@@ -6,10 +6,10 @@ only ciphertexts, sign a receipt.
                                    → {result, receipt, signature}
     GET  /v1/datasets/<name>/download   grade-1 (open) datasets only, as CSV
     GET  /v1/health
-    GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (provider.identity)
+    GET  /v1/identity?nonce=…      the provider's key signs the exchange's nonce (protocol.identity)
 
 A job call is authenticated before its body is read: the ticket's signature, issuer, addressee and times, and the
-exchange's current statement that the ticket's grant is active (``jobs.grantstatus``), all from headers.
+exchange's current statement that the ticket's grant is active (``protocol.grantstatus``), all from headers.
 Without them the answer is 401 (or 403), and not a byte of the body — up to 64 MB — is parsed. Then the body is
 parsed within ``common.jsonlimits`` and bound to the ticket (its parameters' and context's digests), and the
 ticket's nonce is used up.
@@ -30,16 +30,16 @@ from werkzeug.exceptions import HTTPException
 from common import crypto, jsonlimits, webjson
 from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
-from jobs import grantstatus
-from jobs.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
-from ledger.entries import canonical, format_time
+from ledger.entries import format_time
 from privacy import he
-from provider import compute, federated, identity, limits
+from protocol import grantstatus, identity
+from protocol.receipts import sign_receipt
+from protocol.tickets import SignedTicket, TicketError, TicketVerifier, Unauthenticated
+from provider import compute, federated, limits
 from provider.config import NodeConfig
 from provider.datasets import Dataset, load_all
 from provider.record import NodeRecord
 
-RECEIPT_CONTEXT = b"pdx-receipt/v1\n"
 MAX_BODY_BYTES = 64 * 1024 * 1024  # an HE context and, for scoring, the encrypted weights
 
 
@@ -60,16 +60,6 @@ def _bytes(body: Mapping[str, Any], name: str) -> bytes:
         return base64.b64decode(body[name], validate=True)
     except (KeyError, TypeError, binascii.Error) as exc:
         raise compute.ComputeError(f"{name} must be base64") from exc
-
-
-def sign_receipt(key, receipt: dict[str, Any]) -> str:
-    """Sign a receipt the way every node does."""
-    return crypto.sign(key, RECEIPT_CONTEXT + canonical(receipt))
-
-
-def verify_receipt(public_key_b64: str, receipt: dict[str, Any], signature: str) -> None:
-    """Verify a node's receipt, raising ``crypto.BadKey`` if it does not hold."""
-    crypto.verify(public_key_b64, signature, RECEIPT_CONTEXT + canonical(receipt))
 
 
 def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None = None) -> Flask:

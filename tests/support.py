@@ -82,9 +82,9 @@ def node_headers(app, claims: dict, signature: str, *, statement: bool = True) -
     statement, signed with ``app``'s log key, that the ticket's grant is active."""
     from datetime import datetime, timezone
 
-    from jobs import grantstatus
-    from jobs.tickets import SignedTicket
     from ledger import service
+    from protocol import grantstatus
+    from protocol.tickets import SignedTicket
 
     headers = SignedTicket(claims, signature).to_headers()
     if statement:

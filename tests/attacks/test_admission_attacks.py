@@ -16,10 +16,10 @@ from werkzeug.serving import make_server
 
 from client.http import ApiError
 from client.sdk import Consumer, JobFailed
-from jobs import tickets
 from ledger import service
 from privacy.aggregation import StatisticsPlan
 from privacy.he import ConsumerKeys
+from protocol import tickets
 from tests.integration.test_audit_grants import _export, _verify
 from tests.nodes import ROWS
 from tests.support import node_headers

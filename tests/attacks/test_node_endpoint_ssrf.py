@@ -28,7 +28,7 @@ from exchange import state_check
 from ledger import service
 from ledger.models import LedgerEntry
 from privacy.aggregation import StatisticsPlan
-from provider import identity
+from protocol import identity
 from tests.integration.test_compute_to_data import _start_node
 from tests.servers import app_env, free_port, serving
 from tests.support import asset_body, grant_action, publish, register, request_grant, scenario_request

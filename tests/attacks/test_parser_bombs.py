@@ -13,8 +13,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from jobs import tickets
 from ledger import service
+from protocol import tickets
 from tests.attacks.served_scene import provider_node, send, served_env
 from tests.servers import serving
 from tests.support import node_headers

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from common.db import get_database
 from jobs import runner as jobs
 from jobs.model import Job, JobPayload, JobResult, JobTicket
+from jobs.nodes import HttpNodeClient
 from ledger import service
 from ledger.models import LedgerEntry
 from provider.record import NodeRecord
@@ -108,7 +109,7 @@ def test_a_ticket_replayed_to_the_node_after_its_grant_is_revoked_reads_no_row(h
 def test_a_job_whose_grant_was_revoked_in_the_queue_calls_no_node_and_gets_its_quota_back(held_job):
     _revoke(held_job)
     with held_job["app"].app_context():
-        jobs.run_job(held_job["job"], 30)
+        jobs.run_job(held_job["job"], 30, HttpNodeClient())
         with get_database().sessionmaker() as session:
             job = session.get(Job, held_job["job"])
             result = session.get(JobResult, held_job["job"])
@@ -123,7 +124,7 @@ def test_a_job_whose_grant_was_revoked_in_the_queue_calls_no_node_and_gets_its_q
 
 def test_a_job_dispatched_while_its_grant_is_active_runs(held_job):
     with held_job["app"].app_context():
-        jobs.run_job(held_job["job"], 60)
+        jobs.run_job(held_job["job"], 60, HttpNodeClient())
         with get_database().sessionmaker() as session:
             job = session.get(Job, held_job["job"])
     assert job.status == "completed"
@@ -161,7 +162,7 @@ def test_each_federated_round_rechecks_the_grant_before_calling_a_node(app, clie
     _round(client, consumer, job["id"])  # round 0 is ticketed; no worker runs it yet
     grant_action(client, providers[0], grant["id"], "revoke", {"reason": "consent withdrawn"})
     with app.app_context():
-        federated.run_round(job["id"], 0, 30)
+        federated.run_round(job["id"], 0, 30, HttpNodeClient())
         with get_database().sessionmaker() as session:
             status = session.get(Job, job["id"]).status
             result = session.get(JobResult, job["id"])
@@ -176,7 +177,7 @@ def test_a_served_exchange_rechecks_the_grant_of_a_job_that_waited_in_its_queue(
     revoked, then is dispatched: no node is called, the job fails with the fixed code and its quota comes back."""
     import threading
 
-    from provider import identity
+    from protocol import identity
     from tests.attacks.served_scene import send, served_env
     from tests.attacks.test_node_endpoint_ssrf import Listener
     from tests.servers import serving

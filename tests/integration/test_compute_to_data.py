@@ -115,7 +115,7 @@ def test_the_ledger_records_the_hash_of_the_result_the_consumer_downloads(federa
     assert completed[-1]["body"]["result_sha256"] == digest
     usage = completed[-1]["body"]["usage"]
     assert sorted(u["rows_used"] for u in usage) == [3000, 3500]
-    from provider.app import verify_receipt
+    from protocol.receipts import verify_receipt
 
     for item in usage:  # the receipts in the ledger verify with the providers' keys
         keys = consumer.exchange.get(f"/participants/{item['provider']}/keys")

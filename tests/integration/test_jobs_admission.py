@@ -17,9 +17,9 @@ from sqlalchemy import select
 from client.signing import signature_headers
 from common.db import get_database
 from jobs.model import Job, JobTicket
-from jobs.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from ledger import service
 from privacy.federated import TrainingConfig
+from protocol.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from tests.servers import app_env, serving
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from jobs import grantstatus
-from jobs.grantstatus import Statement, StatusError
+from protocol import grantstatus
+from protocol.grantstatus import Statement, StatusError
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
 KEY = Ed25519PrivateKey.generate()

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from jobs.tickets import MemoryNonceStore, SignedTicket, TicketError, TicketVerifier, digest, issue
+from protocol.tickets import MemoryNonceStore, SignedTicket, TicketError, TicketVerifier, digest, issue
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 EXCHANGE = Ed25519PrivateKey.generate()
@@ -106,7 +106,7 @@ def test_a_ticket_travels_in_headers_and_is_authenticated_before_any_body():
 
 
 def test_a_ticket_for_a_hundred_assets_fits_a_header_line():
-    from jobs.tickets import MAX_HEADER_CHARS, TICKET_HEADER
+    from protocol.tickets import MAX_HEADER_CHARS, TICKET_HEADER
 
     headers = _ticket(assets=[f"ast_{i:036d}" for i in range(100)], limits={"rows": 10**12, "result_cells": 10**9},
                       obligations={"min-group-size": 10, "dp-noise": 1.0, "charge": 123.45}).to_headers()
@@ -119,14 +119,14 @@ def test_a_ticket_for_a_hundred_assets_fits_a_header_line():
                                      {"PDX-Ticket": "W10", "PDX-Ticket-Signature": "x"},
                                      {"PDX-Ticket": "a" * 9000, "PDX-Ticket-Signature": "x"}])
 def test_missing_or_malformed_ticket_headers_are_unauthenticated(headers):
-    from jobs.tickets import Unauthenticated
+    from protocol.tickets import Unauthenticated
 
     with pytest.raises(Unauthenticated):
         _verifier().authenticate(SignedTicket.from_headers(headers), now=NOW)
 
 
 def test_a_forged_ticket_in_headers_is_unauthenticated():
-    from jobs.tickets import Unauthenticated
+    from protocol.tickets import Unauthenticated
 
     headers = _ticket(key=Ed25519PrivateKey.generate()).to_headers()
     with pytest.raises(Unauthenticated, match="signature"):
