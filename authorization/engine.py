@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Sequence
+from typing import Any, Sequence
 
 from authorization.lifecycle import ACTIVE
 from authorization.terms import CORE_GRADE, REGULATOR_GRADE, Scope, Terms
@@ -97,6 +97,14 @@ class Decision:
     @property
     def forbids(self) -> list[Reason]:
         return [reason for reason in self.reasons if reason.effect == FORBID]
+
+    def reasons_json(self) -> list[dict[str, str]]:
+        """Return the reasons as the API and the ledger show them."""
+        return [{"effect": r.effect, "code": r.code, "message": r.message} for r in self.reasons]
+
+    def obligations_json(self) -> dict[str, Any]:
+        """Return the obligations as the tickets carry them: code -> value."""
+        return {o.code: o.value for o in self.obligations}
 
 
 def _forbid(reasons: list[Reason], code: str, message: str) -> None:

@@ -140,17 +140,13 @@ class Alert(Schema):
     ledger_seq = fields.Integer(metadata={"description": "the `grant.alert` entry"})
 
 
-class JobBody(RequestSchema):
+class ActionBody(RequestSchema):
+    """What a job asks to do, and its declared sizes: the facts the decision point decides on."""
+
+
     grant = fields.String(required=True, validate=ID)
     assets = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1, max=100))
     computation_kind = fields.String(required=True, validate=validate.OneOf(COMPUTATION_KINDS))
-    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "operation parameters"})
-    context_sha256 = fields.String(load_default=None, allow_none=True, validate=HEX_HASH,
-                                   metadata={"description": "hex SHA-256 of the consumer's public HE context"})
-    context = fields.String(load_default=None, allow_none=True, metadata={
-        "description": "base64 of the consumer's public CKKS context (never with its secret key)"})
-    weights = fields.String(load_default=None, allow_none=True, metadata={
-        "description": "he-scoring: base64 of the model weights encrypted under that context"})
     rows = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**12))
     epsilon = fields.Float(load_default=0.0, allow_nan=False, validate=validate.Range(min=0, max=100))
     group_size = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9),
@@ -158,7 +154,7 @@ class JobBody(RequestSchema):
     result_cells = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=0, max=10**9))
 
 
-class DecisionBody(JobBody):
+class DecisionBody(ActionBody):
     action = fields.String(load_default="compute", validate=validate.OneOf(["compute", "download"]))
     grant = fields.String(load_default=None, allow_none=True, validate=ID)
 
@@ -178,33 +174,6 @@ class Decision(Schema):
     allow = fields.Boolean()
     reasons = fields.List(fields.Nested(Reason))
     obligations = fields.Dict()
-
-
-class JobResultSchema(Schema):
-    job_id = fields.String()
-    result = fields.Function(lambda r: None if r.result is None else base64.b64encode(r.result).decode(),
-                             metadata={"description": "base64 of the summed ciphertext; only the consumer decrypts it"})
-    result_sha256 = fields.String(allow_none=True)
-    receipts = fields.List(fields.Dict(), metadata={"description": "each provider node's signed receipt"})
-    error = fields.String(allow_none=True)
-    finished_at = fields.DateTime()
-    release = fields.Dict(allow_none=True, metadata={
-        "description": "differential privacy: the ε, the bounds and each statistic's share of ε, sensitivity and "
-                       "Laplace noise scale (null when the result carries no noise)"})
-
-
-class JobSchema(Schema):
-    id = fields.String()
-    grant_id = fields.String()
-    consumer_id = fields.String()
-    computation_kind = fields.String()
-    assets = fields.List(fields.String())
-    params_sha256 = fields.String()
-    context_sha256 = fields.String(allow_none=True)
-    rows_reserved = fields.Integer()
-    epsilon = fields.Float()
-    status = fields.String()
-    created_at = fields.DateTime()
 
 
 GrantPage = page_schema(Grant, "GrantPage")

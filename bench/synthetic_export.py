@@ -20,10 +20,10 @@ from datetime import datetime, timedelta, timezone
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from client.keys import approval, endorsement
 from common import crypto
 from ledger import checkpoints, entries, merkle, notes
 from ledger.entries import Draft, SignedRequest
+from participants.keys import approval, endorsement
 
 ORIGIN = "bench.pdx/ledger"
 API = "/api/v1"

@@ -12,9 +12,10 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import chain_cli, commands, demo_chain, grant_cli, keys, training_cli
+from client import chain_cli, commands, demo_chain, grant_cli, training_cli
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
+from participants import keys
 from provider.cli import node_group
 
 

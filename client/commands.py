@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
-from client import keys
 from client.http import DEFAULT_URL, ApiError, ExchangeClient
+from participants import keys
 
 url_option = click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True,
                           help="exchange base URL (env PDX_URL)")

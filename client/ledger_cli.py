@@ -12,11 +12,11 @@ from pathlib import Path
 
 import click
 
-from client import keys
 from client.http import DEFAULT_URL, ApiError, ExchangeClient
 from common import crypto
 from ledger import merkle, notes
 from ledger.checkpoints import witness_name
+from participants import keys
 
 
 @click.group("ledger")

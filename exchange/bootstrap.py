@@ -10,11 +10,11 @@ from typing import Any, Callable, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client.keys import approval, endorsement, public_text, registration_body
 from common.db import utcnow
 from ledger.entries import sign_request
 from ledger.service import UnitOfWork, unit_of_work
 from participants import services
+from participants.keys import approval, endorsement, public_text, registration_body
 from participants.models import Participant, ParticipantKey
 from participants.rules import Principal
 

@@ -78,21 +78,13 @@ def decision_for(uow: UnitOfWork, actor: Principal, request: JobRequest, now: da
     return engine.decide(facts.principal_facts(actor), action, assets, context), grant, assets
 
 
-def reasons_json(decision: engine.Decision) -> list[dict[str, str]]:
-    return [{"effect": r.effect, "code": r.code, "message": r.message} for r in decision.reasons]
-
-
-def obligations_json(decision: engine.Decision) -> dict[str, Any]:
-    return {o.code: o.value for o in decision.obligations}
-
-
 def admit(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime, ticket_key, issuer: str
           ) -> tuple[Job, list[JobTicket]]:
     """Admit a job if the decision point allows it, consuming quotas, and issue one ticket per provider."""
     decision, grant, assets = decision_for(uow, actor, request, now, lock=True)
     if not decision.allow:
         raise Denied("; ".join(r.message for r in decision.forbids),
-                     extra={"reasons": reasons_json(decision)})
+                     extra={"reasons": decision.reasons_json()})
     grant.jobs_used += 1
     grant.rows_used += request.rows
     grant.epsilon_used += request.epsilon
@@ -101,7 +93,7 @@ def admit(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,
               context_sha256=request.context_sha256, rows_reserved=request.rows, epsilon=request.epsilon,
               status="admitted", created_at=now)
     uow.session.add(job)
-    obligations = obligations_json(decision)
+    obligations = decision.obligations_json()
     by_provider: dict[str, list[str]] = {}
     for asset in assets:
         by_provider.setdefault(asset.provider_id, []).append(asset.id)

@@ -24,13 +24,13 @@ import migrations
 from app import create_app
 from catalog.models import Domain
 from catalog.vocab import SEED_DOMAINS
-from client.keys import approval, endorsement, public_text, registration_body
 from client.signing import SIGNED_METHODS, signature_headers
 from common import keyfiles
 from common.db import Base, build_engine
 from exchange import bootstrap
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
+from participants.keys import approval, endorsement, public_text, registration_body
 
 pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
 

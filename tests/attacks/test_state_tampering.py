@@ -22,10 +22,10 @@ from sqlalchemy import update
 
 from authorization.model import Grant
 from catalog.models import Asset
-from client.keys import public_text
 from client.signing import signature_headers
 from common import crypto
 from common.db import build_engine
+from participants.keys import public_text
 from participants.models import Participant, ParticipantKey, ParticipantRole
 from tests.servers import PDX, app_env, serving
 from tests.support import grant_action, publish, register, request_grant, scenario_request

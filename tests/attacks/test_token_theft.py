@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client.keys import approval, endorsement, key_id, public_text, registration_body
 from common.db import utcnow
 from ledger import service
 from ledger.entries import Draft, sign_request
+from participants.keys import approval, endorsement, key_id, public_text, registration_body
 from participants.models import ParticipantKey
 from tests.attacks.served_scene import send, served_env
 from tests.servers import PDX, serving

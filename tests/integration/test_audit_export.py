@@ -13,12 +13,12 @@ from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.audit_cli import audit
-from client.keys import key_id, public_text
 from common.db import get_database
 from ledger import checkpoints, entries, export, log, merkle, notes, service
 from ledger.audit import AuditFailure, AuditReport, verify_export
 from ledger.entries import Draft
 from ledger.log import LogIdentity
+from participants.keys import key_id, public_text
 from tests.support import publish, register
 
 WITNESS = "witness.example/cosigner"

@@ -10,8 +10,8 @@ import base64
 
 import pytest
 
-from client import keys
 from client.signing import signature_headers
+from participants import keys
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 GRANT_ACTION_RULE = "/api/v1/grants/<grant_id>/<any({}):action>".format(

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from client.keys import public_text
 from ledger import merkle, notes
 from ledger.checkpoints import witness_name
+from participants.keys import public_text
 from tests.support import asset_body, publish, register
 
 

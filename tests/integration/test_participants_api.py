@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from client import keys
 from common import crypto
+from participants import keys
 
 
 def _register_key(client, actor, key=None, proof=None):

@@ -14,7 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from client.cli import main
-from client.keys import load, public_text
+from participants.keys import load, public_text
 from tests.servers import PDX, serving
 
 
@@ -102,7 +102,7 @@ def _forged_approval(tmp_path) -> Path:
     """An 'approval' signed by a key no operator registered."""
     from datetime import datetime, timezone
 
-    from client.keys import approval, generate
+    from participants.keys import approval, generate
 
     forger = generate(tmp_path / "forger.pem")
     path = tmp_path / "forged.json"

@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from client.keys import approval, endorsement
 from common import crypto
 from ledger import entries, notes
 from ledger.audit import verify_export
 from ledger.entries import Draft
 from ledger.merkle import MemoryTree, leaf_hash
+from participants.keys import approval, endorsement
 
 ORIGIN = "test.pdx/ledger"
 API = "/api/v1"

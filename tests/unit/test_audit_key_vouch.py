@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from client.keys import approval, endorsement, key_id
 from ledger.audit import AuditFailure
+from participants.keys import approval, endorsement, key_id
 from tests.unit.audit_log_builder import LogBuilder, Member, public, seeded_key, verify
 
 FORGER = seeded_key("forger")  # a key the exchange host made: registered to nobody
