@@ -3,7 +3,9 @@
 Every error is an RFC 9457 problem (``application/problem+json``). The statuses an operation can answer follow
 from the machinery it passes through, so they are declared here once rather than on each view:
 
-- every operation: 422 (a control character in the URL, or invalid query arguments) and 429 (rate limits);
+- every operation: 422 (a control character in the URL, or invalid query arguments), 429 (rate limits), and 414
+  (a request line longer than gunicorn accepts: answered by the HTTP server before the exchange, so not as a
+  problem);
 - a method that carries a body (POST, PUT, PATCH, DELETE): 400 (the body is no JSON within the parsing limits)
   and 413 (the body is larger than the exchange accepts);
 - an operation that needs a bearer token: 401 (missing, unknown or revoked credentials) and 403 (a suspended
@@ -31,6 +33,8 @@ AUTHENTICATED = (http.HTTPStatus.UNAUTHORIZED, http.HTTPStatus.FORBIDDEN)
 SIGNED = (http.HTTPStatus.CONFLICT,)
 WITH_PATH_PARAMETERS = (http.HTTPStatus.NOT_FOUND,)
 SIGNATURE_HEADER = "PDX-Signature"
+URI_TOO_LONG = {"description": "the request line is longer than the HTTP server (gunicorn) accepts; it answers "
+                               "before the exchange, with a page of its own rather than a problem"}
 
 
 def error_statuses(path: str, method: str, operation: dict[str, Any]) -> list[http.HTTPStatus]:
@@ -60,3 +64,4 @@ class ProblemResponsesPlugin(BasePlugin):
             for status in error_statuses(path or "", method, operation):
                 # A name refers to the response component flask-smorest registers for the status.
                 responses.setdefault(str(status.value), status.name)
+            responses.setdefault(str(http.HTTPStatus.REQUEST_URI_TOO_LONG.value), URI_TOO_LONG)

@@ -31,7 +31,9 @@ from openapi_spec_validator import validate
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
+from sqlalchemy import func, select
 
+from common.db import Base, get_database
 from tests.attacks.fuzz_scene import ANONYMOUS, ROLES, Scene, body_bytes, build, credentials
 from tests.attacks.served_scene import served_env
 from tests.servers import serving
@@ -60,7 +62,16 @@ def status_is_declared(ctx, response, case) -> bool | None:
     return None
 
 
-CHECKS = [not_a_server_error, status_is_declared, content_type_conformance, response_schema_conformance]
+def problem_names_the_field(ctx, response, case) -> bool | None:
+    """Fail when invalid input (400, 422) is refused without ``errors`` naming what was wrong."""
+    if response.status_code in (400, 422) and not (response.json() or {}).get("errors"):
+        raise AssertionError(f"{case.operation.label} refused input ({response.status_code}) naming no field: "
+                             f"{response.text}")
+    return None
+
+
+CHECKS = [not_a_server_error, status_is_declared, content_type_conformance, response_schema_conformance,
+          problem_names_the_field]
 
 
 def permitted_roles(app) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -146,15 +157,31 @@ class Coverage:
         return {label for (label, status), count in self.statuses.items() if predicate(status)}
 
 
-def _send(scene: Scene, case, who: str):
-    """Send ``case`` as ``who``: the body serialized once, and those very bytes signed and sent."""
+def row_counts(app) -> tuple[int, ...]:
+    """How many rows each table holds (one query)."""
+    counts = select(*(select(func.count()).select_from(table).scalar_subquery()
+                      for table in Base.metadata.sorted_tables))
+    with app.app_context(), get_database().engine.connect() as connection:
+        return tuple(connection.execute(counts).one())
+
+
+def _send(target: Target, scene: Scene, case, who: str):
+    """Send ``case`` as ``who``: the body serialized once, and those very bytes signed and sent.
+
+    In process, a write the exchange refuses (4xx) must leave every table as it was.
+    """
     kwargs = case.as_transport_kwargs()
     raw = body_bytes(kwargs)
     # The signature covers the path as the exchange reads it: percent-decoded.
     path = unquote(urlsplit(kwargs["url"]).path if "url" in kwargs else kwargs["path"])
     headers = {} if who == ANONYMOUS else credentials(scene.callers[who], case.method, path, raw)
+    watched = target.base_url is None and case.method.upper() != "GET"
+    before = row_counts(target.app) if watched else None
     response = case.call(headers=headers, **({} if raw is None else {"data": raw}))
     case.validate_response(response, checks=CHECKS)
+    if watched and 400 <= response.status_code < 500:
+        assert row_counts(target.app) == before, f"{case.operation.label} refused ({response.status_code}) " \
+                                                 f"but changed the tables: {response.text}"
     return response
 
 
@@ -177,7 +204,7 @@ def fuzz(target: Target, scene: Scene, *, max_examples: int = MAX_EXAMPLES) -> C
             @settings(FUZZ_SETTINGS, max_examples=examples)
             @given(case=cases, who=callers)
             def one(case, who):
-                coverage.record(case, who, _send(scene, case, who))
+                coverage.record(case, who, _send(target, scene, case, who))
 
             one()
     return coverage

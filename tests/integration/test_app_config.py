@@ -55,7 +55,7 @@ def test_openapi_declares_the_problems_each_operation_answers(client):
     signed = spec["paths"]["/api/v1/grants/{grant_id}/renew"]["post"]["responses"]
     assert {"400", "401", "403", "404", "409", "413", "422", "429"} <= set(signed)
     public = spec["paths"]["/api/v1/domains"]["get"]["responses"]
-    assert set(public) == {"200", "422", "429", "default"}
+    assert set(public) == {"200", "414", "422", "429", "default"}
     problem = spec["components"]["responses"]["CONFLICT"]["content"]
     assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     assert spec["components"]["schemas"]["Problem"].get("additionalProperties", True) is not False
