@@ -134,7 +134,7 @@ def list_rounds(job_id):
     return jsonify([_for_viewer(job, RoundSchema().dump(row)) for row in rows])
 
 
-@blp.get("/jobs/<job_id>/rounds/<int:number>")
+@blp.get("/jobs/<job_id>/rounds/<count:number>")
 @authenticated()
 @blp.response(200, RoundResultSchema)
 def get_round(job_id, number):

@@ -21,7 +21,7 @@ from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailab
 from exchange import federated, jobs
 from exchange.participants import services as participants
 from exchange.participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
-from exchange.web import authenticated, current_principal, page_body, page_window
+from exchange.web import answers, authenticated, current_principal, page_body, page_window
 from ledger import service
 from ledger.service import unit_of_work
 from privacy import he
@@ -139,6 +139,7 @@ def grant_odrl(grant_id):
 @authenticated("consumer", REGULATOR)
 @blp.arguments(schemas.DecisionBody)
 @blp.response(200, schemas.Decision)
+@answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
 def dry_run(body):
     """Explain, without admitting anything, whether a job would be allowed and why (consumers, regulators)."""
     viewer, session = current_principal(), read_session()
@@ -180,6 +181,7 @@ def _job_request(body, context: bytes | None) -> admission.JobRequest:
 @authenticated("consumer", signed=True)
 @blp.arguments(schemas.JobBody)
 @blp.response(201, schemas.JobSchema)
+@answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
 def submit_job(body):
     """Admit a job under a grant: check its parameters and declared sizes against its assets, decide, consume the
     quotas and issue one ticket per provider (with the declared sizes as limits), atomically."""
@@ -252,6 +254,7 @@ def get_job(job_id):
 @blp.get("/jobs/<job_id>/result")
 @authenticated("consumer")
 @blp.response(200, schemas.JobResultSchema)
+@answers(blp, 409, "the job has no result yet (current_status says where it is)")
 def get_job_result(job_id):
     """The job's summed ciphertext (for its consumer, who alone can decrypt it), or why it failed."""
     job = visible_job(job_id)

@@ -7,10 +7,11 @@ from swagger_ui_bundle import swagger_ui_path
 
 from authorization.federated_routes import blp as federated_blp
 from authorization.routes import blp as authorization_blp
+from exchange.apidoc import ProblemResponsesPlugin
 from exchange.catalog.routes import blp as catalog_blp
 from exchange.health import blp as health_blp
 from exchange.participants.routes import blp as participants_blp
-from exchange.web import PdxApi, refuse_control_characters_in_url
+from exchange.web import Amount, Count, PdxApi, refuse_control_characters_in_url
 from ledger.routes import blp as ledger_blp
 
 SWAGGER_ASSETS = "/api/docs/assets/"
@@ -31,8 +32,10 @@ def init_app(app: Flask) -> PdxApi:
     for key, value in API_SETTINGS.items():
         app.config.setdefault(key, value)
     app.before_request(refuse_control_characters_in_url)
-    api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
+    app.url_map.converters["count"] = Count
+    api = PdxApi(app, spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()], "components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
+    api.register_field(Amount, *Amount.OPENAPI)
     for blueprint in (health_blp, participants_blp, catalog_blp, authorization_blp, federated_blp, ledger_blp):
         api.register_blueprint(blueprint)
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Mapping
 
 from flask import Flask, Response, json
-from marshmallow import Schema, fields
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -128,7 +128,14 @@ def register(app: Flask) -> None:
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, the body of every error response."""
+    """RFC 9457 problem details, the body of every error response.
+
+    A problem may carry extension members (RFC 9457 §3.2) that say more about its kind, such as
+    ``required_roles``, ``current_status`` or ``limit``; the document allows them.
+    """
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(metadata={"description": "urn:pdx:problem:<slug>"})
     title = fields.String()

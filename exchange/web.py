@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import http
 import re
 from typing import Any, Callable
 
 from flask import current_app, g, request
 from flask_smorest import Api
+from flask_smorest.utils import prepare_response
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from werkzeug.routing import IntegerConverter
 
 from common import crypto
 from common.db import read_session, utcnow
@@ -18,6 +21,20 @@ from exchange.participants import services as participant_services
 from exchange.participants.rules import Principal
 from ledger import entries
 from ledger.entries import SignedRequest
+
+MAX_INT64 = 2**63 - 1
+
+
+class Count(IntegerConverter):
+    """A URL part that is a non-negative integer a 64-bit column can hold (``<count:size>``).
+
+    Werkzeug's ``int`` takes any number of digits, and a larger one reached the database as an overflow (a 500);
+    beyond the bound no route matches, so the answer is 404, and the OpenAPI document states the maximum.
+    """
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=0, max=MAX_INT64)
+
 
 BEARER = re.compile(r"Bearer ([A-Za-z0-9_\-]{1,200})")
 MAX_PER_PAGE = 100
@@ -30,6 +47,24 @@ class PdxApi(Api):
 
     def handle_http_exception(self, error):
         return problems.from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        """Register a response per status as flask-smorest does, errors with the media type they are sent with."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, problems.MEDIA_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error, a server error above all", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, problems.MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def answers(blp, status: int, why: str) -> Callable:
+    """Declare a problem status a view answers beyond those derived from its shape (see ``exchange.apidoc``)."""
+    return blp.alt_response(status, schema=problems.ProblemSchema, content_type=problems.MEDIA_TYPE,
+                            description=why)
 
 
 def current_principal() -> Principal:
@@ -157,6 +192,19 @@ def authenticated(*roles: str, inactive_ok: bool = False, signed: bool | str = F
     return decorator
 
 
+class Amount(fields.Decimal):
+    """A money amount: exact decimal text with at most two places, documented as a string ("200.00").
+
+    The OpenAPI type of a decimal is otherwise ``number`` with string bounds, which is no valid OpenAPI.
+    """
+
+    OPENAPI = ("string", None)  # (type, format), registered on the API object by exchange.api
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "example": "200.00", **kwargs.pop("metadata", {})}
+        super().__init__(places=2, as_string=True, metadata=metadata, **kwargs)
+
+
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
@@ -217,6 +265,17 @@ def page_schema(item_schema: type[Schema], name: str) -> type[Schema]:
          "per_page": fields.Integer(), "total": fields.Integer()},
         name=name,
     )
+
+
+OPTIONAL_BEARER = [{}, {"bearerAuth": []}]
+
+
+def optionally_authenticated(view: Callable) -> Callable:
+    """Document a public view that reads its caller through ``optional_principal``: a token is optional."""
+    doc = getattr(view, "_apidoc", {})
+    doc.setdefault("manual_doc", {})["security"] = OPTIONAL_BEARER
+    view._apidoc = doc
+    return view
 
 
 def optional_principal() -> Principal | None:

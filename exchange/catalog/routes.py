@@ -8,7 +8,15 @@ from flask_smorest import Blueprint
 from common.db import read_session
 from exchange.catalog import dcat, endpoints, nodes, schemas, services
 from exchange.participants.rules import OPERATOR, PROVIDER
-from exchange.web import authenticated, current_principal, optional_principal, page_body, page_window
+from exchange.web import (
+    answers,
+    authenticated,
+    current_principal,
+    optional_principal,
+    optionally_authenticated,
+    page_body,
+    page_window,
+)
 from ledger.service import unit_of_work as recorded_work
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
@@ -23,8 +31,10 @@ def _node_policy() -> str:
 
 
 @blp.get("/assets")
+@optionally_authenticated
 @blp.arguments(schemas.AssetQuery, location="query")
 @blp.response(200, schemas.AssetPage)
+@answers(blp, 403, "an anonymous caller asked for drafts")
 def search_assets(args):
     """Search the catalog (public); drafts only for their owner or operators, with a token."""
     offset, limit = page_window(args)
@@ -47,6 +57,7 @@ def register_asset(body):
 
 
 @blp.get("/assets/<asset_id>")
+@optionally_authenticated
 @blp.response(200, schemas.Asset)
 def get_asset(asset_id):
     """Read an asset's metadata (public once published)."""
@@ -137,6 +148,7 @@ def add_domain(body):
 
 
 @blp.get("/data-elements/<path:code>")
+@optionally_authenticated
 @blp.response(200, schemas.Asset)
 def authoritative_source(code):
     """Return the authoritative source asset of a data-element code (一数一源)."""

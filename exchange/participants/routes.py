@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from common.db import read_session, unit_of_work, utcnow
 from exchange.participants import schemas, services
 from exchange.participants.rules import OPERATOR
-from exchange.web import SELF_CERTIFIED, authenticated, current_principal, page_body, page_window
+from exchange.web import SELF_CERTIFIED, answers, authenticated, current_principal, page_body, page_window
 from ledger.service import unit_of_work as recorded_work
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
@@ -153,6 +153,7 @@ def list_tokens(participant_id):
 @blp.post("/<participant_id>/tokens/<token_id>/revoke")
 @authenticated()
 @blp.response(200, schemas.Token)
+@answers(blp, 409, "the token is already revoked")
 def revoke_token(participant_id, token_id):
     """Revoke a token (its owner or an operator)."""
     with unit_of_work() as session:
