@@ -1,32 +1,23 @@
-"""HTTP routes of authorization: grants and their workflow, ODRL, the decision dry run, job admission."""
+"""HTTP routes of authorization: grants and their workflow, ODRL, refusal alerts, the decision dry run."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import hashlib
 from typing import Any
 
-from flask import Response, current_app, json, request
+from flask import Response, json, request
 from flask_smorest import Blueprint
-from sqlalchemy import select
 
 from authorization import alerts, facts, lifecycle, odrl, schemas, workflow
 from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
 from authorization.model import Grant
 from authorization.terms import Terms
 from common.db import read_session, utcnow
-from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from jobs import admission, federated
-from jobs import runner as jobs
-from jobs.model import Job, JobPayload, JobResult, JobTicket
-from ledger import service
+from common.errors import InvalidInput
 from ledger.service import unit_of_work
 from participants import services as participants
 from participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
-from privacy import he
 from web.auth import authenticated, current_principal
+from web.problems import answers
 from web.schemas import page_body, page_window
 
 blp = Blueprint("authorization", __name__, url_prefix="/api/v1",
@@ -142,6 +133,7 @@ def grant_odrl(grant_id):
 @authenticated("consumer", REGULATOR)
 @blp.arguments(schemas.DecisionBody)
 @blp.response(200, schemas.Decision)
+@answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
 def dry_run(body):
     """Explain, without admitting anything, whether a job would be allowed and why (consumers, regulators)."""
     viewer, session = current_principal(), read_session()

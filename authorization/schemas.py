@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -12,7 +11,7 @@ from authorization import lifecycle
 from authorization.terms import KIND_NAMES, KINDS, Terms
 from catalog.schemas import DOMAIN_CODE
 from catalog.vocab import COMPUTATION_KINDS, CURRENCIES
-from web.schemas import PageArgs, RequestSchema, page_schema
+from web.schemas import Amount, PageArgs, RequestSchema, page_schema
 
 ID = validate.Length(min=1, max=40)
 UTC = timezone.utc
@@ -20,8 +19,7 @@ HEX_HASH = validate.Regexp(r"^[0-9a-f]{64}$", error="a hex SHA-256 hash")
 
 
 class PriceTerms(RequestSchema):
-    amount = fields.Decimal(load_default=Decimal("0"), places=2, as_string=True,
-                            validate=validate.Range(min=0, max=10**9))
+    amount = Amount(load_default=Decimal("0"), validate=validate.Range(min=0, max=10**9))
     currency = fields.String(load_default="CNY", validate=validate.OneOf(CURRENCIES))
 
 

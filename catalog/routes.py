@@ -9,7 +9,8 @@ from catalog import dcat, endpoints, nodes, schemas, services
 from common.db import read_session
 from ledger.service import unit_of_work as recorded_work
 from participants.rules import OPERATOR, PROVIDER
-from web.auth import authenticated, current_principal, optional_principal
+from web.auth import authenticated, current_principal, optional_principal, optionally_authenticated
+from web.problems import answers
 from web.schemas import page_body, page_window
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1",
@@ -24,8 +25,10 @@ def _node_policy() -> str:
 
 
 @blp.get("/assets")
+@optionally_authenticated
 @blp.arguments(schemas.AssetQuery, location="query")
 @blp.response(200, schemas.AssetPage)
+@answers(blp, 403, "an anonymous caller asked for drafts")
 def search_assets(args):
     """Search the catalog (public); drafts only for their owner or operators, with a token."""
     offset, limit = page_window(args)
@@ -48,6 +51,7 @@ def register_asset(body):
 
 
 @blp.get("/assets/<asset_id>")
+@optionally_authenticated
 @blp.response(200, schemas.Asset)
 def get_asset(asset_id):
     """Read an asset's metadata (public once published)."""
@@ -138,6 +142,7 @@ def add_domain(body):
 
 
 @blp.get("/data-elements/<path:code>")
+@optionally_authenticated
 @blp.response(200, schemas.Asset)
 def authoritative_source(code):
     """Return the authoritative source asset of a data-element code (一数一源)."""

@@ -7,7 +7,7 @@ from decimal import Decimal
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from catalog import rules, vocab
-from web.schemas import PageArgs, RequestSchema, page_schema
+from web.schemas import Amount, PageArgs, RequestSchema, page_schema
 
 CODE = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$",
                        error="letters, digits and . _ : / - only, at most 64 characters")
@@ -35,8 +35,7 @@ class FieldSpec(RequestSchema):
 
 class Price(RequestSchema):
     model = fields.String(required=True, validate=validate.OneOf(vocab.PRICE_MODELS))
-    amount = fields.Decimal(load_default=Decimal("0.00"), as_string=True, places=2,
-                            validate=validate.Range(min=0, max=10**9))
+    amount = Amount(load_default=Decimal("0.00"), validate=validate.Range(min=0, max=10**9))
     currency = fields.String(load_default="CNY", validate=validate.OneOf(vocab.CURRENCIES))
     unit_rows = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=1, max=10**9),
                                metadata={"description": "for per-row pricing: rows per charged unit"})

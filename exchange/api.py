@@ -7,14 +7,16 @@ from swagger_ui_bundle import swagger_ui_path
 
 from authorization.routes import blp as authorization_blp
 from catalog.routes import blp as catalog_blp
+from exchange.apidoc import ProblemResponsesPlugin
 from exchange.health import blp as health_blp
 from exchange.ledger_routes import blp as ledger_blp
 from jobs.federated_routes import blp as federated_blp
+from jobs.routes import blp as jobs_blp
 from participants import services as participant_services
 from participants.routes import blp as participants_blp
 from web import auth
 from web.problems import PdxApi
-from web.schemas import refuse_control_characters_in_url
+from web.schemas import Amount, Count, refuse_control_characters_in_url
 
 SWAGGER_ASSETS = "/api/docs/assets/"
 
@@ -35,9 +37,12 @@ def init_app(app: Flask) -> PdxApi:
         app.config.setdefault(key, value)
     auth.init_app(app, participant_services)  # tokens and keys are looked up in the participant registry
     app.before_request(refuse_control_characters_in_url)
-    api = PdxApi(app, spec_kwargs={"components": {"securitySchemes": {
+    app.url_map.converters["count"] = Count
+    api = PdxApi(app, spec_kwargs={"extra_plugins": [ProblemResponsesPlugin()], "components": {"securitySchemes": {
         "bearerAuth": {"type": "http", "scheme": "bearer", "description": "an API token issued by pdx"}}}})
-    for blueprint in (health_blp, participants_blp, catalog_blp, authorization_blp, federated_blp, ledger_blp):
+    api.register_field(Amount, *Amount.OPENAPI)
+    for blueprint in (health_blp, participants_blp, catalog_blp, authorization_blp, jobs_blp, federated_blp,
+                      ledger_blp):
         api.register_blueprint(blueprint)
 
     @app.get(SWAGGER_ASSETS + "<path:filename>")

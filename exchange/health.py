@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 import migrations
 from common.db import get_database
-from web.problems import ProblemSchema, problem
+from web.problems import answers, problem
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service health")
 
@@ -21,7 +21,7 @@ class Health(Schema):
 
 @blp.get("/health")
 @blp.response(200, Health)
-@blp.alt_response(503, schema=ProblemSchema, description="the database is unreachable or not migrated")
+@answers(blp, 503, "the database is unreachable or not migrated")
 def health():
     """Tell whether the service answers and its database is reachable and migrated to the code's schema."""
     engine = get_database().engine

@@ -54,7 +54,7 @@ def current_checkpoint():
     return _current_checkpoint()
 
 
-@blp.get("/checkpoints/<int:size>")
+@blp.get("/checkpoints/<count:size>")
 @authenticated()
 @blp.response(200, schemas.Checkpoint)
 def checkpoint_at(size):
@@ -66,7 +66,7 @@ def checkpoint_at(size):
     return _checkpoint_body(session, row)
 
 
-@blp.post("/checkpoints/<int:size>/cosignatures")
+@blp.post("/checkpoints/<count:size>/cosignatures")
 @authenticated(REGULATOR, PROVIDER)
 @blp.arguments(schemas.CosignatureBody)
 @blp.response(201, schemas.Checkpoint)

@@ -16,12 +16,11 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from authorization.routes import visible_job
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
-from jobs import federated
-from jobs import runner as jobs
+from jobs import federated, runner
+from jobs import service as job_service
 from jobs.model import Job, JobRound, JobTraining
 from ledger import service
 from ledger.service import unit_of_work
@@ -98,7 +97,7 @@ def _values(row, schema: type[Schema]) -> dict:
 
 
 def _visible(job_id: str) -> Job:
-    job = visible_job(job_id)
+    job = job_service.visible(read_session(), current_principal(), job_id)
     if job.computation_kind != federated.FEDERATED:
         raise NotFound(f"job {job_id} is not a federated training")
     return job
@@ -122,7 +121,7 @@ def start_round(body, job_id):
     except (InvalidInput, Forbidden) as exc:  # a first round refused: the job must not stay admitted, holding quota
         federated.abandon_unstarted(job_id, actor.id, f"the first round was refused: {exc.detail}")
         raise
-    current_app.extensions[jobs.EXTENSION_KEY].submit_round(job_id, started["number"])
+    current_app.extensions[runner.EXTENSION_KEY].submit_round(job_id, started["number"])
     return started
 
 
@@ -136,7 +135,7 @@ def list_rounds(job_id):
     return jsonify([_for_viewer(job, RoundSchema().dump(row)) for row in rows])
 
 
-@blp.get("/jobs/<job_id>/rounds/<int:number>")
+@blp.get("/jobs/<job_id>/rounds/<count:number>")
 @authenticated()
 @blp.response(200, RoundResultSchema)
 def get_round(job_id, number):

@@ -9,6 +9,7 @@ from ledger.service import unit_of_work as recorded_work
 from participants import schemas, services
 from participants.rules import OPERATOR
 from web.auth import SELF_CERTIFIED, authenticated, current_principal
+from web.problems import answers
 from web.schemas import page_body, page_window
 
 blp = Blueprint("participants", __name__, url_prefix="/api/v1/participants",
@@ -154,6 +155,7 @@ def list_tokens(participant_id):
 @blp.post("/<participant_id>/tokens/<token_id>/revoke")
 @authenticated()
 @blp.response(200, schemas.Token)
+@answers(blp, 409, "the token is already revoked")
 def revoke_token(participant_id, token_id):
     """Revoke a token (its owner or an operator)."""
     with unit_of_work() as session:

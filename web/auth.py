@@ -179,6 +179,17 @@ def authenticated(*roles: str, inactive_ok: bool = False, signed: bool | str = F
     return decorator
 
 
+OPTIONAL_BEARER = [{}, {"bearerAuth": []}]
+
+
+def optionally_authenticated(view: Callable) -> Callable:
+    """Document a public view that reads its caller through ``optional_principal``: a token is optional."""
+    doc = getattr(view, "_apidoc", {})
+    doc.setdefault("manual_doc", {})["security"] = OPTIONAL_BEARER
+    view._apidoc = doc
+    return view
+
+
 def optional_principal() -> Principal | None:
     """Return the caller on a public endpoint: None when anonymous; a bad token is still refused.
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http
 import logging
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from flask import Flask, Response, json
 from flask_smorest import Api
-from marshmallow import Schema, fields
+from flask_smorest.utils import prepare_response
+from marshmallow import INCLUDE, Schema, fields
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -129,7 +131,14 @@ def register(app: Flask) -> None:
 
 
 class ProblemSchema(Schema):
-    """RFC 9457 problem details, the body of every error response."""
+    """RFC 9457 problem details, the body of every error response.
+
+    A problem may carry extension members (RFC 9457 §3.2) that say more about its kind, such as
+    ``required_roles``, ``current_status`` or ``limit``; the document allows them.
+    """
+
+    class Meta:
+        unknown = INCLUDE
 
     type = fields.String(metadata={"description": "urn:pdx:problem:<slug>"})
     title = fields.String()
@@ -146,3 +155,20 @@ class PdxApi(Api):
 
     def handle_http_exception(self, error):
         return from_http_exception(error)
+
+    def _register_responses(self) -> None:
+        """Register a response per status as flask-smorest does, errors with the media type they are sent with."""
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, MEDIA_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Any other error, a server error above all", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, MEDIA_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def answers(blp, status: int, why: str) -> Callable:
+    """Declare a problem status a view answers beyond those derived from its shape (see ``exchange.apidoc``)."""
+    return blp.alt_response(status, schema=ProblemSchema, content_type=MEDIA_TYPE, description=why)

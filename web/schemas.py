@@ -3,13 +3,40 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from flask import request
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
+from werkzeug.routing import IntegerConverter
 
 from common.errors import InvalidInput
 
 MAX_PER_PAGE = 100
+MAX_INT64 = 2**63 - 1
+
+
+class Count(IntegerConverter):
+    """A URL part that is a non-negative integer a 64-bit column can hold (``<count:size>``).
+
+    Werkzeug's ``int`` takes any number of digits, and a larger one reached the database as an overflow (a 500);
+    beyond the bound no route matches, so the answer is 404, and the OpenAPI document states the maximum.
+    """
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        super().__init__(url_map, min=0, max=MAX_INT64)
+
+
+class Amount(fields.Decimal):
+    """A money amount: exact decimal text with at most two places, documented as a string ("200.00").
+
+    The OpenAPI type of a decimal is otherwise ``number`` with string bounds, which is no valid OpenAPI.
+    """
+
+    OPENAPI = ("string", None)  # (type, format), registered on the API object by exchange.api
+
+    def __init__(self, **kwargs: Any) -> None:
+        metadata = {"pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "example": "200.00", **kwargs.pop("metadata", {})}
+        super().__init__(places=2, as_string=True, metadata=metadata, **kwargs)
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

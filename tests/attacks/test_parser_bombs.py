@@ -49,7 +49,7 @@ CORPUS = [
 
 def _path(rule: str) -> str:
     """Fill a URL rule's parameters with plausible values (the ids need not exist: parsing comes first)."""
-    path = rule.replace("<int:size>", "1").replace("<int:number>", "0")
+    path = rule.replace("<count:size>", "1").replace("<count:number>", "0")
     while "<" in path:
         start, end = path.index("<"), path.index(">")
         path = path[:start] + ("approve" if path[start:end].startswith("<any(") else "x1") + path[end + 1:]

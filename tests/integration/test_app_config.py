@@ -45,4 +45,19 @@ def test_openapi_documents_bearer_auth_and_the_signature_headers_of_signed_write
         "PDX-Key", "PDX-Signed-At", "PDX-Nonce", "PDX-Signature"}
     unsigned = spec["paths"]["/api/v1/participants/{participant_id}/tokens/{token_id}/revoke"]["post"]
     assert not [p for p in unsigned.get("parameters", []) if p["in"] == "header"]
-    assert "security" not in spec["paths"]["/api/v1/assets"]["get"]
+    # The public catalog reads an optional token (drafts for their owner); the health check reads none.
+    assert spec["paths"]["/api/v1/assets"]["get"]["security"] == [{}, {"bearerAuth": []}]
+    assert "security" not in spec["paths"]["/api/v1/health"]["get"]
+
+
+def test_openapi_declares_the_problems_each_operation_answers(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    signed = spec["paths"]["/api/v1/grants/{grant_id}/renew"]["post"]["responses"]
+    assert {"400", "401", "403", "404", "409", "413", "422", "429"} <= set(signed)
+    public = spec["paths"]["/api/v1/domains"]["get"]["responses"]
+    assert set(public) == {"200", "414", "422", "429", "default"}
+    problem = spec["components"]["responses"]["CONFLICT"]["content"]
+    assert problem == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert spec["components"]["schemas"]["Problem"].get("additionalProperties", True) is not False
+    size = spec["paths"]["/api/v1/ledger/checkpoints/{size}"]["parameters"][0]["schema"]
+    assert size == {"type": "integer", "minimum": 0, "maximum": 2**63 - 1}

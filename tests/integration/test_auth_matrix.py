@@ -65,21 +65,21 @@ POLICY = {
     ("GET", "/api/v1/jobs/<job_id>/result"): ("consumer",),
     ("POST", "/api/v1/jobs/<job_id>/rounds"): ("consumer",),
     ("GET", "/api/v1/jobs/<job_id>/rounds"): ANY,
-    ("GET", "/api/v1/jobs/<job_id>/rounds/<int:number>"): ANY,
+    ("GET", "/api/v1/jobs/<job_id>/rounds/<count:number>"): ANY,
     ("POST", "/api/v1/jobs/<job_id>/finish"): ("consumer",),
     ("GET", "/api/v1/jobs/<job_id>/training"): ANY,
     ("GET", "/api/v1/ledger/checkpoint"): ANY,
-    ("GET", "/api/v1/ledger/checkpoints/<int:size>"): ANY,
+    ("GET", "/api/v1/ledger/checkpoints/<count:size>"): ANY,
     ("GET", "/api/v1/ledger/entries"): ANY,
     ("GET", "/api/v1/ledger/proofs/inclusion"): ANY,
     ("GET", "/api/v1/ledger/proofs/consistency"): ANY,
     ("GET", "/api/v1/ledger/export"): ("regulator", "operator"),
-    ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"): ("regulator", "provider"),
+    ("POST", "/api/v1/ledger/checkpoints/<count:size>/cosignatures"): ("regulator", "provider"),
 }
 # State-changing endpoints that must carry the caller's request signature (revoking a token need not: a
 # participant whose token leaked must be able to kill it with that token alone).
 UNSIGNED_WRITES = {("POST", "/api/v1/participants/<participant_id>/tokens/<token_id>/revoke"),
-                   ("POST", "/api/v1/ledger/checkpoints/<int:size>/cosignatures"),  # a cosignature is a signature
+                   ("POST", "/api/v1/ledger/checkpoints/<count:size>/cosignatures"),  # a cosignature is a signature
                    ("POST", "/api/v1/decisions")}  # a dry run changes nothing
 SIGNED = sorted(key for key, rule in POLICY.items() if key[0] != "GET" and key not in UNSIGNED_WRITES)
 PROTECTED = sorted(key for key, rule in POLICY.items() if rule != PUBLIC)
@@ -116,8 +116,8 @@ def scene(client, world, public_context):
     assert job.status_code == 201, job.get_json()
     return {"provider": provider, "consumer": consumer,
             "params": {"<participant_id>": provider.id, "<key_id>": key_id, "<token_id>": token_id,
-                       "<asset_id>": asset["id"], "<path:code>": "DE.X", "<code>": "tax", "<int:size>": "1",
-                       "<grant_id>": grant["id"], "<job_id>": job.get_json()["id"], "<int:number>": "0",
+                       "<asset_id>": asset["id"], "<path:code>": "DE.X", "<code>": "tax", "<count:size>": "1",
+                       "<grant_id>": grant["id"], "<job_id>": job.get_json()["id"], "<count:number>": "0",
                        GRANT_ACTION_RULE.split("/")[-1]: "approve"}}
 
 

@@ -168,6 +168,13 @@ def test_only_the_jobs_consumer_drives_its_rounds_in_order(client, world, market
     assert "standardizer" in lopsided["errors"]
 
 
+def test_a_round_number_beyond_64_bits_is_not_found(client, market, public_context):
+    job = _submit(client, market, public_context)
+    _round(client, market["consumer"], job["id"])
+    response = client.get(f"/api/v1/jobs/{job['id']}/rounds/{2**63}", headers=market["consumer"].headers)
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
 def test_providers_and_regulators_see_rounds_but_only_the_consumer_gets_the_sum(client, market, public_context):
     job = _submit(client, market, public_context)
     _round(client, market["consumer"], job["id"])

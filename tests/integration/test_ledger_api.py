@@ -209,6 +209,17 @@ def test_unknown_leaf_hash_and_checkpoint_are_not_found(client, world):
     assert client.get("/api/v1/ledger/checkpoints/99999", headers=world.operator.headers).status_code == 404
 
 
+@pytest.mark.parametrize("size", [2**63, 10**30])
+def test_a_checkpoint_size_beyond_64_bits_is_not_found_and_changes_nothing(client, world, regulator, size):
+    before = client.get("/api/v1/ledger/checkpoint", headers=regulator.headers).get_json()
+    read = client.get(f"/api/v1/ledger/checkpoints/{size}", headers=regulator.headers)
+    cosigned = client.post(f"/api/v1/ledger/checkpoints/{size}/cosignatures", headers=regulator.headers,
+                           json={"line": "— witness AAAA"})
+    for response in (read, cosigned):
+        assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    assert client.get("/api/v1/ledger/checkpoint", headers=regulator.headers).get_json() == before
+
+
 def test_export_streams_entries_then_checkpoints_for_auditors_only(client, world, regulator):
     consumer = world.participant("consumer")
     assert client.get("/api/v1/ledger/export", headers=consumer.headers).status_code == 403
