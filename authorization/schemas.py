@@ -138,13 +138,19 @@ class Alert(Schema):
     ledger_seq = fields.Integer(metadata={"description": "the `grant.alert` entry"})
 
 
-class ActionBody(RequestSchema):
-    """What a job asks to do, and its declared sizes: the facts the decision point decides on."""
-
+class JobBody(RequestSchema):
+    """A job as the decision point and admission see it; `POST /decisions` takes the same body."""
 
     grant = fields.String(required=True, validate=ID)
     assets = fields.List(fields.String(validate=ID), required=True, validate=validate.Length(min=1, max=100))
     computation_kind = fields.String(required=True, validate=validate.OneOf(COMPUTATION_KINDS))
+    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "operation parameters"})
+    context_sha256 = fields.String(load_default=None, allow_none=True, validate=HEX_HASH,
+                                   metadata={"description": "hex SHA-256 of the consumer's public HE context"})
+    context = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "base64 of the consumer's public CKKS context (never with its secret key)"})
+    weights = fields.String(load_default=None, allow_none=True, metadata={
+        "description": "he-scoring: base64 of the model weights encrypted under that context"})
     rows = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**12))
     epsilon = fields.Float(load_default=0.0, allow_nan=False, validate=validate.Range(min=0, max=100))
     group_size = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0, max=10**9),
@@ -152,7 +158,7 @@ class ActionBody(RequestSchema):
     result_cells = fields.Integer(load_default=1, strict=True, validate=validate.Range(min=0, max=10**9))
 
 
-class DecisionBody(ActionBody):
+class DecisionBody(JobBody):
     action = fields.String(load_default="compute", validate=validate.OneOf(["compute", "download"]))
     grant = fields.String(load_default=None, allow_none=True, validate=ID)
 

@@ -6,19 +6,9 @@ import base64
 
 from marshmallow import Schema, fields
 
-from authorization.schemas import HEX_HASH, ActionBody
+from authorization.schemas import JobBody
 
-
-class JobBody(ActionBody):
-    """A job to admit under a grant: what the decision point decides on, and what the nodes will be sent."""
-
-    params = fields.Dict(keys=fields.String(), load_default=dict, metadata={"description": "operation parameters"})
-    context_sha256 = fields.String(load_default=None, allow_none=True, validate=HEX_HASH,
-                                   metadata={"description": "hex SHA-256 of the consumer's public HE context"})
-    context = fields.String(load_default=None, allow_none=True, metadata={
-        "description": "base64 of the consumer's public CKKS context (never with its secret key)"})
-    weights = fields.String(load_default=None, allow_none=True, metadata={
-        "description": "he-scoring: base64 of the model weights encrypted under that context"})
+__all__ = ["JobBody", "JobResultSchema", "JobSchema"]  # a job's body is the one the decision point reads
 
 
 class JobResultSchema(Schema):

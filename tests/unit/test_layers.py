@@ -17,14 +17,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # Lowest first. A package may import itself and any package of a lower layer, never one of its own layer or above.
 LAYERS = [
-    {"common", "privacy", "contracts"},
+    {"common", "privacy"},
+    {"contracts"},
     {"ledger"},
     {"web", "protocol"},
     {"participants", "provider"},
     {"catalog"},
     {"authorization"},
     {"jobs"},
-    {"exchange", "migrations"},
+    {"migrations"},
+    {"exchange"},
     {"app"},
     {"client"},
     {"bench"},
