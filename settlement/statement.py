@@ -87,7 +87,8 @@ class Statement:
     unbilled: Mapping[str, str]  # job → why it is not billed (the refund rule)
     over_cap: Money  # how far the fees pass the operator's maximum allowed revenue; zero if they do not
     jobs: pd.DataFrame = field(repr=False)  # per job: job, consumer, grant, billed, charge_fen, fee_fen
-    lines: pd.DataFrame = field(repr=False)  # per job and provider, and per period fee: item, provider, payout_fen
+    lines: pd.DataFrame = field(repr=False)  # per job and provider: job, provider, payout_fen
+    period_fees: pd.DataFrame = field(repr=False)  # per grant and provider: grant, consumer, provider, payout_fen
 
     @property
     def total_charges(self) -> Money:
@@ -275,19 +276,19 @@ def issue_statement(records: pd.DataFrame, *, terms: Mapping[str, PriceTerms], f
     jobs = pd.DataFrame({"job": job_ids, "consumer": uniques["consumer"].take(level["consumer"]),
                          "grant": uniques["grant"].take(level["grant"]), "billed": ~job_failed,
                          "charge_fen": charge, "fee_fen": fee})
-    lines = pd.concat([
-        pd.DataFrame({"item": pd.Categorical.from_codes(job_s, categories=job_ids.astype(str)),
-                      "provider": pd.Categorical.from_codes(provider_s, categories=provider_ids.astype(str)),
-                      "payout_fen": payout}),
-        pd.DataFrame({"item": "period:" + uniques["grant"].take(period_lines["grant_code"]).astype(str),
-                      "provider": provider_ids.take(period_lines["provider_code"]),
-                      "payout_fen": period_lines["payout_fen"].to_numpy()})], ignore_index=True)
+    lines = pd.DataFrame({"job": pd.Categorical.from_codes(job_s, categories=job_ids),
+                          "provider": pd.Categorical.from_codes(provider_s, categories=provider_ids),
+                          "payout_fen": payout})
+    period_fees = pd.DataFrame({"grant": uniques["grant"].take(period_lines["grant_code"]),
+                                "consumer": uniques["consumer"].take(grant_consumer[period_lines["grant_code"]]),
+                                "provider": provider_ids.take(period_lines["provider_code"]),
+                                "payout_fen": period_lines["payout_fen"].to_numpy()})
     return Statement(
         period, currency,
         {str(c): Money(int(f), currency) for c, f in zip(uniques["consumer"], charges)},
         {str(p): Money(int(f), currency) for p, f in zip(provider_ids, payouts)},
         fee_money, int((~job_failed).sum()), unbilled,
-        allowance.excess(fee_money) if allowance else Money.zero(currency), jobs, lines)
+        allowance.excess(fee_money) if allowance else Money.zero(currency), jobs, lines, period_fees)
 
 
 def _period_fees(price, job_terms, priced, level, job_s, provider_s, counts, fee_rate):
@@ -316,5 +317,9 @@ def _unbilled(job_failed, failed_s, job_s, provider_s, status_s, job_ids, provid
         return {}
     bad = np.flatnonzero(failed_s)
     jobs, first = np.unique(job_s[bad], return_index=True)
-    return {str(job_ids[j]): f"{statuses[status_s[bad[i]]]} record from provider {provider_ids[provider_s[bad[i]]]}: "
-            f"not billed, nothing paid (refund rule)" for j, i in zip(jobs, first)}
+    names = job_ids.take(jobs).tolist()
+    why = [str(s) for s in statuses]
+    status = status_s[bad[first]].tolist()
+    provider = provider_ids.take(provider_s[bad[first]]).tolist()
+    return {str(job): f"{why[s]} record from provider {p}: not billed, nothing paid (refund rule)"
+            for job, s, p in zip(names, status, provider)}

@@ -106,8 +106,8 @@ def test_the_flat_period_fee_is_charged_once_per_grant_and_split_equally():
     statement = issue([record("job_1", "prt_a", terms="monthly"), record("job_2", "prt_b", terms="monthly"),
                        record("job_3", "prt_b", terms="monthly")])
     assert statement.total_charges == Money.of("103.00")
-    period = statement.lines[statement.lines["item"] == "period:grt_1"]
-    assert period["payout_fen"].tolist() == [4750, 4750]
+    assert statement.period_fees.to_dict("list") == {"grant": ["grt_1", "grt_1"], "consumer": ["prt_bank"] * 2,
+                                                     "provider": ["prt_a", "prt_b"], "payout_fen": [4750, 4750]}
 
 
 def test_the_fees_are_flagged_beyond_the_maximum_allowed_revenue():
