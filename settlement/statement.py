@@ -16,7 +16,7 @@ holds the two to agree on random histories):
   among the providers that served those jobs;
 - Σ charges = Σ payouts + fee, to the fen (checked; a difference raises ``StatementImbalance``).
 
-Everything is computed vectorized over integer fen (NumPy), so a period of a million records takes a fraction of a
+Everything is computed vectorized over integer fen (NumPy), so a period of a million records takes under a
 second; products that would not fit exactly in 62 bits are refused rather than rounded.
 """
 
