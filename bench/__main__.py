@@ -24,6 +24,7 @@ BENCHMARKS = {  # name -> module with run(quick, profile) -> Report
     "chain-anchoring": "bench.chain_anchoring",
     "federated-rounds": "bench.federated_rounds",
     "privacy-utility": "bench.privacy_utility",
+    "settlement-statement": "bench.settlement_statement",
 }
 
 

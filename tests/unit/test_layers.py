@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Lowest first. A package may import itself and any package of a lower layer, never one of its own layer or above.
 LAYERS = [
     {"common", "privacy"},
+    {"settlement"},
     {"contracts"},
     {"ledger"},
     {"web", "protocol"},
@@ -40,7 +41,8 @@ PURE = ["ledger.merkle", "ledger.entries", "ledger.notes", "ledger.errors", "led
         "privacy.federated", "privacy.accountant", "authorization.engine", "authorization.terms", "authorization.odrl",
         "authorization.lifecycle", "jobs.declarations", "protocol.tickets", "protocol.grantstatus",
         "protocol.identity", "protocol.receipts", "catalog.rules", "participants.rules", "participants.keys",
-        "common.crypto", "common.jsonlimits", "common.key_vouch", "common.errors"]
+        "common.crypto", "common.jsonlimits", "common.key_vouch", "common.errors", "settlement.money", "settlement.errors",
+        "settlement.pricing", "settlement.sharing", "settlement.shapley", "settlement.statement"]
 FRAMEWORKS = ("flask", "werkzeug", "flask_smorest", "marshmallow", "sqlalchemy", "alembic", "web3", "requests")
 
 
