@@ -7,6 +7,9 @@ When it holds, the exchange signs, for each ticket, a grant status statement (``
 the node requires beside the ticket. When it does not, nothing is sent: the job fails with the fixed problem code
 ``grant-not-active-at-dispatch``, and its quota is given back — the consumer did nothing wrong, and no node read a
 row (a federated round after the first keeps the rows already trained on spent, as any failed round does).
+
+After the call, ``checked_result`` takes a node's answer only with a receipt for this job, signed by one of the
+provider's registered, unrevoked keys (``protocol.receipts``).
 """
 
 from __future__ import annotations
