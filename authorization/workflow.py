@@ -16,20 +16,23 @@ from authorization.lifecycle import CONSUMER, PROVIDER, REGULATOR
 from authorization.model import Grant, GrantAsset, GrantProvider
 from authorization.terms import COMPREHENSIVE, CORE_GRADE, DOMAIN, SCENARIO, Terms
 from catalog.models import Asset, Domain
+from catalog.rules import PUBLISHED
 from common.db import new_id, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from common.vocab import ProviderDecision as Decision
 from ledger.anchor import outbox
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork
 from participants.models import Participant, ParticipantRole
 from participants.rules import ACTIVE, OPERATOR, Principal
 
-PENDING, APPROVED, COUNTERED, REJECTED = "pending", "approved", "countered", "rejected"
+PENDING, APPROVED, COUNTERED, REJECTED = (Decision.PENDING, Decision.APPROVED, Decision.COUNTERED,
+                                         Decision.REJECTED)
 
 
 def _active_providers(session: Session, ids: list[str]) -> list[str]:
     rows = session.scalars(select(Participant.id).join(ParticipantRole).where(
-        Participant.id.in_(ids), ParticipantRole.role == "provider", Participant.status == ACTIVE)).all()
+        Participant.id.in_(ids), ParticipantRole.role == PROVIDER, Participant.status == ACTIVE)).all()
     missing = sorted(set(ids) - set(rows))
     if missing:
         raise InvalidInput(f"not active providers: {', '.join(missing)}",
@@ -38,7 +41,7 @@ def _active_providers(session: Session, ids: list[str]) -> list[str]:
 
 
 def _published(session: Session, **filters: Any) -> list[Asset]:
-    query = select(Asset).where(Asset.status == "published")
+    query = select(Asset).where(Asset.status == PUBLISHED)
     for name, value in filters.items():
         query = query.where(value if name == "where" else getattr(Asset, name) == value)
     return list(session.scalars(query))
@@ -51,7 +54,7 @@ def _scope(session: Session, kind: str, body: dict[str, Any]) -> tuple[list[str]
             if not body.get(name):
                 raise InvalidInput(f"a per-scenario request names its {name}", errors={name: ["required"]})
         assets = list(session.scalars(select(Asset).where(Asset.id.in_(body["assets"]))))
-        unpublished = sorted(set(body["assets"]) - {a.id for a in assets if a.status == "published"})
+        unpublished = sorted(set(body["assets"]) - {a.id for a in assets if a.status == PUBLISHED})
         if unpublished:
             raise InvalidInput(f"not published assets: {', '.join(unpublished)}",
                                errors={"assets": [f"{a} is not a published asset" for a in unpublished]})
@@ -100,8 +103,8 @@ def _scope_body(grant: Grant) -> dict[str, Any]:
 
 def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renewal_of: str | None = None) -> Grant:
     """Record a consumer's authorization request; every provider in scope must then decide."""
-    if not actor.has_role("consumer"):
-        raise Forbidden("only consumers request authorizations", extra={"required_roles": ["consumer"]})
+    if not actor.has_role(CONSUMER):
+        raise Forbidden("only consumers request authorizations", extra={"required_roles": [CONSUMER]})
     session, kind = uow.session, body["kind"]
     terms: Terms = body["terms"]
     problems = term_rules.check_terms(terms)
@@ -167,7 +170,7 @@ def party_of(viewer: Principal, grant: Grant) -> str | None:
     """Return the role the viewer plays in this grant's workflow, if any."""
     if grant.consumer_id == viewer.id:
         return CONSUMER
-    if viewer.id in grant.providers and viewer.has_role("provider"):
+    if viewer.id in grant.providers and viewer.has_role(PROVIDER):
         return PROVIDER
     if viewer.has_role(REGULATOR):
         return REGULATOR
