@@ -52,7 +52,7 @@ def _expire_first(grant_id: str) -> None:
 def request_grant(body):
     """Request an authorization; the providers in scope (and the regulator where required) then decide."""
     with unit_of_work() as uow:
-        return GrantView(workflow.request_grant(uow, current_principal(), body), current_principal())
+        return GrantView(workflow.request_grant(uow, current_principal(), body, utcnow()), current_principal())
 
 
 @blp.get("/grants")
@@ -100,7 +100,7 @@ def act_on_grant(body, grant_id, action):
         raise InvalidInput("a counter-offer carries the narrowed terms", errors={"terms": ["required"]})
     _expire_first(grant_id)
     with unit_of_work() as uow:
-        grant = workflow.act(uow, current_principal(), grant_id, action, reason=body["reason"],
+        grant = workflow.act(uow, current_principal(), grant_id, action, now=utcnow(), reason=body["reason"],
                              counter=body["terms"], core_exception=body["core_exception"],
                              dp_exception=body["dp_exception"])
         return GrantView(grant, current_principal())
@@ -112,9 +112,10 @@ def act_on_grant(body, grant_id, action):
 @blp.response(201, schemas.Grant)
 def renew_grant(body, grant_id):
     """Request the renewal of a grant: a new linked request with the same scope and terms over a new window."""
+    now = utcnow()
     with unit_of_work() as uow:
-        renewed = workflow.renew(uow, current_principal(), grant_id, body["valid_from"] or utcnow(),
-                                 body["valid_until"])
+        renewed = workflow.renew(uow, current_principal(), grant_id, body["valid_from"] or now, body["valid_until"],
+                                 now)
         return GrantView(renewed, current_principal())
 
 

@@ -17,7 +17,7 @@ from authorization.model import Grant, GrantAsset, GrantProvider
 from authorization.terms import COMPREHENSIVE, CORE_GRADE, DOMAIN, SCENARIO, Terms
 from catalog.models import Asset, Domain
 from catalog.rules import PUBLISHED
-from common.db import new_id, utcnow
+from common.db import new_id
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from common.vocab import ProviderDecision as Decision
 from ledger.anchor import outbox
@@ -101,8 +101,9 @@ def _scope_body(grant: Grant) -> dict[str, Any]:
             "needs_regulator": grant.needs_regulator, "renewal_of": grant.renewal_of}
 
 
-def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renewal_of: str | None = None) -> Grant:
-    """Record a consumer's authorization request; every provider in scope must then decide."""
+def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], now: datetime,
+                  renewal_of: str | None = None) -> Grant:
+    """Record a consumer's authorization request at ``now``; every provider in scope must then decide."""
     if not actor.has_role(CONSUMER):
         raise Forbidden("only consumers request authorizations", extra={"required_roles": [CONSUMER]})
     session, kind = uow.session, body["kind"]
@@ -114,7 +115,6 @@ def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renew
     if actor.id in providers:
         raise InvalidInput("a participant cannot authorize itself", errors={"providers": ["includes the requester"]})
     grades = [a.grade for a in assets] + ([body["max_grade"]] if kind != SCENARIO else [])
-    now = utcnow()
     grant = Grant(
         id=new_id("grt"), consumer_id=actor.id, kind=kind, status=lifecycle.REQUESTED,
         domain=body.get("domain") if kind == DOMAIN else None,
@@ -186,24 +186,24 @@ def _advance(grant: Grant) -> bool:
     return not grant.needs_regulator
 
 
-def _activate(uow: UnitOfWork, grant: Grant) -> None:
+def _activate(uow: UnitOfWork, grant: Grant, now: datetime) -> None:
     grant.status = lifecycle.ACTIVE
-    grant.activated_at = utcnow()
+    grant.activated_at = now
     _entry(uow, lifecycle.ACTIVATED_ENTRY, SYSTEM_ACTOR, grant,
            {"terms": grant.terms, "core_exception": grant.core_exception, "dp_exception": grant.dp_exception,
             "regulator": grant.regulator_id})
 
 
-def _end(grant: Grant, status: str, reason: str | None) -> None:
+def _end(grant: Grant, status: str, reason: str | None, now: datetime) -> None:
     grant.status = status
     grant.end_reason = reason
-    grant.ended_at = utcnow()
+    grant.ended_at = now
 
 
-def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason: str | None = None,
+def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, now: datetime, reason: str | None = None,
         counter: Terms | None = None, core_exception: bool = False, dp_exception: bool = False) -> Grant:
-    """Take a workflow action on a grant as its consumer, one of its providers, or a regulator (who may co-approve
-    with the grade-4 exception and with the no-DP exception, which is recorded with its reason)."""
+    """Take a workflow action on a grant at ``now`` as its consumer, one of its providers, or a regulator (who may
+    co-approve with the grade-4 exception and with the no-DP exception, which is recorded with its reason)."""
     grant = load(uow.session, actor, grant_id, lock=True)
     party = party_of(actor, grant)
     if party is None:
@@ -232,7 +232,7 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
                            errors={"reason": ["required with dp_exception"]})
     if decision is not None and action in ("approve", "counter", "reject"):
         decision.decision = {"approve": APPROVED, "counter": COUNTERED, "reject": REJECTED}[action]
-        decision.reason, decision.decided_at = reason, utcnow()
+        decision.reason, decision.decided_at = reason, now
     if transition.target is not None:
         grant.status = transition.target
     ready = action == "co-approve"
@@ -242,7 +242,7 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
         grant.terms, grant.counter_terms = grant.counter_terms, None
         for p in grant.parties:
             if p.provider_id == grant.countered_by:
-                p.decision, p.decided_at = APPROVED, utcnow()
+                p.decision, p.decided_at = APPROVED, now
         body["terms"] = grant.terms
         ready = _advance(grant)
     elif action == "decline":
@@ -251,18 +251,18 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
         grant.regulator_id, grant.core_exception, grant.dp_exception = actor.id, core_exception, dp_exception
         body["core_exception"], body["dp_exception"] = core_exception, dp_exception
     if grant.status in lifecycle.ENDED:
-        _end(grant, grant.status, reason)
-    grant.updated_at = utcnow()
+        _end(grant, grant.status, reason, now)
+    grant.updated_at = now
     _entry(uow, transition.entry, actor.id, grant, body)
     if ready:  # the actor's entry first, then the activation it caused
-        _activate(uow, grant)
+        _activate(uow, grant, now)
     return grant
 
 
 def _expire(uow: UnitOfWork, grant: Grant, now: datetime) -> bool:
     if grant.status not in lifecycle.OPEN | lifecycle.LIVE or Terms.from_json(grant.terms).valid_until > now:
         return False
-    _end(grant, lifecycle.EXPIRED, "validity window closed")
+    _end(grant, lifecycle.EXPIRED, "validity window closed", now)
     grant.updated_at = now
     _entry(uow, lifecycle.TRANSITIONS["expire"].entry, SYSTEM_ACTOR, grant, {"reason": grant.end_reason})
     return True
@@ -281,12 +281,13 @@ def expire_due(uow: UnitOfWork, now: datetime) -> list[str]:
     return [grant.id for grant in grants if _expire(uow, grant, now)]
 
 
-def renew(uow: UnitOfWork, actor: Principal, grant_id: str, valid_from: datetime, valid_until: datetime) -> Grant:
-    """Request a renewal: a new request with the grant's scope and current terms over a new window."""
+def renew(uow: UnitOfWork, actor: Principal, grant_id: str, valid_from: datetime, valid_until: datetime,
+          now: datetime) -> Grant:
+    """Request a renewal at ``now``: a new request with the grant's scope and current terms over a new window."""
     old = load(uow.session, actor, grant_id)
     if old.consumer_id != actor.id:
         raise Forbidden("only the grant's consumer renews it")
     terms = Terms.from_json(old.terms).with_window(valid_from, valid_until)
     body = {"kind": old.kind, "providers": old.providers, "domain": old.domain, "max_grade": old.max_grade,
             "assets": old.assets, "scenario": old.scenario, "purpose": old.purpose, "terms": terms}
-    return request_grant(uow, actor, body, renewal_of=old.id)
+    return request_grant(uow, actor, body, now, renewal_of=old.id)

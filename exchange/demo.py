@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from authorization import workflow
 from authorization.schemas import TermsSchema
 from catalog import services as catalog
+from common.db import utcnow
 from common.vocab import ComputationKind, GrantKind, ParticipantStatus, Role
 from exchange import bootstrap
 from participants import services as participants
@@ -204,11 +205,12 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
     for demo in PARTICIPANTS:
         body = {"name_zh": demo.name_zh, "name_en": demo.name_en, "roles": list(demo.roles), "contact_email": None}
         participant, issued = bootstrap.act(op, operator_key, "POST", "/api/v1/participants", body,
-                                            lambda uow, body=body: participants.create_participant(uow, op, **body))
+                                            lambda uow, body=body: participants.create_participant(
+                                                uow, op, **body, now=utcnow()))
         reason = {"reason": "demo participant"}
         bootstrap.act(op, operator_key, "POST", f"/api/v1/participants/{participant.id}/admit", reason,
                       lambda uow, pid=participant.id: participants.change_status(uow, op, pid, "admit",
-                                                                                 reason["reason"]))
+                                                                                 reason["reason"], now=utcnow()))
         principal = Principal(participant.id, frozenset(demo.roles), ParticipantStatus.ACTIVE, issued.row.id)
         keys[demo.key] = Ed25519PrivateKey.generate()
         bootstrap.register_key(principal, keys[demo.key], "demo", approver=(op, operator_key))
@@ -219,9 +221,9 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
         port = first_node_port + NODE_PORTS[owner] - NODE_PORTS["market"]
         body = {**values, "node_endpoint": f"http://{node_host}:{port}"}
         asset = bootstrap.act(principal, key, "POST", "/api/v1/assets", body,
-                              lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b))
+                              lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b, now=utcnow()))
         bootstrap.act(principal, key, "POST", f"/api/v1/assets/{asset.id}/publish", {},
-                      lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
+                      lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish", now=utcnow()))
         asset_ids.append(asset.id)
     grant_id, scoring_grant_id = _credit_scoring_grant(principals, keys, asset_ids)
     federated_grant_id = _risk_model_grant(principals, keys, asset_ids[-len(CITIES):])
@@ -245,10 +247,10 @@ def _risk_model_grant(principals: dict[str, Principal], keys: dict[str, Ed25519P
     institute = principals["university"]
     loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
     grant = bootstrap.act(institute, keys["university"], "POST", "/api/v1/grants", body,
-                          lambda uow: workflow.request_grant(uow, institute, loaded))
+                          lambda uow: workflow.request_grant(uow, institute, loaded, now))
     for city in CITIES:
         bootstrap.act(principals[city], keys[city], "POST", f"/api/v1/grants/{grant.id}/approve", {},
-                      lambda uow, p=principals[city]: workflow.act(uow, p, grant.id, "approve"))
+                      lambda uow, p=principals[city]: workflow.act(uow, p, grant.id, "approve", now=now))
     return grant.id
 
 
@@ -273,7 +275,7 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
         bank = principals["bank"]
         loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
         grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
-                              lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld))
+                              lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld, now))
         exception = {"dp_exception": True, "reason": "demo: exact SME statistics by industry and rating, minimum "
                                                      "group 20"} if kinds == [ComputationKind.HE_STATISTICS] else {}
         for party in ("tax", "hrss", "regulator"):
@@ -281,6 +283,6 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
             sent = exception if party == "regulator" else {}
             bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", sent,
                           lambda uow, p=principals[party], a=action, g=grant.id, s=sent: workflow.act(
-                              uow, p, g, a, reason=s.get("reason"), dp_exception=bool(s.get("dp_exception"))))
+                              uow, p, g, a, now=now, reason=s.get("reason"), dp_exception=bool(s.get("dp_exception"))))
         grants.append(grant.id)
     return grants[0], grants[1]
