@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 from authorization.model import Grant, GrantAlert, GrantProvider, GrantRefusal
 from common.db import new_id
 from common.errors import Forbidden, PdxError
+from common.vocab import ComputationKind
 from ledger.entries import SYSTEM_ACTOR, Draft, format_time
 from ledger.service import UnitOfWork
 from participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
 
 ADMISSION, NODE = "admission", "node"
 ALERT_ENTRY = "grant.alert"
-WATCHED_KINDS = frozenset({"he-statistics"})  # the kinds whose admission refusals count (node refusals: every kind)
+WATCHED_KINDS = frozenset({ComputationKind.HE_STATISTICS})  # the kinds whose admission refusals count (node refusals: every kind)
 
 
 @dataclass(frozen=True)

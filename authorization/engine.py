@@ -14,16 +14,11 @@ from typing import Any, Sequence
 
 from authorization.lifecycle import ACTIVE
 from authorization.terms import CORE_GRADE, REGULATOR_GRADE, Scope, Terms
+from common.vocab import DP_NOISED_KINDS, DP_REQUIRED_KINDS, PRIVACY_PRESERVING_KINDS, ComputationKind
+from common.vocab import Action as ActionName
 
-COMPUTE, DOWNLOAD = "compute", "download"
-DOWNLOAD_KIND = "download"
-PRIVACY_PRESERVING_KINDS = frozenset({"he-statistics", "he-scoring", "federated-learning"})
-# The kinds whose nodes apply the `dp-noise` obligation; any other kind would release exact values under an ε grant.
-DP_NOISED_KINDS = frozenset({"he-statistics", "federated-learning"})
-# The kinds that release aggregates over a filtered or grouped set of rows: differencing two sets, or a binary
-# search of refused and answered filters, recovers one row's value. On grade ≥ 3 they need ε or the regulator's
-# recorded no-DP exception (docs/decisions.md: a federated model names no row filter; scoring is per record).
-DP_REQUIRED_KINDS = frozenset({"he-statistics"})
+COMPUTE, DOWNLOAD = ActionName.COMPUTE, ActionName.DOWNLOAD
+DOWNLOAD_KIND = ComputationKind.DOWNLOAD
 FORBID, PERMIT = "forbid", "permit"
 
 

@@ -9,6 +9,7 @@ from authorization.engine import AssetFacts, GrantFacts, PrincipalFacts
 from authorization.model import Grant
 from authorization.terms import Scope, Terms
 from catalog.models import Asset
+from common.vocab import AssetStatus
 from participants.models import Participant
 from participants.rules import ACTIVE, Principal
 
@@ -35,7 +36,7 @@ def asset_facts(session: Session, asset_ids: list[str]) -> tuple[list[AssetFacts
     rows = session.execute(select(Asset, Participant.status).join(Participant, Participant.id == Asset.provider_id)
                            .where(Asset.id.in_(asset_ids))).all()
     found = {asset.id: AssetFacts(asset.id, asset.provider_id, status == ACTIVE, asset.domain_code, asset.grade,
-                                  asset.status == "published", frozenset(asset.computation_kinds))
+                                  asset.status == AssetStatus.PUBLISHED, frozenset(asset.computation_kinds))
              for asset, status in rows}
     return [found[i] for i in asset_ids if i in found], [i for i in asset_ids if i not in found]
 

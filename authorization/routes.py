@@ -15,7 +15,7 @@ from common.db import read_session, utcnow
 from common.errors import InvalidInput
 from ledger.service import unit_of_work
 from participants import services as participants
-from participants.rules import OPERATOR, PROVIDER, REGULATOR, Principal
+from participants.rules import CONSUMER, OPERATOR, PROVIDER, REGULATOR, Principal
 from web.auth import authenticated, current_principal
 from web.problems import answers
 from web.schemas import page_body, page_window
@@ -46,13 +46,13 @@ def _expire_first(grant_id: str) -> None:
 
 
 @blp.post("/grants")
-@authenticated("consumer", signed=True)
+@authenticated(CONSUMER, signed=True)
 @blp.arguments(schemas.GrantRequest)
 @blp.response(201, schemas.Grant)
 def request_grant(body):
     """Request an authorization; the providers in scope (and the regulator where required) then decide."""
     with unit_of_work() as uow:
-        return GrantView(workflow.request_grant(uow, current_principal(), body), current_principal())
+        return GrantView(workflow.request_grant(uow, current_principal(), body, utcnow()), current_principal())
 
 
 @blp.get("/grants")
@@ -100,21 +100,22 @@ def act_on_grant(body, grant_id, action):
         raise InvalidInput("a counter-offer carries the narrowed terms", errors={"terms": ["required"]})
     _expire_first(grant_id)
     with unit_of_work() as uow:
-        grant = workflow.act(uow, current_principal(), grant_id, action, reason=body["reason"],
+        grant = workflow.act(uow, current_principal(), grant_id, action, now=utcnow(), reason=body["reason"],
                              counter=body["terms"], core_exception=body["core_exception"],
                              dp_exception=body["dp_exception"])
         return GrantView(grant, current_principal())
 
 
 @blp.post("/grants/<grant_id>/renew")
-@authenticated("consumer", signed=True)
+@authenticated(CONSUMER, signed=True)
 @blp.arguments(schemas.Renewal)
 @blp.response(201, schemas.Grant)
 def renew_grant(body, grant_id):
     """Request the renewal of a grant: a new linked request with the same scope and terms over a new window."""
+    now = utcnow()
     with unit_of_work() as uow:
-        renewed = workflow.renew(uow, current_principal(), grant_id, body["valid_from"] or utcnow(),
-                                 body["valid_until"])
+        renewed = workflow.renew(uow, current_principal(), grant_id, body["valid_from"] or now, body["valid_until"],
+                                 now)
         return GrantView(renewed, current_principal())
 
 
@@ -130,7 +131,7 @@ def grant_odrl(grant_id):
 
 
 @blp.post("/decisions")
-@authenticated("consumer", REGULATOR)
+@authenticated(CONSUMER, REGULATOR)
 @blp.arguments(schemas.DecisionBody)
 @blp.response(200, schemas.Decision)
 @answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
@@ -147,7 +148,7 @@ def dry_run(body):
         raise InvalidInput(f"unknown assets: {', '.join(unknown)}", errors={"assets": unknown})
     context = Context(now=utcnow(), grant=None if grant is None else facts.grant_facts(grant), rows=body["rows"],
                       epsilon=body["epsilon"], group_size=body["group_size"], result_cells=body["result_cells"])
-    action = Action(DOWNLOAD if body["action"] == "download" else COMPUTE, body["computation_kind"])
+    action = Action(DOWNLOAD if body["action"] == DOWNLOAD else COMPUTE, body["computation_kind"])
     decision = decide(facts.principal_facts(principal), action, assets, context)
     return {"allow": decision.allow, "reasons": decision.reasons_json(),
             "obligations": decision.obligations_json()}

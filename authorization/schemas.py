@@ -11,6 +11,7 @@ from authorization import lifecycle
 from authorization.terms import KIND_NAMES, KINDS, Terms
 from catalog.schemas import DOMAIN_CODE
 from catalog.vocab import COMPUTATION_KINDS, CURRENCIES
+from common.vocab import Action
 from web.schemas import Amount, PageArgs, RequestSchema, page_schema
 
 ID = validate.Length(min=1, max=40)
@@ -159,12 +160,12 @@ class JobBody(RequestSchema):
 
 
 class DecisionBody(JobBody):
-    action = fields.String(load_default="compute", validate=validate.OneOf(["compute", "download"]))
+    action = fields.String(load_default=Action.COMPUTE, validate=validate.OneOf(list(Action)))
     grant = fields.String(load_default=None, allow_none=True, validate=ID)
 
     @validates_schema
     def _grant_unless_open_download(self, data, **_kwargs):
-        if data.get("grant") is None and data.get("action") != "download":
+        if data.get("grant") is None and data.get("action") != Action.DOWNLOAD:
             raise ValidationError("a computation is decided under a grant", field_name="grant")
 
 

@@ -7,11 +7,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Mapping
 
-COMPREHENSIVE, DOMAIN, SCENARIO = "comprehensive", "domain", "scenario"
+from common import grant_rules
+from common.grant_rules import CORE_GRADE as CORE_GRADE  # re-exported with the rules over terms
+from common.grant_rules import REGULATOR_GRADE as REGULATOR_GRADE
+from common.vocab import GrantKind
+
+COMPREHENSIVE, DOMAIN, SCENARIO = GrantKind.COMPREHENSIVE, GrantKind.DOMAIN, GrantKind.SCENARIO
 KINDS = (COMPREHENSIVE, DOMAIN, SCENARIO)
 KIND_NAMES = {COMPREHENSIVE: "综合授权", DOMAIN: "分领域授权", SCENARIO: "依场景授权"}
-REGULATOR_GRADE = 3  # grants touching this grade or above need the regulator's co-approval
-CORE_GRADE = 4
 
 
 @dataclass(frozen=True)
@@ -69,11 +72,8 @@ class Scope:
 
     def covers(self, asset_id: str, provider_id: str, domain: str, grade: int) -> bool:
         """Tell whether an asset with these facts lies inside the scope."""
-        if self.kind == SCENARIO:
-            return asset_id in self.assets
-        if provider_id not in self.providers or self.max_grade is None or grade > self.max_grade:
-            return False
-        return self.kind == COMPREHENSIVE or domain == self.domain
+        return grant_rules.covers(self.kind, self.providers, self.domain, self.max_grade, self.assets, asset_id,
+                                  provider_id, domain, grade)
 
 
 def check_terms(terms: Terms) -> dict[str, list[str]]:
@@ -118,4 +118,4 @@ def narrowing_problems(offered: Terms, counter: Terms) -> dict[str, list[str]]:
 
 def needs_regulator(kind: str, grades: list[int]) -> bool:
     """Comprehensive grants always need the regulator; others when any asset in scope is grade ≥ 3."""
-    return kind == COMPREHENSIVE or any(grade >= REGULATOR_GRADE for grade in grades)
+    return grant_rules.needs_regulator(kind, grades)

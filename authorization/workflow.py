@@ -16,20 +16,23 @@ from authorization.lifecycle import CONSUMER, PROVIDER, REGULATOR
 from authorization.model import Grant, GrantAsset, GrantProvider
 from authorization.terms import COMPREHENSIVE, CORE_GRADE, DOMAIN, SCENARIO, Terms
 from catalog.models import Asset, Domain
-from common.db import new_id, utcnow
+from catalog.rules import PUBLISHED
+from common.db import new_id
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from common.vocab import ProviderDecision as Decision
 from ledger.anchor import outbox
 from ledger.entries import SYSTEM_ACTOR, Draft
 from ledger.service import UnitOfWork
 from participants.models import Participant, ParticipantRole
 from participants.rules import ACTIVE, OPERATOR, Principal
 
-PENDING, APPROVED, COUNTERED, REJECTED = "pending", "approved", "countered", "rejected"
+PENDING, APPROVED, COUNTERED, REJECTED = (Decision.PENDING, Decision.APPROVED, Decision.COUNTERED,
+                                         Decision.REJECTED)
 
 
 def _active_providers(session: Session, ids: list[str]) -> list[str]:
     rows = session.scalars(select(Participant.id).join(ParticipantRole).where(
-        Participant.id.in_(ids), ParticipantRole.role == "provider", Participant.status == ACTIVE)).all()
+        Participant.id.in_(ids), ParticipantRole.role == PROVIDER, Participant.status == ACTIVE)).all()
     missing = sorted(set(ids) - set(rows))
     if missing:
         raise InvalidInput(f"not active providers: {', '.join(missing)}",
@@ -38,7 +41,7 @@ def _active_providers(session: Session, ids: list[str]) -> list[str]:
 
 
 def _published(session: Session, **filters: Any) -> list[Asset]:
-    query = select(Asset).where(Asset.status == "published")
+    query = select(Asset).where(Asset.status == PUBLISHED)
     for name, value in filters.items():
         query = query.where(value if name == "where" else getattr(Asset, name) == value)
     return list(session.scalars(query))
@@ -51,7 +54,7 @@ def _scope(session: Session, kind: str, body: dict[str, Any]) -> tuple[list[str]
             if not body.get(name):
                 raise InvalidInput(f"a per-scenario request names its {name}", errors={name: ["required"]})
         assets = list(session.scalars(select(Asset).where(Asset.id.in_(body["assets"]))))
-        unpublished = sorted(set(body["assets"]) - {a.id for a in assets if a.status == "published"})
+        unpublished = sorted(set(body["assets"]) - {a.id for a in assets if a.status == PUBLISHED})
         if unpublished:
             raise InvalidInput(f"not published assets: {', '.join(unpublished)}",
                                errors={"assets": [f"{a} is not a published asset" for a in unpublished]})
@@ -98,10 +101,11 @@ def _scope_body(grant: Grant) -> dict[str, Any]:
             "needs_regulator": grant.needs_regulator, "renewal_of": grant.renewal_of}
 
 
-def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renewal_of: str | None = None) -> Grant:
-    """Record a consumer's authorization request; every provider in scope must then decide."""
-    if not actor.has_role("consumer"):
-        raise Forbidden("only consumers request authorizations", extra={"required_roles": ["consumer"]})
+def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], now: datetime,
+                  renewal_of: str | None = None) -> Grant:
+    """Record a consumer's authorization request at ``now``; every provider in scope must then decide."""
+    if not actor.has_role(CONSUMER):
+        raise Forbidden("only consumers request authorizations", extra={"required_roles": [CONSUMER]})
     session, kind = uow.session, body["kind"]
     terms: Terms = body["terms"]
     problems = term_rules.check_terms(terms)
@@ -111,7 +115,6 @@ def request_grant(uow: UnitOfWork, actor: Principal, body: dict[str, Any], renew
     if actor.id in providers:
         raise InvalidInput("a participant cannot authorize itself", errors={"providers": ["includes the requester"]})
     grades = [a.grade for a in assets] + ([body["max_grade"]] if kind != SCENARIO else [])
-    now = utcnow()
     grant = Grant(
         id=new_id("grt"), consumer_id=actor.id, kind=kind, status=lifecycle.REQUESTED,
         domain=body.get("domain") if kind == DOMAIN else None,
@@ -167,7 +170,7 @@ def party_of(viewer: Principal, grant: Grant) -> str | None:
     """Return the role the viewer plays in this grant's workflow, if any."""
     if grant.consumer_id == viewer.id:
         return CONSUMER
-    if viewer.id in grant.providers and viewer.has_role("provider"):
+    if viewer.id in grant.providers and viewer.has_role(PROVIDER):
         return PROVIDER
     if viewer.has_role(REGULATOR):
         return REGULATOR
@@ -183,24 +186,24 @@ def _advance(grant: Grant) -> bool:
     return not grant.needs_regulator
 
 
-def _activate(uow: UnitOfWork, grant: Grant) -> None:
+def _activate(uow: UnitOfWork, grant: Grant, now: datetime) -> None:
     grant.status = lifecycle.ACTIVE
-    grant.activated_at = utcnow()
+    grant.activated_at = now
     _entry(uow, lifecycle.ACTIVATED_ENTRY, SYSTEM_ACTOR, grant,
            {"terms": grant.terms, "core_exception": grant.core_exception, "dp_exception": grant.dp_exception,
             "regulator": grant.regulator_id})
 
 
-def _end(grant: Grant, status: str, reason: str | None) -> None:
+def _end(grant: Grant, status: str, reason: str | None, now: datetime) -> None:
     grant.status = status
     grant.end_reason = reason
-    grant.ended_at = utcnow()
+    grant.ended_at = now
 
 
-def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason: str | None = None,
+def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, now: datetime, reason: str | None = None,
         counter: Terms | None = None, core_exception: bool = False, dp_exception: bool = False) -> Grant:
-    """Take a workflow action on a grant as its consumer, one of its providers, or a regulator (who may co-approve
-    with the grade-4 exception and with the no-DP exception, which is recorded with its reason)."""
+    """Take a workflow action on a grant at ``now`` as its consumer, one of its providers, or a regulator (who may
+    co-approve with the grade-4 exception and with the no-DP exception, which is recorded with its reason)."""
     grant = load(uow.session, actor, grant_id, lock=True)
     party = party_of(actor, grant)
     if party is None:
@@ -229,7 +232,7 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
                            errors={"reason": ["required with dp_exception"]})
     if decision is not None and action in ("approve", "counter", "reject"):
         decision.decision = {"approve": APPROVED, "counter": COUNTERED, "reject": REJECTED}[action]
-        decision.reason, decision.decided_at = reason, utcnow()
+        decision.reason, decision.decided_at = reason, now
     if transition.target is not None:
         grant.status = transition.target
     ready = action == "co-approve"
@@ -239,7 +242,7 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
         grant.terms, grant.counter_terms = grant.counter_terms, None
         for p in grant.parties:
             if p.provider_id == grant.countered_by:
-                p.decision, p.decided_at = APPROVED, utcnow()
+                p.decision, p.decided_at = APPROVED, now
         body["terms"] = grant.terms
         ready = _advance(grant)
     elif action == "decline":
@@ -248,18 +251,18 @@ def act(uow: UnitOfWork, actor: Principal, grant_id: str, action: str, *, reason
         grant.regulator_id, grant.core_exception, grant.dp_exception = actor.id, core_exception, dp_exception
         body["core_exception"], body["dp_exception"] = core_exception, dp_exception
     if grant.status in lifecycle.ENDED:
-        _end(grant, grant.status, reason)
-    grant.updated_at = utcnow()
+        _end(grant, grant.status, reason, now)
+    grant.updated_at = now
     _entry(uow, transition.entry, actor.id, grant, body)
     if ready:  # the actor's entry first, then the activation it caused
-        _activate(uow, grant)
+        _activate(uow, grant, now)
     return grant
 
 
 def _expire(uow: UnitOfWork, grant: Grant, now: datetime) -> bool:
     if grant.status not in lifecycle.OPEN | lifecycle.LIVE or Terms.from_json(grant.terms).valid_until > now:
         return False
-    _end(grant, lifecycle.EXPIRED, "validity window closed")
+    _end(grant, lifecycle.EXPIRED, "validity window closed", now)
     grant.updated_at = now
     _entry(uow, lifecycle.TRANSITIONS["expire"].entry, SYSTEM_ACTOR, grant, {"reason": grant.end_reason})
     return True
@@ -278,12 +281,13 @@ def expire_due(uow: UnitOfWork, now: datetime) -> list[str]:
     return [grant.id for grant in grants if _expire(uow, grant, now)]
 
 
-def renew(uow: UnitOfWork, actor: Principal, grant_id: str, valid_from: datetime, valid_until: datetime) -> Grant:
-    """Request a renewal: a new request with the grant's scope and current terms over a new window."""
+def renew(uow: UnitOfWork, actor: Principal, grant_id: str, valid_from: datetime, valid_until: datetime,
+          now: datetime) -> Grant:
+    """Request a renewal at ``now``: a new request with the grant's scope and current terms over a new window."""
     old = load(uow.session, actor, grant_id)
     if old.consumer_id != actor.id:
         raise Forbidden("only the grant's consumer renews it")
     terms = Terms.from_json(old.terms).with_window(valid_from, valid_until)
     body = {"kind": old.kind, "providers": old.providers, "domain": old.domain, "max_grade": old.max_grade,
             "assets": old.assets, "scenario": old.scenario, "purpose": old.purpose, "terms": terms}
-    return request_grant(uow, actor, body, renewal_of=old.id)
+    return request_grant(uow, actor, body, now, renewal_of=old.id)

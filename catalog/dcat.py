@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from catalog import vocab
+from common.vocab import ComputationKind
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -65,7 +66,7 @@ def dataset(asset: Any, provider: Any, domain: Any, base_url: str) -> dict[str, 
                                    "dct:title": _text("数据提供方节点", "Provider node")},
         }],
     }
-    if vocab.DOWNLOAD in asset.computation_kinds:
+    if ComputationKind.DOWNLOAD in asset.computation_kinds:
         node["dcat:distribution"][0]["dcat:downloadURL"] = {
             "@id": f"{asset.node_endpoint.rstrip('/')}/v1/datasets/{asset.dataset}/download"}
     return {key: value for key, value in node.items() if value not in (None, [])}

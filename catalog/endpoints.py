@@ -7,12 +7,13 @@ where the exchange sends tickets, plans and HE contexts, so it changes only thro
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.orm import Session
 
 from catalog import nodes, rules
 from catalog.models import Asset
 from catalog.services import check_endpoint, metadata_sha256, owned
-from common.db import utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from ledger.entries import Draft
 from ledger.replay.catalog import ENDPOINT_APPROVED, ENDPOINT_REJECTED, ENDPOINT_REQUESTED
@@ -20,7 +21,8 @@ from ledger.service import UnitOfWork
 from participants.rules import OPERATOR, Principal
 
 
-def request_change(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: str, policy: str) -> Asset:
+def request_change(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: str, policy: str, *,
+                   now: datetime) -> Asset:
     """Record the owner's request to move a published asset to another node; it waits for an operator."""
     asset = owned(uow.session, actor, asset_id)
     if asset.status != rules.PUBLISHED:
@@ -31,7 +33,7 @@ def request_change(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: s
         raise InvalidInput(f"{endpoint} is already the node endpoint of asset {asset_id}",
                            errors={"node_endpoint": ["unchanged"]})
     asset.pending_node_endpoint = endpoint
-    asset.updated_at = utcnow()
+    asset.updated_at = now
     uow.ledger.append(Draft(ENDPOINT_REQUESTED, actor.id, refs={"asset": [asset.id]},
                             body={"node_endpoint": endpoint}))
     return asset
@@ -59,14 +61,14 @@ def prove(asset: Asset, endpoint: str, timeout: float) -> str:
                        extra={"node_problem": exc.code}) from exc
 
 
-def decide(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: str, *, key_id: str | None,
+def decide(uow: UnitOfWork, actor: Principal, asset_id: str, endpoint: str, *, key_id: str | None, now: datetime,
            reason: str | None = None) -> Asset:
     """Approve (with the key the node proved) or reject (``key_id`` None) the pending change, and record it."""
     asset, waiting = pending(uow.session, actor, asset_id)
     if waiting != endpoint:
         raise Conflict(f"the pending endpoint of asset {asset_id} changed to {waiting} meanwhile; decide again")
     asset.pending_node_endpoint = None
-    asset.updated_at = utcnow()
+    asset.updated_at = now
     if key_id is None:
         uow.ledger.append(Draft(ENDPOINT_REJECTED, actor.id, refs={"asset": [asset.id]},
                                 body={"node_endpoint": endpoint, "reason": reason}),

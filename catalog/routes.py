@@ -6,7 +6,7 @@ from flask import Response, current_app, json, request
 from flask_smorest import Blueprint
 
 from catalog import dcat, endpoints, nodes, schemas, services
-from common.db import read_session
+from common.db import read_session, utcnow
 from ledger.service import unit_of_work as recorded_work
 from participants.rules import OPERATOR, PROVIDER
 from web.auth import authenticated, current_principal, optional_principal, optionally_authenticated
@@ -47,7 +47,8 @@ def search_assets(args):
 def register_asset(body):
     """Register an asset as a draft (providers)."""
     with recorded_work() as uow:  # a draft writes no entry, but its signed request's nonce is used up
-        return services.register_asset(uow.session, current_principal(), body, node_policy=_node_policy())
+        return services.register_asset(uow.session, current_principal(), body, now=utcnow(),
+                                       node_policy=_node_policy())
 
 
 @blp.get("/assets/<asset_id>")
@@ -65,7 +66,8 @@ def get_asset(asset_id):
 def update_asset(body, asset_id):
     """Change an asset: any field while a draft, descriptive fields once published (owner only)."""
     with recorded_work() as uow:
-        return services.update_asset(uow, current_principal(), asset_id, body, node_policy=_node_policy())
+        return services.update_asset(uow, current_principal(), asset_id, body, now=utcnow(),
+                                     node_policy=_node_policy())
 
 
 def _lifecycle_route(action: str, summary: str) -> None:
@@ -73,7 +75,7 @@ def _lifecycle_route(action: str, summary: str) -> None:
     @blp.response(200, schemas.Asset)
     def view(asset_id):
         with recorded_work() as uow:
-            return services.change_lifecycle(uow, current_principal(), asset_id, action)
+            return services.change_lifecycle(uow, current_principal(), asset_id, action, now=utcnow())
 
     view.__doc__ = summary
     view.__name__ = f"{action}_asset"
@@ -91,7 +93,8 @@ _lifecycle_route("retire", "Retire a published asset; releases its authoritative
 def request_endpoint_change(body, asset_id):
     """Ask to move a published asset to another node (owner); an operator approves once that node proves the key."""
     with recorded_work() as uow:
-        return endpoints.request_change(uow, current_principal(), asset_id, body["node_endpoint"], _node_policy())
+        return endpoints.request_change(uow, current_principal(), asset_id, body["node_endpoint"], _node_policy(),
+                                        now=utcnow())
 
 
 @blp.post("/assets/<asset_id>/endpoint/approve")
@@ -103,7 +106,7 @@ def approve_endpoint_change(body, asset_id):
     asset, endpoint = endpoints.pending(read_session(), current_principal(), asset_id)
     key_id = endpoints.prove(asset, endpoint, min(PROOF_TIMEOUT_SECONDS, current_app.config["PDX_NODE_TIMEOUT_SECONDS"]))
     with recorded_work() as uow:
-        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=key_id)
+        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=key_id, now=utcnow())
 
 
 @blp.post("/assets/<asset_id>/endpoint/reject")
@@ -114,7 +117,8 @@ def reject_endpoint_change(body, asset_id):
     """Reject a pending node endpoint change (operators)."""
     _, endpoint = endpoints.pending(read_session(), current_principal(), asset_id)
     with recorded_work() as uow:
-        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=None, reason=body["reason"])
+        return endpoints.decide(uow, current_principal(), asset_id, endpoint, key_id=None, now=utcnow(),
+                                reason=body["reason"])
 
 
 @blp.get("/domains")
@@ -138,7 +142,7 @@ def get_domain(code):
 def add_domain(body):
     """Add a classification domain (operators)."""
     with recorded_work() as uow:
-        return services.add_domain(uow, current_principal(), **body)
+        return services.add_domain(uow, current_principal(), **body, now=utcnow())
 
 
 @blp.get("/data-elements/<path:code>")

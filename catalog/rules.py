@@ -7,8 +7,9 @@ from typing import Any, Iterable, Mapping
 
 from catalog import vocab
 from common.errors import Conflict, InvalidInput
+from common.vocab import AssetStatus, ComputationKind
 
-DRAFT, PUBLISHED, RETIRED = "draft", "published", "retired"
+DRAFT, PUBLISHED, RETIRED = AssetStatus.DRAFT, AssetStatus.PUBLISHED, AssetStatus.RETIRED
 ASSET_STATUSES = (DRAFT, PUBLISHED, RETIRED)
 LIFECYCLE: dict[str, tuple[str, str]] = {"publish": (DRAFT, PUBLISHED), "retire": (PUBLISHED, RETIRED)}
 
@@ -27,7 +28,7 @@ def check_asset(asset: Mapping[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     grade = asset["grade"]
     kinds = set(asset["computation_kinds"])
-    if vocab.DOWNLOAD in kinds and grade != 1:
+    if ComputationKind.DOWNLOAD in kinds and grade != 1:
         errors.setdefault("computation_kinds", []).append(
             f"download is allowed only for grade 1 (open) assets; this asset is grade {grade}")
     if grade >= 3 and not kinds <= vocab.PRIVACY_PRESERVING_KINDS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from catalog import nodes, rules
 from catalog.models import Asset, AssetComputationKind, AuthoritativeSource, Domain
-from common.db import new_id, utcnow
+from common.db import new_id
 from common.errors import Conflict, DuplicateSource, Forbidden, InvalidInput, NotFound
 from ledger.entries import Draft, canonical
 from ledger.service import UnitOfWork
@@ -107,8 +108,8 @@ def _as_rule_input(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "element_codes": values.get("element_codes", [])}
 
 
-def register_asset(session: Session, actor: Principal, values: dict[str, Any], *, node_policy: str = "loopback"
-                   ) -> Asset:
+def register_asset(session: Session, actor: Principal, values: dict[str, Any], *, now: datetime,
+                   node_policy: str = "loopback") -> Asset:
     """Register an asset as a draft owned by the calling provider (its node endpoint within ``node_policy``)."""
     _require_provider(actor)
     check_endpoint(values["node_endpoint"], node_policy)
@@ -120,7 +121,6 @@ def register_asset(session: Session, actor: Principal, values: dict[str, Any], *
     _check_domain(session, values["domain_code"])
     kinds = values.pop("computation_kinds")
     values.setdefault("dataset", None)
-    now = utcnow()
     asset = Asset(id=new_id("ast"), provider_id=actor.id, status=rules.DRAFT, created_at=now, updated_at=now,
                   search_text=rules.search_text(rule_input), **values)
     if asset.dataset is None:
@@ -163,7 +163,7 @@ def _ledger_body(asset: Asset) -> dict[str, Any]:
             "title_zh": asset.title_zh, "title_en": asset.title_en, "metadata_sha256": metadata_sha256(asset)}
 
 
-def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any], *,
+def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict[str, Any], *, now: datetime,
                  node_policy: str = "loopback") -> Asset:
     """Change an asset's metadata: anything while a draft, descriptive fields once published (recorded)."""
     session = uow.session
@@ -194,7 +194,7 @@ def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict
         _release_sources(session, asset)
         _claim_sources(session, actor, asset, merged["element_codes"])
     asset.search_text = rules.search_text(merged)
-    asset.updated_at = utcnow()
+    asset.updated_at = now
     session.flush()
     if asset.status == rules.PUBLISHED and changed:
         uow.ledger.append(Draft("asset.updated", actor.id, refs={"asset": [asset.id]},
@@ -202,12 +202,11 @@ def update_asset(uow: UnitOfWork, actor: Principal, asset_id: str, changes: dict
     return asset
 
 
-def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: str) -> Asset:
+def change_lifecycle(uow: UnitOfWork, actor: Principal, asset_id: str, action: str, *, now: datetime) -> Asset:
     """Publish a draft or retire a published asset (the owning provider only), and record it."""
     session = uow.session
     asset = owned(session, actor, asset_id)
     asset.status = rules.next_status(action, asset.status)
-    now = utcnow()
     asset.updated_at = now
     if asset.status == rules.PUBLISHED:
         asset.published_at = now
@@ -289,7 +288,7 @@ def list_domains(session: Session) -> list[Domain]:
     return list(session.scalars(select(Domain).order_by(Domain.code)))
 
 
-def add_domain(uow: UnitOfWork, actor: Principal, *, code: str, name_zh: str, name_en: str,
+def add_domain(uow: UnitOfWork, actor: Principal, *, code: str, name_zh: str, name_en: str, now: datetime,
                eu_theme: str | None = None) -> Domain:
     """Add a domain to the vocabulary (operators only)."""
     if not actor.has_role(OPERATOR):
@@ -297,7 +296,7 @@ def add_domain(uow: UnitOfWork, actor: Principal, *, code: str, name_zh: str, na
     session = uow.session
     if session.get(Domain, code) is not None:
         raise Conflict(f"domain {code} already exists", errors={"code": ["already exists"]})
-    domain = Domain(code=code, name_zh=name_zh, name_en=name_en, eu_theme=eu_theme, created_at=utcnow())
+    domain = Domain(code=code, name_zh=name_zh, name_en=name_en, eu_theme=eu_theme, created_at=now)
     session.add(domain)
     session.flush()
     uow.ledger.append(Draft("domain.added", actor.id, refs={"domain": [code]},

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.vocab import PRIVACY_PRESERVING_KINDS, ComputationKind
+
+__all__ = ["COMPUTATION_KINDS", "PRIVACY_PRESERVING_KINDS", "GRADES", "SEED_DOMAINS"]
+
 
 @dataclass(frozen=True)
 class Grade:
@@ -22,14 +26,7 @@ GRADES = {
     4: Grade(4, "核心", "core", "no external computation unless the regulator grants an exception for a scenario"),
 }
 
-DOWNLOAD = "download"
-AGGREGATE = "aggregate"
-HE_STATISTICS = "he-statistics"
-HE_SCORING = "he-scoring"
-FEDERATED_LEARNING = "federated-learning"
-COMPUTATION_KINDS = (DOWNLOAD, AGGREGATE, HE_STATISTICS, HE_SCORING, FEDERATED_LEARNING)
-# Kinds that keep every value encrypted or on the node: the only ones a grade ≥ 3 asset may allow.
-PRIVACY_PRESERVING_KINDS = frozenset({HE_STATISTICS, HE_SCORING, FEDERATED_LEARNING})
+COMPUTATION_KINDS = tuple(ComputationKind)  # spelled once, in common.vocab
 
 FIELD_TYPES = ("string", "integer", "number", "boolean", "date", "datetime", "category", "identifier")
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from client import chain_cli, commands, demo_chain, grant_cli, training_cli
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
+from common.vocab import Role
 from participants import keys
 from provider.cli import node_group
 
@@ -137,7 +138,7 @@ def _refuse_second_operator() -> None:
     from participants.models import ParticipantRole
 
     with get_database().sessionmaker() as session:
-        existing = session.scalar(select(ParticipantRole.participant_id).where(ParticipantRole.role == "operator"))
+        existing = session.scalar(select(ParticipantRole.participant_id).where(ParticipantRole.role == Role.OPERATOR))
     if existing is not None:
         raise click.ClickException(f"the exchange already has an operator ({existing}); nothing was created")
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from client.http import DEFAULT_URL, ApiError, ExchangeClient
+from common.vocab import Role
 from participants import keys
 
 url_option = click.option("--url", envvar="PDX_URL", default=DEFAULT_URL, show_default=True,
@@ -137,7 +138,7 @@ def participant_me(url: str, token: str) -> None:
 @click.option("--name-zh", required=True)
 @click.option("--name-en", required=True)
 @click.option("--role", "roles", multiple=True, required=True,
-              type=click.Choice(["provider", "consumer", "regulator", "operator"]))
+              type=click.Choice([role.value for role in Role]))
 @click.option("--email", default=None)
 @url_option
 @token_option

@@ -12,9 +12,10 @@ from typing import Any
 import click
 
 from client.commands import call, client_for, key_option, show, token_option, url_option
+from common.vocab import Action, ComputationKind, GrantKind
 
-KINDS = ["comprehensive", "domain", "scenario"]
-COMPUTATION_KINDS = ["download", "aggregate", "he-statistics", "he-scoring", "federated-learning"]
+KINDS = [kind.value for kind in GrantKind]  # values: click matches an enum choice by its name
+COMPUTATION_KINDS = [kind.value for kind in ComputationKind]
 
 
 @click.group("grant")
@@ -139,7 +140,7 @@ def decide(grant, assets, computation, params, rows, epsilon, group_size, result
            token) -> None:
     """Ask, without running anything, whether a job (or a download) would be allowed and why."""
     body = _job_body(grant, assets, computation, params, rows, epsilon, group_size, result_cells)
-    body["action"] = "download" if download else "compute"
+    body["action"] = Action.DOWNLOAD if download else Action.COMPUTE
     decision = call(client_for(url, token).post, "/decisions", body)
     click.echo("ALLOW" if decision["allow"] else "DENY")
     for reason in decision["reasons"]:
@@ -267,7 +268,7 @@ def _print_statistics(result) -> None:
 
 def _result_json(job_id: str, result) -> dict[str, Any]:
     if hasattr(result, "statistics"):
-        return {"job_id": job_id, "computation_kind": "he-statistics", "count": result.count,
+        return {"job_id": job_id, "computation_kind": ComputationKind.HE_STATISTICS, "count": result.count,
                 "columns": json.loads(result.columns.to_json(orient="index")),
                 "histogram": None if result.histogram is None else json.loads(result.histogram.to_json(
                     orient="records")),
@@ -275,7 +276,7 @@ def _result_json(job_id: str, result) -> dict[str, Any]:
                 "intervals": None if result.intervals is None else json.loads(result.intervals.to_json(
                     orient="index")),
                 "noise": None if result.noise is None else json.loads(result.noise.to_json(orient="index"))}
-    return {"job_id": job_id, "computation_kind": "he-scoring",
+    return {"job_id": job_id, "computation_kind": ComputationKind.HE_SCORING,
             "scores": json.loads(result["score"].to_json(orient="index"))}
 
 

@@ -32,11 +32,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from client.http import DEFAULT_URL, ExchangeClient
 from client.jobstore import JobStore
+from common.vocab import ComputationKind, JobStatus
 from privacy import aggregation, fixedpoint, release, scoring
 from privacy.he import ConsumerKeys, sigmoid
 
 POLL_SECONDS = 0.5
-FINISHED = frozenset({"completed", "failed"})
+FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 
 
 class JobFailed(Exception):
@@ -151,7 +152,7 @@ class Consumer:
         if outcome["error"] is not None:
             raise JobFailed(outcome["error"])
         ciphertext = base64.b64decode(outcome["result"])
-        if record["computation_kind"] == "he-scoring":
+        if record["computation_kind"] == ComputationKind.HE_SCORING:
             return _scores_result(record, keys.decrypt_scores(ciphertext))
         return _statistics_result(job_id, record, keys.decrypt(ciphertext), outcome.get("release"))
 
@@ -182,7 +183,7 @@ class Consumer:
         plan = release.centred(plan, bounds) if epsilon > 0 else plan
         shape = aggregation.layout(plan)
         params = {"plan": plan.to_dict(), **({"bounds": {c: list(b) for c, b in bounds.items()}} if bounds else {})}
-        body = {"grant": grant, "assets": list(assets), "computation_kind": "he-statistics", "params": params,
+        body = {"grant": grant, "assets": list(assets), "computation_kind": ComputationKind.HE_STATISTICS, "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "rows": rows, "epsilon": epsilon, "group_size": plan.min_group_size, "result_cells": shape.size}
         job_id = self._submit(body, keys, {"params": params, "epsilon": epsilon})
@@ -215,7 +216,7 @@ class Consumer:
                     "weights_sha256": hashlib.sha256(encrypted[asset]).hexdigest()}
             for asset, part in plan.parts.items()}}
         payload = json.dumps({asset: base64.b64encode(blob).decode() for asset, blob in encrypted.items()})
-        body = {"grant": grant, "assets": assets, "computation_kind": "he-scoring", "params": params,
+        body = {"grant": grant, "assets": assets, "computation_kind": ComputationKind.HE_SCORING, "params": params,
                 "context": base64.b64encode(keys.public_context()).decode(),
                 "weights": base64.b64encode(payload.encode()).decode(), "rows": len(ids) * len(assets),
                 "group_size": 1, "result_cells": len(ids)}

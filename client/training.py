@@ -24,11 +24,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from client.sdk import Consumer, JobFailed
+from common.vocab import ComputationKind, Phase, RoundStatus
 from privacy import federated
 from privacy.federated import LOGISTIC, Model, Standardizer, TrainingConfig
 from privacy.he import ConsumerKeys
 
-FEDERATED = "federated-learning"
 POLL_SECONDS = 0.05
 
 
@@ -75,9 +75,9 @@ class _Run:
         number, deadline = started["number"], time.monotonic() + self.timeout
         while True:
             row = self.consumer.exchange.get(f"/jobs/{self.job_id}/rounds/{number}")
-            if row["status"] == "completed":
+            if row["status"] == RoundStatus.COMPLETED:
                 return self.keys.decrypt(base64.b64decode(row["result"])), row
-            if row["status"] == "failed":
+            if row["status"] == RoundStatus.FAILED:
                 raise JobFailed(row["error"])
             if time.monotonic() > deadline:
                 raise JobFailed(f"round {number} of job {self.job_id} is still running after {self.timeout:.0f} s")
@@ -111,14 +111,14 @@ def train(consumer: Consumer, grant: str, assets: Sequence[str], *, features: Se
     if min_quorum is not None:
         params["min_quorum"] = min_quorum
     job = consumer.exchange.post("/jobs", {
-        "grant": grant, "assets": list(assets), "computation_kind": FEDERATED, "params": params,
+        "grant": grant, "assets": list(assets), "computation_kind": ComputationKind.FEDERATED_LEARNING, "params": params,
         "context": base64.b64encode(keys.public_context()).decode(), "rows": rows, "group_size": group_size,
         "result_cells": len(features) + 1})
     run = _Run(consumer, keys, job["id"], timeout)
     if bounds is not None:
         standardizer = Standardizer.from_bounds(bounds)
     else:
-        summed, _ = run.round("moments", None, None)
+        summed, _ = run.round(Phase.MOMENTS, None, None)
         standardizer = Standardizer.from_moments(summed)
     history: list[dict[str, Any]] = []
     model, providers = _training(run, config, standardizer, None, validation, history, progress)
@@ -143,7 +143,7 @@ def _training(run: _Run, config: TrainingConfig, standardizer: Standardizer, pro
     theta = federated.initial_theta(standardizer.mean.size)
     summed_over: list[str] = []
     for number in range(config.rounds):
-        summed, row = run.round("train", theta, standardizer, providers)
+        summed, row = run.round(Phase.TRAIN, theta, standardizer, providers)
         if config.private:
             theta, noisy_rows = federated.private_step(theta, summed, config)
             rows = int(round(noisy_rows))

@@ -45,7 +45,7 @@ def register_key(actor: Principal, key: Ed25519PrivateKey, label: str | None = N
         endorsement=None if endorser is None else endorsement(endorser, actor.id, public),
         approval=None if approver is None else approval(approver[1], approver[0].id, actor.id, public, utcnow()))
     return act(actor, key, "POST", "/api/v1/participants/me/keys", body,
-               lambda uow: services.register_key(uow, actor, **body))
+               lambda uow: services.register_key(uow, actor, **body, now=utcnow()))
 
 
 def bootstrap_operator(name_zh: str, name_en: str, key: Ed25519PrivateKey, contact_email: str | None = None,
@@ -56,14 +56,15 @@ def bootstrap_operator(name_zh: str, name_en: str, key: Ed25519PrivateKey, conta
     ``before_commit`` runs last inside the transaction (`pdx init` saves the private key file there), so a
     failure anywhere leaves neither an operator without a key nor a key file without an operator.
     """
+    now = utcnow()
     with unit_of_work() as uow:
-        operator, token = services.bootstrap_operator(uow, name_zh=name_zh, name_en=name_en,
+        operator, token = services.bootstrap_operator(uow, name_zh=name_zh, name_en=name_en, now=now,
                                                       contact_email=contact_email)
         actor = principal_of(operator)
         body = registration_body(key, actor.id, label="operator")
         uow.ledger.request = sign_request(key, actor=actor.id, method="POST", path="/api/v1/participants/me/keys",
                                           body=body)
-        registered = services.register_bootstrap_key(uow, actor, **body)
+        registered = services.register_bootstrap_key(uow, actor, **body, now=now)
         if before_commit is not None:
             before_commit()
     return operator, token, registered

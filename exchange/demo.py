@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from authorization import workflow
 from authorization.schemas import TermsSchema
 from catalog import services as catalog
+from common.db import utcnow
+from common.vocab import ComputationKind, GrantKind, ParticipantStatus, Role
 from exchange import bootstrap
 from participants import services as participants
 from participants.rules import Principal
@@ -28,18 +30,18 @@ class DemoParticipant:
 
 
 PARTICIPANTS = (
-    DemoParticipant("regulator", "山东省大数据局", "Shandong Big Data Bureau", ("regulator",)),
-    DemoParticipant("market", "山东省市场监督管理局", "Shandong Administration for Market Regulation", ("provider",)),
-    DemoParticipant("tax", "国家税务总局山东省税务局", "Shandong Provincial Tax Service", ("provider",)),
+    DemoParticipant("regulator", "山东省大数据局", "Shandong Big Data Bureau", (Role.REGULATOR,)),
+    DemoParticipant("market", "山东省市场监督管理局", "Shandong Administration for Market Regulation", (Role.PROVIDER,)),
+    DemoParticipant("tax", "国家税务总局山东省税务局", "Shandong Provincial Tax Service", (Role.PROVIDER,)),
     DemoParticipant("hrss", "山东省人力资源和社会保障厅", "Shandong Department of Human Resources and Social Security",
-                    ("provider", "consumer")),
-    DemoParticipant("transport", "山东省交通运输厅", "Shandong Department of Transport", ("provider",)),
-    DemoParticipant("ecology", "山东省生态环境厅", "Shandong Department of Ecology and Environment", ("provider",)),
-    DemoParticipant("jinan", "济南市大数据局", "Jinan Big Data Bureau", ("provider",)),
-    DemoParticipant("qingdao", "青岛市大数据局", "Qingdao Big Data Bureau", ("provider",)),
-    DemoParticipant("yantai", "烟台市大数据局", "Yantai Big Data Bureau", ("provider",)),
-    DemoParticipant("bank", "齐鲁普惠银行（示例）", "Qilu Inclusive Bank (demo)", ("consumer",)),
-    DemoParticipant("university", "山东数据科学研究院（示例）", "Shandong Institute of Data Science (demo)", ("consumer",)),
+                    (Role.PROVIDER, Role.CONSUMER)),
+    DemoParticipant("transport", "山东省交通运输厅", "Shandong Department of Transport", (Role.PROVIDER,)),
+    DemoParticipant("ecology", "山东省生态环境厅", "Shandong Department of Ecology and Environment", (Role.PROVIDER,)),
+    DemoParticipant("jinan", "济南市大数据局", "Jinan Big Data Bureau", (Role.PROVIDER,)),
+    DemoParticipant("qingdao", "青岛市大数据局", "Qingdao Big Data Bureau", (Role.PROVIDER,)),
+    DemoParticipant("yantai", "烟台市大数据局", "Yantai Big Data Bureau", (Role.PROVIDER,)),
+    DemoParticipant("bank", "齐鲁普惠银行（示例）", "Qilu Inclusive Bank (demo)", (Role.CONSUMER,)),
+    DemoParticipant("university", "山东数据科学研究院（示例）", "Shandong Institute of Data Science (demo)", (Role.CONSUMER,)),
 )
 
 
@@ -65,7 +67,7 @@ ASSETS = (
                    _field("registered_capital", "number", "registered capital", "CNY 10k"),
                    _field("industry", "category", "GB/T 4754 industry section"),
                    _field("status", "category", "registration status")],
-        "grade": 2, "computation_kinds": ["aggregate", "he-statistics", "he-scoring", "federated-learning"],
+        "grade": 2, "computation_kinds": [ComputationKind.AGGREGATE, ComputationKind.HE_STATISTICS, ComputationKind.HE_SCORING, ComputationKind.FEDERATED_LEARNING],
         "update_frequency": "daily", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "200.00"),
         "authoritative_for": ["DE.MR.USCC", "DE.MR.REG_CAPITAL"]}),
     ("tax", {
@@ -79,7 +81,7 @@ ASSETS = (
                    _field("cit_paid", "number", "corporate income tax paid in the year", "CNY 10k"),
                    _field("months_late", "integer", "months filed late in the year", "months"),
                    _field("credit_rating", "category", "tax credit rating")],
-        "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
+        "grade": 3, "computation_kinds": [ComputationKind.HE_STATISTICS, ComputationKind.HE_SCORING, ComputationKind.FEDERATED_LEARNING],
         "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-row", "5.00"),
         "authoritative_for": ["DE.TAX.VAT_PAID", "DE.TAX.CREDIT_RATING"]}),
     ("hrss", {
@@ -90,7 +92,7 @@ ASSETS = (
         "fields": [_field("uscc", "identifier", "unified social credit code"),
                    _field("insured_employees", "integer", "insured employees", "persons"),
                    _field("contribution_base", "number", "yearly contribution base", "CNY 10k")],
-        "grade": 3, "computation_kinds": ["he-statistics", "he-scoring", "federated-learning"],
+        "grade": 3, "computation_kinds": [ComputationKind.HE_STATISTICS, ComputationKind.HE_SCORING, ComputationKind.FEDERATED_LEARNING],
         "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "300.00"),
         "authoritative_for": ["DE.HRSS.INSURED_EMPLOYEES"]}),
     ("hrss", {
@@ -103,7 +105,7 @@ ASSETS = (
                    _field("uscc", "identifier", "employer credit code"),
                    _field("month", "date", "contribution month"),
                    _field("base", "number", "contribution base", "CNY", personal=True)],
-        "grade": 4, "computation_kinds": ["he-statistics", "federated-learning"],
+        "grade": 4, "computation_kinds": [ComputationKind.HE_STATISTICS, ComputationKind.FEDERATED_LEARNING],
         "update_frequency": "monthly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "800.00"),
         "authoritative_for": ["DE.HRSS.PERSON_CONTRIBUTION"]}),
     ("transport", {
@@ -117,7 +119,7 @@ ASSETS = (
                    _field("vehicle_class", "category", "vehicle class 1–6"),
                    _field("entries", "integer", "vehicles entering", "vehicles"),
                    _field("exits", "integer", "vehicles leaving", "vehicles")],
-        "grade": 1, "computation_kinds": ["download", "aggregate"],
+        "grade": 1, "computation_kinds": [ComputationKind.DOWNLOAD, ComputationKind.AGGREGATE],
         "update_frequency": "daily", "license": "CC-BY-4.0", "price": _price("free"),
         "authoritative_for": ["DE.TRN.TOLL_FLOW"]}),
     ("transport", {
@@ -130,7 +132,7 @@ ASSETS = (
                    _field("licence_no", "identifier", "licence number"),
                    _field("fleet_size", "integer", "vehicles", "vehicles"),
                    _field("valid_until", "date", "licence expiry")],
-        "grade": 2, "computation_kinds": ["aggregate", "he-statistics", "he-scoring"],
+        "grade": 2, "computation_kinds": [ComputationKind.AGGREGATE, ComputationKind.HE_STATISTICS, ComputationKind.HE_SCORING],
         "update_frequency": "weekly", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "100.00")}),
     ("ecology", {
         "title_zh": "空气质量自动监测小时数据", "title_en": "Hourly automatic air-quality monitoring",
@@ -141,7 +143,7 @@ ASSETS = (
                    _field("hour", "datetime", "hour (UTC+8)"),
                    _field("pm25", "number", "PM2.5", "µg/m³"), _field("pm10", "number", "PM10", "µg/m³"),
                    _field("o3", "number", "ozone", "µg/m³"), _field("no2", "number", "nitrogen dioxide", "µg/m³")],
-        "grade": 1, "computation_kinds": ["download", "aggregate"],
+        "grade": 1, "computation_kinds": [ComputationKind.DOWNLOAD, ComputationKind.AGGREGATE],
         "update_frequency": "continuous", "license": "CC-BY-4.0", "price": _price("free"),
         "authoritative_for": ["DE.ECO.AQ_HOURLY"]}),
     ("ecology", {
@@ -153,7 +155,7 @@ ASSETS = (
                    _field("pollutant", "category", "pollutant"),
                    _field("permitted_tonnes", "number", "permitted annual load", "t"),
                    _field("reported_tonnes", "number", "reported annual load", "t")],
-        "grade": 2, "computation_kinds": ["aggregate", "he-statistics"],
+        "grade": 2, "computation_kinds": [ComputationKind.AGGREGATE, ComputationKind.HE_STATISTICS],
         "update_frequency": "annual", "license": "pdx-authorized-use-1.0", "price": _price("per-job", "150.00")}),
 )
 
@@ -171,7 +173,7 @@ ASSETS += tuple((city, {
                _field("vat_paid", "number", "VAT paid in the year", "CNY 10k"),
                _field("months_late", "integer", "months filed late", "months"),
                _field("abnormal", "integer", "listed as abnormal within a year (0/1)")],
-    "grade": 2, "computation_kinds": ["federated-learning"], "update_frequency": "monthly",
+    "grade": 2, "computation_kinds": [ComputationKind.FEDERATED_LEARNING], "update_frequency": "monthly",
     "license": "pdx-authorized-use-1.0", "price": _price("per-job", "100.00")}) for city, (zh, en) in CITY_NAMES.items())
 
 
@@ -203,12 +205,13 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
     for demo in PARTICIPANTS:
         body = {"name_zh": demo.name_zh, "name_en": demo.name_en, "roles": list(demo.roles), "contact_email": None}
         participant, issued = bootstrap.act(op, operator_key, "POST", "/api/v1/participants", body,
-                                            lambda uow, body=body: participants.create_participant(uow, op, **body))
+                                            lambda uow, body=body: participants.create_participant(
+                                                uow, op, **body, now=utcnow()))
         reason = {"reason": "demo participant"}
         bootstrap.act(op, operator_key, "POST", f"/api/v1/participants/{participant.id}/admit", reason,
                       lambda uow, pid=participant.id: participants.change_status(uow, op, pid, "admit",
-                                                                                 reason["reason"]))
-        principal = Principal(participant.id, frozenset(demo.roles), "active", issued.row.id)
+                                                                                 reason["reason"], now=utcnow()))
+        principal = Principal(participant.id, frozenset(demo.roles), ParticipantStatus.ACTIVE, issued.row.id)
         keys[demo.key] = Ed25519PrivateKey.generate()
         bootstrap.register_key(principal, keys[demo.key], "demo", approver=(op, operator_key))
         tokens[demo.key], ids[demo.key], principals[demo.key] = issued.secret, participant.id, principal
@@ -218,9 +221,9 @@ def seed(node_host: str = "127.0.0.1", first_node_port: int = 8701) -> DemoExcha
         port = first_node_port + NODE_PORTS[owner] - NODE_PORTS["market"]
         body = {**values, "node_endpoint": f"http://{node_host}:{port}"}
         asset = bootstrap.act(principal, key, "POST", "/api/v1/assets", body,
-                              lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b))
+                              lambda uow, p=principal, b=body: catalog.register_asset(uow.session, p, b, now=utcnow()))
         bootstrap.act(principal, key, "POST", f"/api/v1/assets/{asset.id}/publish", {},
-                      lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish"))
+                      lambda uow, p=principal, a=asset.id: catalog.change_lifecycle(uow, p, a, "publish", now=utcnow()))
         asset_ids.append(asset.id)
     grant_id, scoring_grant_id = _credit_scoring_grant(principals, keys, asset_ids)
     federated_grant_id = _risk_model_grant(principals, keys, asset_ids[-len(CITIES):])
@@ -233,21 +236,21 @@ def _risk_model_grant(principals: dict[str, Principal], keys: dict[str, Ed25519P
     """The institute's per-scenario grant (依场景授权) to train an operating-risk early-warning model by federated
     learning (联邦学习) over the three cities' samples; each city bureau approves (grade 2: no co-approval)."""
     now = datetime.now(timezone.utc)
-    terms = {"computation_kinds": ["federated-learning"], "valid_from": now.isoformat(),
+    terms = {"computation_kinds": [ComputationKind.FEDERATED_LEARNING], "valid_from": now.isoformat(),
              "valid_until": (now + timedelta(days=90)).isoformat(), "max_jobs": 10, "max_rows": 1_000_000,
              "min_group_size": 50, "max_result_cells": 100, "epsilon": None,
              "price": {"amount": "300.00", "currency": "CNY"}}
-    body = {"kind": "scenario", "scenario": "企业经营风险预警 enterprise operating-risk early warning",
+    body = {"kind": GrantKind.SCENARIO, "scenario": "企业经营风险预警 enterprise operating-risk early warning",
             "purpose": "train a logistic early-warning model on the three cities' samples without any row leaving "
                        "its bureau, and share the value by each city's contribution",
             "assets": city_assets, "terms": terms}
     institute = principals["university"]
     loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
     grant = bootstrap.act(institute, keys["university"], "POST", "/api/v1/grants", body,
-                          lambda uow: workflow.request_grant(uow, institute, loaded))
+                          lambda uow: workflow.request_grant(uow, institute, loaded, now))
     for city in CITIES:
         bootstrap.act(principals[city], keys[city], "POST", f"/api/v1/grants/{grant.id}/approve", {},
-                      lambda uow, p=principals[city]: workflow.act(uow, p, grant.id, "approve"))
+                      lambda uow, p=principals[city]: workflow.act(uow, p, grant.id, "approve", now=now))
     return grant.id
 
 
@@ -262,24 +265,24 @@ def _credit_scoring_grant(principals: dict[str, Principal], keys: dict[str, Ed25
     purpose = ("score SME loan applicants of the bank's inclusive-finance programme from tax and social-insurance "
                "records, without the bank seeing any record")
     grants = []
-    for kinds, min_group, cells in ((["he-statistics"], 20, 200), (["he-scoring"], 1, 5000)):
+    for kinds, min_group, cells in (([ComputationKind.HE_STATISTICS], 20, 200), ([ComputationKind.HE_SCORING], 1, 5000)):
         terms = {"computation_kinds": kinds, "valid_from": now.isoformat(),
                  "valid_until": (now + timedelta(days=180)).isoformat(), "max_jobs": 50, "max_rows": 5_000_000,
                  "min_group_size": min_group, "max_result_cells": cells, "epsilon": None,
                  "price": {"amount": "500.00", "currency": "CNY"}}
-        body = {"kind": "scenario", "scenario": "中小企业信用评分 SME credit scoring", "purpose": purpose,
+        body = {"kind": GrantKind.SCENARIO, "scenario": "中小企业信用评分 SME credit scoring", "purpose": purpose,
                 "assets": [tax_asset, hrss_asset], "terms": terms}
         bank = principals["bank"]
         loaded = {**body, "providers": [], "domain": None, "max_grade": None, "terms": TermsSchema().load(terms)}
         grant = bootstrap.act(bank, keys["bank"], "POST", "/api/v1/grants", body,
-                              lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld))
+                              lambda uow, b=bank, ld=loaded: workflow.request_grant(uow, b, ld, now))
         exception = {"dp_exception": True, "reason": "demo: exact SME statistics by industry and rating, minimum "
-                                                     "group 20"} if kinds == ["he-statistics"] else {}
+                                                     "group 20"} if kinds == [ComputationKind.HE_STATISTICS] else {}
         for party in ("tax", "hrss", "regulator"):
             action = "co-approve" if party == "regulator" else "approve"
             sent = exception if party == "regulator" else {}
             bootstrap.act(principals[party], keys[party], "POST", f"/api/v1/grants/{grant.id}/{action}", sent,
                           lambda uow, p=principals[party], a=action, g=grant.id, s=sent: workflow.act(
-                              uow, p, g, a, reason=s.get("reason"), dp_exception=bool(s.get("dp_exception"))))
+                              uow, p, g, a, now=now, reason=s.get("reason"), dp_exception=bool(s.get("dp_exception"))))
         grants.append(grant.id)
     return grants[0], grants[1]

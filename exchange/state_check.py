@@ -26,6 +26,7 @@ from catalog.models import Asset, AuthoritativeSource
 from catalog.services import metadata_sha256
 from common.db import get_database, utcnow
 from common.errors import Unavailable
+from common.vocab import AssetStatus, JobStatus
 from jobs.model import Job
 from ledger import entries, log, reconcile
 from ledger.models import StateCheck
@@ -38,7 +39,7 @@ SHOWN = 5  # differences named in a refusal
 BATCH = 5000
 GATED_PREFIXES = ("/api/v1/jobs", "/api/v1/grants")
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-OPEN_JOB_STATUSES = frozenset({"admitted", "running"})
+OPEN_JOB_STATUSES = frozenset({JobStatus.ADMITTED, JobStatus.RUNNING})
 log_ = logging.getLogger(__name__)
 
 
@@ -93,7 +94,7 @@ def _stored(session: Session) -> reconcile.Stored:
     assets = tuple(reconcile.AssetRow(a.id, a.provider_id, a.status, a.domain_code, a.grade,
                                       tuple(a.computation_kinds), tuple(a.element_codes), a.node_endpoint,
                                       metadata_sha256(a))
-                   for a in session.scalars(select(Asset).where(Asset.status != "draft")))
+                   for a in session.scalars(select(Asset).where(Asset.status != AssetStatus.DRAFT)))
     listed = {asset.id for asset in assets}
     grants = tuple(reconcile.GrantRow(g.id, g.consumer_id, g.kind, g.status, frozenset(g.providers),
                                       frozenset(g.assets), g.domain, g.max_grade, g.needs_regulator,

@@ -17,6 +17,7 @@ from authorization import engine, facts, workflow
 from catalog.models import Asset
 from common.db import new_id
 from common.errors import Forbidden, InvalidInput
+from common.vocab import JobStatus
 from jobs import declarations
 from jobs.model import Job, JobTicket
 from ledger.entries import Draft
@@ -91,7 +92,7 @@ def admit(uow: UnitOfWork, actor: Principal, request: JobRequest, now: datetime,
     job = Job(id=new_id("job"), grant_id=grant.id, consumer_id=actor.id, computation_kind=request.computation_kind,
               assets=list(request.assets), params_sha256=tickets.digest(request.params),
               context_sha256=request.context_sha256, rows_reserved=request.rows, epsilon=request.epsilon,
-              status="admitted", created_at=now)
+              status=JobStatus.ADMITTED, created_at=now)
     uow.session.add(job)
     obligations = decision.obligations_json()
     by_provider: dict[str, list[str]] = {}

@@ -27,11 +27,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from common.errors import InvalidInput
+from common.vocab import EXECUTED_KINDS, ComputationKind
 from privacy import aggregation, release
 from privacy.federated import LOGISTIC
 
-HE_STATISTICS, HE_SCORING, FEDERATED = "he-statistics", "he-scoring", "federated-learning"
-EXECUTED_KINDS = (HE_STATISTICS, HE_SCORING, FEDERATED)
 NUMERIC_TYPES = frozenset({"integer", "number"})
 IDENTIFIER_TYPE = "identifier"
 LABEL_TYPES = NUMERIC_TYPES | {"boolean"}
@@ -49,9 +48,9 @@ def check(kind: str, params: Mapping[str, Any], rows: int, result_cells: int, fi
         raise InvalidInput(f"no runner executes {kind} jobs", errors={"computation_kind": [
             f"the exchange runs {', '.join(EXECUTED_KINDS)} jobs; ask about {kind} with POST /decisions"]})
     errors: dict[str, list[str]] = {}
-    if kind == HE_STATISTICS:
+    if kind == ComputationKind.HE_STATISTICS:
         _statistics(params, rows, result_cells, epsilon, fields, errors, filterable or {})
-    elif kind == HE_SCORING:
+    elif kind == ComputationKind.HE_SCORING:
         _scoring(params, rows, result_cells, fields, errors)
     else:
         _federated(params, result_cells, fields, ranges or {}, errors)

@@ -32,6 +32,7 @@ from authorization.model import Grant
 from catalog.models import Asset
 from common.db import get_database, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from common.vocab import ComputationKind, JobStatus, Phase, RoundStatus
 from jobs import dispatch, outcomes
 from jobs.model import Job, JobPayload, JobRound, JobTicket, JobTraining
 from jobs.nodes import NodeCall, NodeClient, NodeFailure
@@ -43,9 +44,8 @@ from privacy.federated import DEFAULT_DELTA, FederatedError, Standardizer, Train
 from protocol import tickets
 from protocol.tickets import SignedTicket
 
-FEDERATED = "federated-learning"
-MOMENTS, TRAIN = "moments", "train"
-RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+MOMENTS, TRAIN = Phase.MOMENTS, Phase.TRAIN
+RUNNING, COMPLETED, FAILED = RoundStatus.RUNNING, RoundStatus.COMPLETED, RoundStatus.FAILED  # of a round
 MAX_FEATURES = 1000
 log = logging.getLogger(__name__)
 
@@ -183,9 +183,9 @@ def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRe
     job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or job.consumer_id != actor.id:
         raise NotFound(f"no job {job_id} of {actor.id}")
-    if job.computation_kind != FEDERATED:
+    if job.computation_kind != ComputationKind.FEDERATED_LEARNING:
         raise Conflict(f"job {job_id} is a {job.computation_kind} job, not a federated training")
-    if job.status not in ("admitted", RUNNING):
+    if job.status not in (JobStatus.ADMITTED, JobStatus.RUNNING):
         raise Conflict(f"job {job_id} is {job.status}", extra={"current_status": job.status})
     grant = uow.session.get(Grant, job.grant_id)
     if grant.status != lifecycle.ACTIVE or datetime.fromisoformat(grant.terms["valid_until"]) <= now:
@@ -210,10 +210,10 @@ def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRe
     for provider in providers:
         base = ticketed[provider].ticket
         signed = tickets.issue(ticket_key, issuer=issuer, job=job.id, grant=job.grant_id, provider=provider,
-                               assets=base["assets"], operation=FEDERATED, params_sha256=digest,
+                               assets=base["assets"], operation=ComputationKind.FEDERATED_LEARNING, params_sha256=digest,
                                context_sha256=job.context_sha256, obligations=base["obligations"], now=now)
         issued.append({"provider": provider, **signed.to_json()})
-    job.status = RUNNING
+    job.status = JobStatus.RUNNING
     row = JobRound(job_id=job.id, number=done, phase=request.phase, status=RUNNING, params=params, tickets=issued,
                    contributors=[], dropped=[], rows=0, created_at=now)
     uow.session.add(row)
@@ -255,8 +255,8 @@ def abandon_unstarted(job_id: str, consumer_id: str, reason: str) -> bool:
     return whether it did. A training whose first round request is refused never stays admitted holding quota."""
     with get_database().sessionmaker() as session:
         job = session.get(Job, job_id)
-        if job is None or job.consumer_id != consumer_id or job.computation_kind != FEDERATED \
-                or job.status != "admitted" or session.scalar(
+        if job is None or job.consumer_id != consumer_id or job.computation_kind != ComputationKind.FEDERATED_LEARNING \
+                or job.status != JobStatus.ADMITTED or session.scalar(
                     select(func.count()).select_from(JobRound).where(JobRound.job_id == job_id)):
             return False
     outcomes.fail_job(job_id, reason, release=True)
@@ -348,7 +348,7 @@ def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, me
     job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
     if job is None or job.consumer_id != actor.id:
         raise NotFound(f"no job {job_id} of {actor.id}")
-    if job.computation_kind != FEDERATED or job.status != RUNNING:
+    if job.computation_kind != ComputationKind.FEDERATED_LEARNING or job.status != JobStatus.RUNNING:
         raise Conflict(f"job {job_id} is a {job.computation_kind} job that is {job.status}; only a running "
                        f"federated training is finished", extra={"current_status": job.status})
     rounds = list(uow.session.scalars(select(JobRound).where(JobRound.job_id == job_id)))
@@ -359,7 +359,7 @@ def finish(uow: UnitOfWork, actor: Principal, job_id: str, model_sha256: str, me
     unknown = sorted(set(contributions) - providers)
     if unknown:
         raise InvalidInput("contributions name providers outside the job", errors={"contributions": unknown})
-    job.status = COMPLETED
+    job.status = JobStatus.COMPLETED
     report = JobTraining(job_id=job_id, model_sha256=model_sha256, metrics=metrics, contributions=contributions,
                          finished_at=utcnow())
     uow.session.add(report)

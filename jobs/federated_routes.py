@@ -19,11 +19,13 @@ from sqlalchemy import select
 from authorization.schemas import HEX_HASH, ID
 from common.db import read_session, utcnow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from common.vocab import ComputationKind
 from jobs import federated, runner
 from jobs import service as job_service
 from jobs.model import Job, JobRound, JobTraining
 from ledger import service
 from ledger.service import unit_of_work
+from participants.rules import CONSUMER
 from web.auth import authenticated, current_principal
 from web.schemas import RequestSchema
 
@@ -98,13 +100,13 @@ def _values(row, schema: type[Schema]) -> dict:
 
 def _visible(job_id: str) -> Job:
     job = job_service.visible(read_session(), current_principal(), job_id)
-    if job.computation_kind != federated.FEDERATED:
+    if job.computation_kind != ComputationKind.FEDERATED_LEARNING:
         raise NotFound(f"job {job_id} is not a federated training")
     return job
 
 
 @blp.post("/jobs/<job_id>/rounds")
-@authenticated("consumer", signed=True)
+@authenticated(CONSUMER, signed=True)
 @blp.arguments(RoundBody)
 @blp.response(202, RoundSchema)
 def start_round(body, job_id):
@@ -156,7 +158,7 @@ def _for_viewer(job: Job, dumped: dict) -> dict:
 
 
 @blp.post("/jobs/<job_id>/finish")
-@authenticated("consumer", signed=True)
+@authenticated(CONSUMER, signed=True)
 @blp.arguments(FinishBody)
 @blp.response(200, TrainingSchema)
 def finish(body, job_id):

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from authorization import alerts
 from authorization.model import Grant
 from common.db import utcnow
+from common.vocab import JobStatus
 from jobs.model import Job, JobResult, JobTicket
 from jobs.nodes import NodeFailure
 from ledger.entries import SYSTEM_ACTOR, Draft
@@ -49,10 +50,10 @@ def complete_job(job_id: str, result: bytes, receipts: list[dict[str, Any]],
     digest = hashlib.sha256(result).hexdigest()
     with unit_of_work(system=True) as uow:
         job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-        if job.status != "admitted":
+        if job.status != JobStatus.ADMITTED:
             log.warning("job %s finished running but is already %s; its result is dropped", job_id, job.status)
             return
-        job.status = "completed"
+        job.status = JobStatus.COMPLETED
         used = rows_used(receipts)
         released = job.rows_reserved - used
         grant = uow.session.scalar(select(Grant).where(Grant.id == job.grant_id).with_for_update())
@@ -77,7 +78,7 @@ def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | N
     data-dependent refusal) is noted against the grant in the same transaction, and may raise its alert."""
     with unit_of_work(system=True) as uow:
         job = uow.session.scalar(select(Job).where(Job.id == job_id).with_for_update())
-        if job.status in ("completed", "failed") or (only_if is not None and job.status != only_if):
+        if job.status in (JobStatus.COMPLETED, JobStatus.FAILED) or (only_if is not None and job.status != only_if):
             return False
         released = {"jobs": 1, "rows": job.rows_reserved, "epsilon": job.epsilon} if release else {
             "jobs": 0, "rows": 0, "epsilon": 0.0}
@@ -85,7 +86,7 @@ def fail_job(job_id: str, reason: str, *, release: bool = True, only_if: str | N
         grant.jobs_used -= released["jobs"]
         grant.rows_used -= released["rows"]
         grant.epsilon_used -= released["epsilon"]
-        job.status = "failed"
+        job.status = JobStatus.FAILED
         uow.session.add(JobResult(job_id=job_id, result=None, result_sha256=None, receipts=[], error=reason,
                                   finished_at=utcnow()))
         providers = list(uow.session.scalars(select(JobTicket.provider_id).where(JobTicket.job_id == job_id)))

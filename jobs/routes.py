@@ -10,6 +10,7 @@ from common.db import read_session, utcnow
 from common.errors import Unavailable
 from jobs import runner, schemas, service
 from ledger import service as ledger_service
+from participants.rules import CONSUMER
 from web.auth import authenticated, current_principal
 from web.problems import answers
 
@@ -19,7 +20,7 @@ blp = Blueprint("jobs", __name__, url_prefix="/api/v1",
 
 
 @blp.post("/jobs")
-@authenticated("consumer", signed=True)
+@authenticated(CONSUMER, signed=True)
 @blp.arguments(schemas.JobBody)
 @blp.response(201, schemas.JobSchema)
 @answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
@@ -45,7 +46,7 @@ def get_job(job_id):
 
 
 @blp.get("/jobs/<job_id>/result")
-@authenticated("consumer")
+@authenticated(CONSUMER)
 @blp.response(200, schemas.JobResultSchema)
 @answers(blp, 409, "the job has no result yet (current_status says where it is)")
 def get_job_result(job_id):

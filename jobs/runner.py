@@ -33,6 +33,7 @@ from sqlalchemy import select
 
 from catalog.models import Asset
 from common.db import get_database, utcnow
+from common.vocab import ComputationKind, JobStatus
 from jobs import dispatch, federated
 from jobs.model import Job, JobPayload, JobTicket
 from jobs.nodes import HttpNodeClient, NodeCall, NodeClient, NodeFailure
@@ -42,8 +43,7 @@ from privacy import aggregation, fixedpoint, he, release
 from protocol.tickets import SignedTicket
 
 EXTENSION_KEY = "pdx.jobs"
-HE_STATISTICS = "he-statistics"
-RUNNABLE = frozenset({HE_STATISTICS, "he-scoring"})
+RUNNABLE = frozenset({ComputationKind.HE_STATISTICS, ComputationKind.HE_SCORING})
 log = logging.getLogger(__name__)
 
 
@@ -126,7 +126,7 @@ def run_job(job_id: str, timeout: float, nodes: NodeClient) -> None:
     """Run one admitted job to completion or failure."""
     with get_database().sessionmaker() as session:
         job = session.get(Job, job_id)
-        if job.status != "admitted":
+        if job.status != JobStatus.ADMITTED:
             return  # already run, or failed as stranded while it waited for a worker
         payload = session.get(JobPayload, job_id)
         tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job_id)))
@@ -172,7 +172,7 @@ def add_privacy_noise(job: Job, payload: JobPayload, total: bytes, obligations: 
     the values it noises: the noise vector is encoded and encrypted under the consumer's public context and added
     to the ciphertext, so the consumer only ever decrypts the noised statistics.
     """
-    if job.computation_kind != HE_STATISTICS or not float(obligations.get("dp-noise") or 0.0) > 0:
+    if job.computation_kind != ComputationKind.HE_STATISTICS or not float(obligations.get("dp-noise") or 0.0) > 0:
         return total, None
     plan = aggregation.StatisticsPlan.from_dict(payload.params["plan"])
     calibration = release.calibrate(plan, payload.params.get("bounds"), job.epsilon)
@@ -187,7 +187,7 @@ def recover_stranded(now: datetime, *, grace: timedelta = timedelta(0), running:
     (the server stopped first; a federated training whose first round never started), giving its quota back;
     return their ids, with those of the federated trainings whose running round was stranded."""
     with get_database().sessionmaker() as session:
-        admitted = list(session.scalars(select(Job).where(Job.status == "admitted")))
+        admitted = list(session.scalars(select(Job).where(Job.status == JobStatus.ADMITTED)))
         expired = []
         for job in admitted:
             tickets = list(session.scalars(select(JobTicket).where(JobTicket.job_id == job.id)))
@@ -195,5 +195,5 @@ def recover_stranded(now: datetime, *, grace: timedelta = timedelta(0), running:
                 expired.append(job.id)
     expired = [job_id for job_id in expired
                if fail_job(job_id, "nothing ran the job before its tickets expired (the exchange stopped, or a "
-                                   "federated training never started its first round)", only_if="admitted")]
+                                   "federated training never started its first round)", only_if=JobStatus.ADMITTED)]
     return expired + federated.recover_stranded_rounds(now)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from authorization import alerts, workflow
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from common.vocab import ComputationKind
 from jobs import admission, federated, runner
 from jobs.model import Job, JobPayload, JobResult, JobTicket
 from ledger.log import LogIdentity
@@ -64,14 +65,14 @@ def _admit(session: Session, actor: Principal, body: dict[str, Any], now: dateti
     context, weights = _decoded(body, "context"), _decoded(body, "weights")
     admission.check_declarations(session, job_request(body, context))
     kind = body["computation_kind"]
-    if (kind in runner.RUNNABLE or kind == federated.FEDERATED) and context is None:
+    if (kind in runner.RUNNABLE or kind == ComputationKind.FEDERATED_LEARNING) and context is None:
         raise InvalidInput(f"a {kind} job needs the consumer's public HE context", errors={"context": ["required"]})
     if context is not None:
         try:
             he.require_public_context(context)
         except he.HEError as exc:
             raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
-    if kind == federated.FEDERATED:
+    if kind == ComputationKind.FEDERATED_LEARNING:
         # the exchange, not the consumer, says what the training spends: the RDP accountant over its rounds
         body["epsilon"] = federated.plan_for_submission(body["params"], body["assets"], session).epsilon
     with unit_of_work(system=True) as uow:  # an expiry is recorded even when the admission is then refused

@@ -19,13 +19,14 @@ from typing import Any, Iterable, Mapping
 
 from cryptography.hazmat.primitives import serialization
 
+from common.vocab import GrantKind, JobStatus
 from ledger import replay
 from ledger.replay.base import PUBLISHED
 from ledger.replay.catalog import ENDPOINT_APPROVED
 from ledger.replay.grants import Grant as LoggedGrant
 
 EPSILON_TOLERANCE = 1e-9
-OPEN_JOB, COMPLETED_JOB, FAILED_JOB = "open", "completed", "failed"
+OPEN_JOB, COMPLETED_JOB, FAILED_JOB = "open", JobStatus.COMPLETED, JobStatus.FAILED  # open: admitted or running
 JOB_OUTCOMES = {"job.completed": COMPLETED_JOB, "job.trained": COMPLETED_JOB, "job.failed": FAILED_JOB}
 ABSENT = "(no row)"
 
@@ -244,7 +245,7 @@ def _grants(expected_state: Expected, stored: Stored) -> list[Difference]:
             ("consumer", row.consumer, want.consumer), ("kind", row.kind, want.kind),
             ("status", row.status, want.status), ("providers", sorted(row.providers), sorted(want.providers)),
             ("assets", sorted(row.assets), sorted(want.assets)), ("domain", row.domain, want.domain),
-            ("max_grade", row.max_grade, want.max_grade if want.kind != "scenario" else None),
+            ("max_grade", row.max_grade, want.max_grade if want.kind != GrantKind.SCENARIO else None),
             ("needs_regulator", row.needs_regulator, want.needs_regulator),
             ("core_exception", row.core_exception, want.core_exception),
             ("dp_exception", row.dp_exception, want.dp_exception),

@@ -34,7 +34,7 @@ def _enrolment(participant, issued) -> dict:
 def create_participant(body):
     """Enrol an organisation (pending until admitted); its first API token is returned once."""
     with recorded_work() as uow:
-        participant, issued = services.create_participant(uow, current_principal(), **body)
+        participant, issued = services.create_participant(uow, current_principal(), **body, now=utcnow())
         return _enrolment(participant, issued)
 
 
@@ -73,7 +73,8 @@ def _status_route(action: str, summary: str):
     @blp.response(200, schemas.Participant)
     def view(body, participant_id):
         with recorded_work() as uow:
-            return services.change_status(uow, current_principal(), participant_id, action, body["reason"])
+            return services.change_status(uow, current_principal(), participant_id, action, body["reason"],
+                                          now=utcnow())
 
     view.__doc__ = summary
     view.__name__ = f"{action}_participant"
@@ -114,7 +115,7 @@ def register_key(body):
 def revoke_key(participant_id, key_id):
     """Revoke a key (its owner or an operator)."""
     with recorded_work() as uow:
-        return services.revoke_key(uow, current_principal(), _resolve(participant_id), key_id)
+        return services.revoke_key(uow, current_principal(), _resolve(participant_id), key_id, utcnow())
 
 
 def _issued(issued) -> dict:
@@ -129,7 +130,7 @@ def issue_token(body):
     """Issue another API token for the caller (signed: a stolen token cannot mint more); the secret is returned
     once."""
     with unit_of_work() as session:
-        return _issued(services.issue_token(session, current_principal(), body["label"]))
+        return _issued(services.issue_token(session, current_principal(), body["label"], utcnow()))
 
 
 @blp.post("/<participant_id>/tokens")
@@ -139,7 +140,8 @@ def issue_token(body):
 def issue_token_for(body, participant_id):
     """Issue a token for a participant that lost or revoked its own (operators; recovery); returned once."""
     with unit_of_work() as session:
-        return _issued(services.issue_token_for(session, current_principal(), participant_id, body["label"]))
+        return _issued(services.issue_token_for(session, current_principal(), participant_id, body["label"],
+                                                         utcnow()))
 
 
 @blp.get("/<participant_id>/tokens")
@@ -159,4 +161,4 @@ def list_tokens(participant_id):
 def revoke_token(participant_id, token_id):
     """Revoke a token (its owner or an operator)."""
     with unit_of_work() as session:
-        return services.revoke_token(session, current_principal(), _resolve(participant_id), token_id)
+        return services.revoke_token(session, current_principal(), _resolve(participant_id), token_id, utcnow())

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.errors import Conflict, InvalidInput
+from common.vocab import ParticipantStatus, Role
 
-PROVIDER, CONSUMER, REGULATOR, OPERATOR = "provider", "consumer", "regulator", "operator"
+PROVIDER, CONSUMER, REGULATOR, OPERATOR = Role.PROVIDER, Role.CONSUMER, Role.REGULATOR, Role.OPERATOR
 ROLES = (PROVIDER, CONSUMER, REGULATOR, OPERATOR)
 # Separation of duties: who runs or polices the exchange does not also trade on it.
 NEUTRAL_ROLES = frozenset({REGULATOR, OPERATOR})
 
-PENDING, ACTIVE, SUSPENDED = "pending", "active", "suspended"
+PENDING, ACTIVE, SUSPENDED = ParticipantStatus.PENDING, ParticipantStatus.ACTIVE, ParticipantStatus.SUSPENDED
 STATUSES = (PENDING, ACTIVE, SUSPENDED)
 
 # action -> (statuses it may start from, status it leads to)

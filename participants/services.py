@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common import crypto, key_vouch
-from common.db import new_id, utcnow
+from common.db import new_id
 from common.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
 from ledger import entries
 from ledger import log as ledger_log
@@ -30,8 +30,7 @@ class IssuedToken:
 
 
 def _new_participant(session: Session, *, name_zh: str, name_en: str, roles: list[str], contact_email: str | None,
-                     status: str) -> Participant:
-    now = utcnow()
+                     status: str, now: datetime) -> Participant:
     participant = Participant(
         id=new_id("prt"), name_zh=name_zh, name_en=name_en, contact_email=contact_email,
         status=status, created_at=now, updated_at=now,
@@ -42,10 +41,10 @@ def _new_participant(session: Session, *, name_zh: str, name_en: str, roles: lis
     return participant
 
 
-def _issue_token(session: Session, participant_id: str, label: str | None) -> IssuedToken:
+def _issue_token(session: Session, participant_id: str, label: str | None, now: datetime) -> IssuedToken:
     secret = crypto.new_token()
     row = ApiToken(id=new_id("tok"), participant_id=participant_id, token_hash=crypto.token_hash(secret),
-                   label=label, created_at=utcnow())
+                   label=label, created_at=now)
     session.add(row)
     session.flush()
     return IssuedToken(row=row, secret=secret)
@@ -60,8 +59,8 @@ def _record_enrolment(uow: UnitOfWork, actor_id: str, participant: Participant) 
     ), parties=[participant.id])
 
 
-def bootstrap_operator(uow: UnitOfWork, *, name_zh: str, name_en: str, contact_email: str | None = None
-                       ) -> tuple[Participant, IssuedToken]:
+def bootstrap_operator(uow: UnitOfWork, *, name_zh: str, name_en: str, now: datetime,
+                       contact_email: str | None = None) -> tuple[Participant, IssuedToken]:
     """Create the first operator, active at once, with its first token; refuse if an operator exists.
 
     On an empty log this also writes the genesis entry (the log's origin and public key).
@@ -74,19 +73,19 @@ def bootstrap_operator(uow: UnitOfWork, *, name_zh: str, name_en: str, contact_e
     if ledger_log.size(session) == 0:
         append_genesis(uow)
     operator = _new_participant(session, name_zh=name_zh, name_en=name_en, roles=[rules.OPERATOR],
-                                contact_email=contact_email, status=rules.ACTIVE)
+                                contact_email=contact_email, status=rules.ACTIVE, now=now)
     _record_enrolment(uow, SYSTEM_ACTOR, operator)
-    return operator, _issue_token(session, operator.id, "bootstrap")
+    return operator, _issue_token(session, operator.id, "bootstrap", now)
 
 
 def create_participant(uow: UnitOfWork, actor: Principal, *, name_zh: str, name_en: str, roles: list[str],
-                       contact_email: str | None = None) -> tuple[Participant, IssuedToken]:
+                       now: datetime, contact_email: str | None = None) -> tuple[Participant, IssuedToken]:
     """Enrol an organisation as a pending participant and give it its first token (operators only)."""
     _require(actor, rules.OPERATOR)
     participant = _new_participant(uow.session, name_zh=name_zh, name_en=name_en, roles=roles,
-                                   contact_email=contact_email, status=rules.PENDING)
+                                   contact_email=contact_email, status=rules.PENDING, now=now)
     _record_enrolment(uow, actor.id, participant)
-    return participant, _issue_token(uow.session, participant.id, "enrolment")
+    return participant, _issue_token(uow.session, participant.id, "enrolment", now)
 
 
 STATUS_ENTRY_TYPES = {"admit": "participant.admitted", "suspend": "participant.suspended",
@@ -94,7 +93,7 @@ STATUS_ENTRY_TYPES = {"admit": "participant.admitted", "suspend": "participant.s
 
 
 def change_status(uow: UnitOfWork, actor: Principal, participant_id: str, action: str,
-                  reason: str | None = None) -> Participant:
+                  reason: str | None = None, *, now: datetime) -> Participant:
     """Admit, suspend or reinstate a participant (operators only; never the acting operator itself)."""
     _require(actor, rules.OPERATOR)
     participant = _load(uow.session, participant_id)
@@ -102,7 +101,7 @@ def change_status(uow: UnitOfWork, actor: Principal, participant_id: str, action
         raise Conflict("an operator cannot change its own status", extra={"participant": participant.id})
     participant.status = rules.next_status(action, participant.status)
     participant.status_reason = reason
-    participant.updated_at = utcnow()
+    participant.updated_at = now
     uow.ledger.append(Draft(STATUS_ENTRY_TYPES[action], actor.id, refs={"participant": [participant.id]},
                             body={"status": participant.status, "reason": reason}), parties=[participant.id])
     return participant
@@ -183,14 +182,14 @@ def _check_approval(session: Session, participant_id: str, public_key: str, appr
 
 
 def _add_key(uow: UnitOfWork, owner_id: str, key_id: str, public_key: str, label: str | None,
-             vouch: dict) -> ParticipantKey:
+             vouch: dict, now: datetime) -> ParticipantKey:
     session = uow.session
     existing = session.get(ParticipantKey, key_id)
     if existing is not None:
         raise Conflict(f"key {key_id} is already registered" + (" and revoked" if existing.revoked_at else ""),
                        extra={"key": key_id})
     key = ParticipantKey(id=key_id, participant_id=owner_id, public_key=public_key, label=label,
-                         created_at=utcnow())
+                         created_at=now)
     session.add(key)
     session.flush()
     uow.ledger.append(Draft("key.registered", owner_id, refs={"participant": [owner_id], "key": [key_id]},
@@ -200,7 +199,7 @@ def _add_key(uow: UnitOfWork, owner_id: str, key_id: str, public_key: str, label
 
 def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: str, label: str | None = None,
                  endorsement: dict | None = None, approval: dict | None = None,
-                 now: datetime | None = None) -> ParticipantKey:
+                 now: datetime) -> ParticipantKey:
     """Register an Ed25519 public key: its proof of possession plus a proof a token thief lacks.
 
     That is an ``endorsement`` by an unrevoked key the participant already has, or, for a first key or a
@@ -208,7 +207,6 @@ def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: s
     the key id with the organisation). Both are recorded in the ``key.registered`` entry for auditors.
     """
     key_id = _check_possession(actor.id, public_key, proof)
-    now = now or utcnow()
     if endorsement is None and approval is None:
         raise Forbidden(VOUCH_NEEDED, extra={"has_keys": bool(_unrevoked_keys(uow.session, actor.id))})
     vouch: dict = {}
@@ -221,10 +219,10 @@ def register_key(uow: UnitOfWork, actor: Principal, *, public_key: str, proof: s
             vouch["approval"] = dict(approval)
     except key_vouch.VouchRefused as exc:
         raise Forbidden(str(exc), extra={exc.vouch: exc.reason}) from exc
-    return _add_key(uow, actor.id, key_id, public_key, label, vouch)
+    return _add_key(uow, actor.id, key_id, public_key, label, vouch, now)
 
 
-def register_bootstrap_key(uow: UnitOfWork, operator: Principal, *, public_key: str, proof: str,
+def register_bootstrap_key(uow: UnitOfWork, operator: Principal, *, public_key: str, proof: str, now: datetime,
                            label: str | None = None) -> ParticipantKey:
     """Register the very first key of the exchange, the bootstrapped operator's, in its bootstrap transaction.
 
@@ -235,7 +233,8 @@ def register_bootstrap_key(uow: UnitOfWork, operator: Principal, *, public_key: 
         raise Forbidden("only the bootstrapped operator registers a key without an endorsement or approval")
     if uow.session.scalar(select(func.count()).select_from(ParticipantKey)):
         raise Conflict("the exchange already has keys: the bootstrap key can only be the first one")
-    return _add_key(uow, operator.id, _check_possession(operator.id, public_key, proof), public_key, label, {})
+    return _add_key(uow, operator.id, _check_possession(operator.id, public_key, proof), public_key, label, {},
+                    now)
 
 
 def _unrevoked_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
@@ -257,7 +256,8 @@ def list_keys(session: Session, participant_id: str) -> list[ParticipantKey]:
                                 .order_by(ParticipantKey.created_at, ParticipantKey.id)))
 
 
-def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, participant_id: str, row_id: str):
+def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, participant_id: str, row_id: str,
+                  now: datetime):
     """Mark a key or token of ``participant_id`` revoked, after checking who asks and that it is not already."""
     row = session.get(model, row_id)
     if row is None or row.participant_id != participant_id:
@@ -265,27 +265,28 @@ def _revoke_owned(session: Session, actor: Principal, model: type, kind: str, pa
     require_self_or_operator(actor, participant_id)
     if row.revoked_at is not None:
         raise Conflict(f"{kind} {row_id} is already revoked", extra={kind: row_id})
-    row.revoked_at = utcnow()
+    row.revoked_at = now
     return row
 
 
-def revoke_key(uow: UnitOfWork, actor: Principal, participant_id: str, key_id: str) -> ParticipantKey:
+def revoke_key(uow: UnitOfWork, actor: Principal, participant_id: str, key_id: str, now: datetime) -> ParticipantKey:
     """Revoke a key: its owner may, and so may an operator (for a compromised key)."""
-    key = _revoke_owned(uow.session, actor, ParticipantKey, "key", participant_id, key_id)
+    key = _revoke_owned(uow.session, actor, ParticipantKey, "key", participant_id, key_id, now)
     uow.ledger.append(Draft("key.revoked", actor.id, refs={"participant": [participant_id], "key": [key_id]}),
                       parties=[participant_id])
     return key
 
 
-def issue_token(session: Session, actor: Principal, label: str | None) -> IssuedToken:
+def issue_token(session: Session, actor: Principal, label: str | None, now: datetime) -> IssuedToken:
     """Give the caller another token."""
-    return _issue_token(session, actor.id, label)
+    return _issue_token(session, actor.id, label, now)
 
 
-def issue_token_for(session: Session, actor: Principal, participant_id: str, label: str | None) -> IssuedToken:
+def issue_token_for(session: Session, actor: Principal, participant_id: str, label: str | None,
+                    now: datetime) -> IssuedToken:
     """Give a participant a token as its operator, for recovery after its own were stolen or lost."""
     _require(actor, rules.OPERATOR)
-    return _issue_token(session, _load(session, participant_id).id, label or "issued by an operator")
+    return _issue_token(session, _load(session, participant_id).id, label or "issued by an operator", now)
 
 
 def list_tokens(session: Session, participant_id: str) -> list[ApiToken]:
@@ -294,9 +295,9 @@ def list_tokens(session: Session, participant_id: str) -> list[ApiToken]:
                                 .order_by(ApiToken.created_at, ApiToken.id)))
 
 
-def revoke_token(session: Session, actor: Principal, participant_id: str, token_id: str) -> ApiToken:
+def revoke_token(session: Session, actor: Principal, participant_id: str, token_id: str, now: datetime) -> ApiToken:
     """Revoke a token: its owner may, and so may an operator."""
-    return _revoke_owned(session, actor, ApiToken, "token", participant_id, token_id)
+    return _revoke_owned(session, actor, ApiToken, "token", participant_id, token_id, now)
 
 
 def authenticate(session: Session, secret: str) -> Principal:

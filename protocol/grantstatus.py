@@ -21,13 +21,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from common import crypto
+from common.vocab import GrantStatus
 from ledger.entries import canonical, format_time, parse_time
 from protocol.tickets import CLOCK_SKEW, TicketError, decode_header, encode_header
 
 STATEMENT_CONTEXT = b"pdx-grant-status/v1\n"
 STATEMENT_VERSION = 1
 MAX_LIFETIME = timedelta(seconds=30)
-ACTIVE = "active"
+ACTIVE = GrantStatus.ACTIVE
 STATUS_HEADER, STATUS_SIGNATURE_HEADER = "PDX-Grant-Status", "PDX-Grant-Status-Signature"
 
 

@@ -1,9 +1,8 @@
-"""Node receipts (pure): what a provider node signs about each answer, and the exchange's check of it.
+"""Node receipts (pure): the exchange's check of a node's answer against its signed receipt.
 
-A receipt names the job, the provider, the operation, the rows the node used and the SHA-256 of the ciphertext it
-returned; the node signs ``"pdx-receipt/v1\n" ‖ RFC 8785 JSON`` of it with the provider's registered key. The
-exchange checks it before it adds a node's ciphertext, records it whole in `job.completed` or `job.round`, and the
-offline auditor checks it again against the keys the log registered (``ledger.replay``).
+What a receipt says and how it is signed is in ``ledger.receipts`` (re-exported here): the exchange checks a receipt
+before it adds a node's ciphertext, records it whole in `job.completed` or `job.round`, and the offline auditor
+checks it again against the keys the log registered (``ledger.replay.receipts``).
 """
 
 from __future__ import annotations
@@ -12,35 +11,13 @@ import base64
 import hashlib
 from typing import Any, Iterable, Mapping
 
-from common import crypto
-from ledger.entries import canonical
+from ledger.receipts import RECEIPT_CONTEXT, sign_receipt, signed_by_any, verify_receipt
 
-RECEIPT_CONTEXT = b"pdx-receipt/v1\n"
+__all__ = ["RECEIPT_CONTEXT", "ReceiptError", "checked_result", "sign_receipt", "signed_by_any", "verify_receipt"]
 
 
 class ReceiptError(Exception):
     """A node's answer carries no valid receipt for this job: what was expected and what was found."""
-
-
-def sign_receipt(key, receipt: Mapping[str, Any]) -> str:
-    """Sign a receipt the way every node does."""
-    return crypto.sign(key, RECEIPT_CONTEXT + canonical(dict(receipt)))
-
-
-def verify_receipt(public_key_b64: str, receipt: Mapping[str, Any], signature: str) -> None:
-    """Verify a node's receipt, raising ``crypto.BadKey`` if it does not hold."""
-    crypto.verify(public_key_b64, signature, RECEIPT_CONTEXT + canonical(dict(receipt)))
-
-
-def signed_by_any(public_keys: Iterable[str], receipt: Mapping[str, Any], signature: str) -> bool:
-    """Whether one of ``public_keys`` signed the receipt."""
-    for public_key in public_keys:
-        try:
-            verify_receipt(public_key, receipt, signature)
-            return True
-        except crypto.BadKey:
-            continue
-    return False
 
 
 def checked_result(answer: Mapping[str, Any], job_id: str, provider_id: str, public_keys: Iterable[str]) -> bytes:

@@ -30,6 +30,7 @@ from werkzeug.exceptions import HTTPException
 from common import crypto, jsonlimits, webjson
 from common.jsonlimits import JSONLimitError
 from common.keyfiles import load as load_key
+from common.vocab import ComputationKind
 from ledger.entries import format_time
 from privacy import he
 from protocol import grantstatus, identity
@@ -124,11 +125,11 @@ def create_node_app(config: NodeConfig, datasets: Mapping[str, Dataset] | None =
             if len(datasets) != len(claims["assets"]):
                 return _problem(404, "Not mounted", "this node does not mount every asset of the ticket")
             limits.enforce(claims, limits.planned_rows(claims["operation"], datasets, body["params"]), None)
-            if claims["operation"] == compute.HE_STATISTICS:
+            if claims["operation"] == ComputationKind.HE_STATISTICS:
                 result, rows = compute.statistics(datasets, body["params"], claims["obligations"], context)
-            elif claims["operation"] == compute.HE_SCORING:
+            elif claims["operation"] == ComputationKind.HE_SCORING:
                 result, rows = compute.scores(datasets, body["params"], _bytes(body, "weights"), context)
-            elif claims["operation"] == federated.FEDERATED:
+            elif claims["operation"] == ComputationKind.FEDERATED_LEARNING:
                 result, rows = federated.run(datasets, body["params"], claims["obligations"], context)
             else:
                 return _problem(422, "Unsupported", f"this node does not run {claims['operation']}")

@@ -15,8 +15,6 @@ import numpy as np
 from privacy import aggregation, fixedpoint, he, release, scoring
 from provider.datasets import Dataset, DatasetError
 
-HE_STATISTICS, HE_SCORING = "he-statistics", "he-scoring"
-
 
 class ComputeError(ValueError):
     """The parameters of a job are not something this node can compute."""

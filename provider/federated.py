@@ -17,12 +17,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from common.vocab import Phase
 from privacy import federated, he
 from privacy.federated import FederatedError, Standardizer, TrainingConfig
 from provider.datasets import Dataset, DatasetError
 
-FEDERATED = "federated-learning"  # the ticket's operation
-MOMENTS, TRAIN = "moments", "train"
+MOMENTS, TRAIN = Phase.MOMENTS, Phase.TRAIN
 PHASES = (MOMENTS, TRAIN)
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from common.vocab import ComputationKind
 from privacy import fixedpoint, he
-from provider.compute import HE_SCORING, HE_STATISTICS
 from provider.datasets import Dataset
 
 
@@ -22,9 +22,9 @@ class LimitExceeded(Exception):
 
 def planned_rows(operation: str, datasets: Sequence[Dataset], params: Mapping[str, Any]) -> int | None:
     """Return how many rows the operation will read, or None when only running it tells."""
-    if operation == HE_STATISTICS:
+    if operation == ComputationKind.HE_STATISTICS:
         return sum(dataset.rows for dataset in datasets)
-    if operation == HE_SCORING and isinstance(params, Mapping) and isinstance(params.get("ids"), list):
+    if operation == ComputationKind.HE_SCORING and isinstance(params, Mapping) and isinstance(params.get("ids"), list):
         return len(params["ids"])
     return None
 
@@ -46,4 +46,4 @@ def result_cells(operation: str, result: bytes) -> int:
     """Return how many values an encrypted result releases: its bundle's logical length, counted in statistics
     (each encoded as ``fixedpoint.LIMBS`` digits) for a statistics job."""
     length = he.Bundle.from_bytes(result).length
-    return -(-length // fixedpoint.LIMBS) if operation == HE_STATISTICS else length
+    return -(-length // fixedpoint.LIMBS) if operation == ComputationKind.HE_STATISTICS else length

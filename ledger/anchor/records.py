@@ -13,7 +13,10 @@ from typing import Any
 
 import rfc8785
 
-ACTIVE, SUSPENDED, REVOKED, TERMINATED, EXPIRED = "active", "suspended", "revoked", "terminated", "expired"
+from common.vocab import GrantStatus
+
+ACTIVE, SUSPENDED, REVOKED, TERMINATED, EXPIRED = (GrantStatus.ACTIVE, GrantStatus.SUSPENDED, GrantStatus.REVOKED,
+                                                  GrantStatus.TERMINATED, GrantStatus.EXPIRED)
 # GrantRegistry.Status: None = 0, then these in order
 STATUS_CODES: dict[str, int] = {ACTIVE: 1, SUSPENDED: 2, REVOKED: 3, TERMINATED: 4, EXPIRED: 5}
 STATUS_NAMES: dict[int, str] = {code: name for name, code in STATUS_CODES.items()}

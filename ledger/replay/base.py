@@ -7,14 +7,15 @@ from typing import Any, Callable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from common.vocab import AssetStatus, ParticipantStatus, Role
 from ledger.entries import body_digest as digest
 from ledger.errors import LedgerError
 
-PROVIDER, CONSUMER, REGULATOR, OPERATOR = "provider", "consumer", "regulator", "operator"
+PROVIDER, CONSUMER, REGULATOR, OPERATOR = Role.PROVIDER, Role.CONSUMER, Role.REGULATOR, Role.OPERATOR
 ROLES = frozenset({PROVIDER, CONSUMER, REGULATOR, OPERATOR})
 NEUTRAL_ROLES = frozenset({REGULATOR, OPERATOR})  # separation of duties: never combined with another role
-PENDING, ACTIVE, SUSPENDED = "pending", "active", "suspended"
-PUBLISHED, RETIRED = "published", "retired"
+PENDING, ACTIVE, SUSPENDED = ParticipantStatus.PENDING, ParticipantStatus.ACTIVE, ParticipantStatus.SUSPENDED
+PUBLISHED, RETIRED = AssetStatus.PUBLISHED, AssetStatus.RETIRED
 GRADES = range(1, 5)
 KEY_ALGORITHM = "ed25519"
 

@@ -8,13 +8,14 @@ revoked, suspended or expired grant stops the training; a round it cut short is 
 
 from __future__ import annotations
 
+from common.vocab import RoundStatus
 from ledger.entries import SYSTEM_ACTOR
 from ledger.replay.base import API, ReplayError, Route, Rule, State, expect, ref
 from ledger.replay.grants import ACTIVE, grant_of
+from ledger.replay.receipts import check_usage
 
-FEDERATED = "federated-learning"
 ROUND, TRAINED = "job.round", "job.trained"
-ROUND_STATUSES = ("completed", "failed")
+ROUND_STATUSES = (RoundStatus.COMPLETED, RoundStatus.FAILED)  # as recorded: a round is recorded once it ended
 
 
 def _federated_job(state: State, entry: dict):
@@ -31,15 +32,16 @@ def _round(state: State, entry: dict) -> None:
     body = entry["body"]
     if entry["actor"] != SYSTEM_ACTOR:
         raise ReplayError("job-round", "a round is recorded by the exchange itself")
-    if grant.status != ACTIVE and body["status"] == "completed":  # a round the grant's end cut short fails
+    if grant.status != ACTIVE and body["status"] == RoundStatus.COMPLETED:  # a round the grant's end cut short fails
         raise ReplayError("grant-not-active", f"round of job {job_id} under grant {grant_id}, which is {grant.status}, "
                                               f"released a result")
     expected = grant.federated[job_id]
     if body["round"] != expected:
         raise ReplayError("job-round", f"job {job_id} records round {body['round']}, the next is {expected}")
-    if body["status"] not in ROUND_STATUSES or (body["status"] == "completed") != bool(body["result_sha256"]):
+    if body["status"] not in ROUND_STATUSES or (body["status"] == RoundStatus.COMPLETED) != bool(body["result_sha256"]):
         raise ReplayError("job-round", f"round {expected} of job {job_id} is {body['status']!r} with result "
                                        f"{body['result_sha256']!r}")
+    check_usage(state, entry, job_id, grant.job_providers[job_id])
     grant.federated[job_id] = expected + 1
 
 
@@ -51,6 +53,7 @@ def _trained(state: State, entry: dict) -> None:
         raise ReplayError("job-round", f"training {job_id} ended before any round")
     grant.running.pop(job_id)
     grant.federated.pop(job_id)
+    grant.job_providers.pop(job_id, None)
 
 
 RULES: dict[str, Rule] = {ROUND: _round, TRAINED: _trained}

@@ -1,4 +1,5 @@
-"""Replay rules for authorizations and jobs (as authorization.lifecycle and the decision point state them). Pure.
+"""Replay rules for authorizations and jobs (the lifecycle and scope rule are ``common.grant_rules``, which the
+exchange's workflow applies too; the rest as the decision point states them). Pure.
 
 What the auditor proves from these: every job cites a grant that was active at its sequence number, within its
 window, for assets inside the grant's scope and of a kind the grant allows; nothing uses a grant after its
@@ -14,6 +15,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from common import grant_rules
+from common.grant_rules import (
+    ACTIVATES_FROM,
+    ACTIVE,
+    CORE_GRADE,
+    EXPIRED,
+    LIVE,
+    OPEN,
+    REGULATOR_GRADE,
+    REQUESTED,
+    SYSTEM,
+    TRANSITIONS,
+)
+from common.vocab import DP_REQUIRED_KINDS, ComputationKind, GrantKind
 from ledger.entries import SYSTEM_ACTOR, parse_time
 from ledger.replay.base import (
     API,
@@ -30,32 +45,14 @@ from ledger.replay.base import (
     require_role,
     roles_of,
 )
+from ledger.replay.receipts import check_usage
 
-COMPREHENSIVE, DOMAIN, SCENARIO = "comprehensive", "domain", "scenario"
-REQUESTED, COUNTERED, PROVIDER_APPROVED = "requested", "countered", "provider-approved"
-ACTIVE, SUSPENDED = "active", "suspended"
-OPEN = frozenset({REQUESTED, COUNTERED, PROVIDER_APPROVED})
-LIVE = frozenset({ACTIVE, SUSPENDED})
-REGULATOR_GRADE, CORE_GRADE = 3, 4
+COMPREHENSIVE, DOMAIN, SCENARIO = GrantKind.COMPREHENSIVE, GrantKind.DOMAIN, GrantKind.SCENARIO
 EPSILON_SLACK = 1e-9
-FEDERATED = "federated-learning"
-DP_REQUIRED_KINDS = frozenset({"he-statistics"})  # as authorization.engine.DP_REQUIRED_KINDS
 
-# entry type -> (party who takes it, statuses it may start from, action path segment)
+# entry type -> (party who takes it, statuses it may start from, action path segment): the exchange's own table
 ACTIONS: dict[str, tuple[str, frozenset[str], str]] = {
-    "grant.provider_approved": (PROVIDER, frozenset({REQUESTED}), "approve"),
-    "grant.countered": (PROVIDER, frozenset({REQUESTED}), "counter"),
-    "grant.rejected": (PROVIDER, frozenset({REQUESTED, COUNTERED}), "reject"),
-    "grant.counter_accepted": (CONSUMER, frozenset({COUNTERED}), "accept"),
-    "grant.counter_declined": (CONSUMER, frozenset({COUNTERED}), "decline"),
-    "grant.withdrawn": (CONSUMER, OPEN, "withdraw"),
-    "grant.regulator_approved": (REGULATOR, frozenset({PROVIDER_APPROVED}), "co-approve"),
-    "grant.regulator_rejected": (REGULATOR, frozenset({PROVIDER_APPROVED}), "regulator-reject"),
-    "grant.revoked": (PROVIDER, LIVE, "revoke"),
-    "grant.terminated": (CONSUMER, LIVE, "terminate"),
-    "grant.suspended": (REGULATOR, frozenset({ACTIVE}), "suspend"),
-    "grant.reinstated": (REGULATOR, frozenset({SUSPENDED}), "reinstate"),
-}
+    t.entry: (t.party, t.sources, action) for action, t in TRANSITIONS.items() if t.party != SYSTEM}
 SYSTEM_TYPES = frozenset({"grant.activated", "grant.expired", "grant.alert", "job.completed", "job.failed"})
 
 
@@ -82,6 +79,7 @@ class Grant:
     epsilon: float = 0.0
     running: dict[str, tuple[int, float]] = field(default_factory=dict)  # job id -> rows and ε it reserved
     federated: dict[str, int] = field(default_factory=dict)  # federated training job id -> rounds recorded
+    job_providers: dict[str, frozenset[str]] = field(default_factory=dict)  # running job id -> its assets' owners
     refused_jobs: set[str] = field(default_factory=set)  # jobs a node refused with the quota kept spent
     last_alerted: datetime | None = None  # the latest refusal the grant's last alert counted
 
@@ -117,7 +115,7 @@ def _requested(state: State, entry: dict) -> None:
         raise ReplayError("grant-scope", "a per-scenario grant is decided by exactly the owners of its assets")
     if kind != SCENARIO and not 1 <= body["max_grade"] < CORE_GRADE:
         raise ReplayError("grant-scope", f"a {kind} grant reaches at most grade 3, found {body['max_grade']}")
-    needed = kind == COMPREHENSIVE or any(grade >= REGULATOR_GRADE for grade in grades)
+    needed = grant_rules.needs_regulator(kind, grades)
     if needed and not body["needs_regulator"]:
         raise ReplayError("regulator-approval", f"grant {grant_id} touches grade ≥ 3 or is comprehensive, but "
                                                 f"does not ask for the regulator's co-approval")
@@ -154,7 +152,7 @@ def _acted(state: State, entry: dict) -> None:
 
 def _activated(state: State, entry: dict) -> None:
     grant_id, grant = grant_of(state, entry)
-    if entry["actor"] != SYSTEM_ACTOR or grant.status not in (ACTIVE, PROVIDER_APPROVED, REQUESTED):
+    if entry["actor"] != SYSTEM_ACTOR or grant.status not in ACTIVATES_FROM:
         raise ReplayError("grant-transition", f"grant {grant_id} cannot become active from {grant.status}")
     if grant.approved_by != set(grant.providers):
         missing = sorted(set(grant.providers) - grant.approved_by)
@@ -172,15 +170,12 @@ def _expired(state: State, entry: dict) -> None:
         raise ReplayError("grant-transition", f"grant {grant_id} is {grant.status} and cannot expire")
     if parse_time(entry["time"]) < datetime.fromisoformat(grant.terms["valid_until"]):
         raise ReplayError("grant-expiry", f"grant {grant_id} expired before its window closed")
-    grant.status = "expired"
+    grant.status = EXPIRED
 
 
 def _in_scope(grant: Grant, asset_id: str, provider: str, domain: str, grade: int) -> bool:
-    if grant.kind == SCENARIO:
-        return asset_id in grant.assets
-    if provider not in grant.providers or grade > grant.max_grade:
-        return False
-    return grant.kind == COMPREHENSIVE or domain == grant.domain
+    return grant_rules.covers(grant.kind, grant.providers, grant.domain, grant.max_grade, grant.assets, asset_id,
+                              provider, domain, grade)
 
 
 def _job_admitted(state: State, entry: dict) -> None:
@@ -195,8 +190,10 @@ def _job_admitted(state: State, entry: dict) -> None:
         raise ReplayError("grant-window", f"job at {entry['time']} outside the window of grant {grant_id}")
     if body["computation_kind"] not in terms["computation_kinds"]:
         raise ReplayError("grant-kind", f"grant {grant_id} does not allow {body['computation_kind']}")
+    owners = set()
     for asset_id in entry["refs"]["asset"]:
         provider, domain, grade = _asset_facts(state, asset_id)
+        owners.add(provider)
         if not _in_scope(grant, asset_id, provider, domain, grade):
             raise ReplayError("grant-scope", f"asset {asset_id} is outside the scope of grant {grant_id}")
         if grade >= REGULATOR_GRADE and not grant.regulator_approved:
@@ -221,7 +218,8 @@ def _job_admitted(state: State, entry: dict) -> None:
         raise ReplayError("quota", f"job entry claims usage {usage}, the log adds up to {grant.jobs} jobs, "
                                    f"{grant.rows} rows, ε {grant.epsilon}")
     grant.running[ref(entry, "job")] = (body["rows"], body["epsilon"])
-    if body["computation_kind"] == FEDERATED:
+    grant.job_providers[ref(entry, "job")] = frozenset(owners)
+    if body["computation_kind"] == ComputationKind.FEDERATED_LEARNING:
         grant.federated[ref(entry, "job")] = 0
 
 
@@ -234,6 +232,9 @@ def _job_finished(state: State, entry: dict) -> None:
         raise ReplayError("job-status", f"{entry['type']} for job {job_id}, which is not running under {grant_id}")
     rows, epsilon = grant.running.pop(job_id)
     grant.federated.pop(job_id, None)
+    providers = grant.job_providers.pop(job_id, frozenset())
+    if entry["type"] == "job.completed":
+        check_usage(state, entry, job_id, providers)
     if entry["type"] == "job.failed":
         released = entry["body"]["released"]
         given_back = (released["jobs"], released["rows"], released["epsilon"])

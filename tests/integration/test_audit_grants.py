@@ -13,6 +13,7 @@ from common.db import get_database
 from ledger import checkpoints, entries, export, log, service
 from ledger.audit import AuditFailure, verify_export
 from ledger.entries import Draft, sign_request
+from ledger.receipts import sign_receipt
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 
@@ -22,6 +23,7 @@ class Story:
     consumer: object
     grants: dict[str, str]
     assets: dict[str, str]
+    tax: object = None
 
     def entry(self, seq: int) -> dict:
         return entries.parse(json.loads(self.lines[1 + seq])["entry"].encode())
@@ -70,7 +72,7 @@ def story(app, client, world, public_context) -> Story:
     waiting = request_grant(client, consumer, scenario_request([assets["tax3"]]))
     grant_action(client, tax, waiting["id"], "approve")
     return Story(_export(app), consumer, {"sensitive": sensitive["id"], "plain": plain["id"],
-                                          "waiting": waiting["id"]}, assets)
+                                          "waiting": waiting["id"]}, assets, tax)
 
 
 def _append(app, story: Story, forged: list[tuple[Draft, object]]) -> list[str]:
@@ -118,6 +120,8 @@ def _forged_job(story: Story, grant: str, assets: list[str], jobs: int, rows: in
     ("job claiming less usage than the log adds up", "quota"),
     ("activation without the regulator", "regulator-approval"),
     ("noise spending more ε than the job was charged", "dp-release"),
+    ("completion whose receipt was altered after the node signed it", "receipt-signature"),
+    ("completion with a receipt for another job", "receipt"),
 ])
 def test_entries_the_rules_forbid_are_caught_even_when_the_log_key_signs_them(app, story, case, kind):
     grants, assets = story.grants, story.assets
@@ -134,6 +138,10 @@ def test_entries_the_rules_forbid_are_caught_even_when_the_log_key_signs_them(ap
             "grant.activated", "system", refs={"grant": [grants["waiting"]]},
             body={"status": "active", "terms": _requested_terms(story, grants["waiting"])}), None)],
         "noise spending more ε than the job was charged": lambda: [_forged_completion(story, grants["sensitive"])],
+        "completion whose receipt was altered after the node signed it": lambda: [
+            _receipted_completion(story, grants["sensitive"], rows_billed=1)],
+        "completion with a receipt for another job": lambda: [
+            _receipted_completion(story, grants["sensitive"], receipt_job="job_elsewhere")],
     }[case]()
     with pytest.raises(AuditFailure) as caught:
         _verify(app, _append(app, story, forged))
@@ -150,6 +158,25 @@ def _forged_completion(story: Story, grant: str):
     return Draft("job.completed", "system", refs={"job": [job], "grant": [grant]},
                  body={"result_sha256": "0" * 64, "usage": [], "rows": {"declared": 100, "used": 0, "released": 100},
                        "release": release}), None
+
+
+def _receipted_completion(story: Story, grant: str, *, rows_billed: int | None = None,
+                          receipt_job: str | None = None):
+    """Complete the grant's running job with a receipt the tax node really signed (40 rows), then altered: billed
+    ``rows_billed`` rows instead, or made out for ``receipt_job``."""
+    job = next(e["refs"]["job"][0] for e in map(story.entry, range(story.size))
+               if e["type"] == "job.admitted" and e["refs"]["grant"] == [grant])
+    receipt = {"job": receipt_job or job, "provider": story.tax.id, "assets": [story.assets["tax3"]],
+               "operation": "he-statistics", "rows_used": 40, "result_sha256": "ab" * 32, "wall_ms": 1.0,
+               "served_at": story.entry(story.size - 1)["time"]}
+    signature = sign_receipt(story.tax.key, receipt)
+    if rows_billed is not None:
+        receipt = {**receipt, "rows_used": rows_billed}
+    used = receipt["rows_used"]
+    usage = [{"provider": story.tax.id, "rows_used": used, "receipt": receipt, "signature": signature}]
+    return Draft("job.completed", "system", refs={"job": [job], "grant": [grant]},
+                 body={"result_sha256": "cd" * 32, "usage": usage,
+                       "rows": {"declared": 100, "used": used, "released": 100 - used}}), None
 
 
 def _requested_terms(story: Story, grant_id: str) -> dict:

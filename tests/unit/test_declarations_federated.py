@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from authorization import declarations
 from common.errors import InvalidInput
+from common.vocab import ComputationKind
+from jobs import declarations
 from privacy.federated import TrainingConfig
 
 FIELDS = {
@@ -22,7 +23,7 @@ RANGES = {"ast_jinan": {"defaulted": (0.0, 1.0), "employees": (0.0, 500.0), "rat
 def _check(result_cells: int = 3, task: str = "logistic", ranges=RANGES, **params) -> None:
     body = {"features": ["capital", "employees"], "label": "defaulted",
             "training": {**TrainingConfig(rounds=3).to_json(), "task": task}, **params}
-    declarations.check(declarations.FEDERATED, body, 1000, result_cells, FIELDS, ranges=ranges)
+    declarations.check(ComputationKind.FEDERATED_LEARNING, body, 1000, result_cells, FIELDS, ranges=ranges)
 
 
 def _errors(**kwargs) -> dict[str, list[str]]:

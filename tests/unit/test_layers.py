@@ -35,14 +35,15 @@ LAYERS = [
 LAYER = {package: index for index, packages in enumerate(LAYERS) for package in packages}
 
 # Pure cores: the rules and the mathematics, importable with no web framework, ORM, chain client or HTTP client.
-PURE = ["ledger.merkle", "ledger.entries", "ledger.notes", "ledger.errors", "ledger.replay", "ledger.audit",
-        "ledger.audit_report", "ledger.anchor.verify", "ledger.anchor.records", "ledger.reconcile",
+PURE = ["ledger.merkle", "ledger.entries", "ledger.notes", "ledger.errors", "ledger.receipts", "ledger.replay",
+        "ledger.audit", "ledger.audit_report", "ledger.anchor.verify", "ledger.anchor.records", "ledger.reconcile",
         "privacy.aggregation", "privacy.he", "privacy.fixedpoint", "privacy.dp", "privacy.release", "privacy.scoring",
         "privacy.federated", "privacy.accountant", "authorization.engine", "authorization.terms", "authorization.odrl",
         "authorization.lifecycle", "jobs.declarations", "protocol.tickets", "protocol.grantstatus",
         "protocol.identity", "protocol.receipts", "catalog.rules", "participants.rules", "participants.keys",
-        "common.crypto", "common.jsonlimits", "common.key_vouch", "common.errors", "settlement.money", "settlement.errors",
-        "settlement.pricing", "settlement.sharing", "settlement.shapley", "settlement.statement"]
+        "common.crypto", "common.jsonlimits", "common.key_vouch", "common.errors", "common.vocab", "common.grant_rules",
+        "settlement.money", "settlement.errors", "settlement.pricing", "settlement.sharing", "settlement.shapley",
+        "settlement.statement"]
 FRAMEWORKS = ("flask", "werkzeug", "flask_smorest", "marshmallow", "sqlalchemy", "alembic", "web3", "requests")
 
 

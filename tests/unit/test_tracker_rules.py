@@ -7,8 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from authorization import alerts, declarations
+from authorization import alerts
 from common.errors import InvalidInput
+from jobs import declarations
 from ledger.entries import SYSTEM_ACTOR, format_time
 from ledger.replay import ReplayError, State
 from ledger.replay import grants as replay_grants
