@@ -7,14 +7,12 @@ from typing import Any
 from flask import Response, json, request
 from flask_smorest import Blueprint
 
-from authorization import alerts, facts, lifecycle, odrl, schemas, workflow
-from authorization.engine import COMPUTE, DOWNLOAD, Action, Context, decide
+from authorization import alerts, explain, facts, lifecycle, odrl, schemas, workflow
 from authorization.model import Grant
 from authorization.terms import Terms
 from common.db import read_session, utcnow
 from common.errors import InvalidInput
 from ledger.service import unit_of_work
-from participants import services as participants
 from participants.rules import CONSUMER, OPERATOR, PROVIDER, REGULATOR, Principal
 from web.auth import authenticated, current_principal
 from web.problems import answers
@@ -137,18 +135,6 @@ def grant_odrl(grant_id):
 @answers(blp, 404, "the grant named in the body does not exist or is not visible to the caller")
 def dry_run(body):
     """Explain, without admitting anything, whether a job would be allowed and why (consumers, regulators)."""
-    viewer, session = current_principal(), read_session()
-    grant = None if body["grant"] is None else workflow.load(session, viewer, body["grant"])
-    principal = viewer
-    if grant is not None and viewer.has_role(REGULATOR):
-        holder = participants.get_participant(session, viewer, grant.consumer_id)
-        principal = Principal(holder.id, frozenset(holder.roles), holder.status, "dry-run")
-    assets, unknown = facts.asset_facts(session, body["assets"])
-    if unknown:
-        raise InvalidInput(f"unknown assets: {', '.join(unknown)}", errors={"assets": unknown})
-    context = Context(now=utcnow(), grant=None if grant is None else facts.grant_facts(grant), rows=body["rows"],
-                      epsilon=body["epsilon"], group_size=body["group_size"], result_cells=body["result_cells"])
-    action = Action(DOWNLOAD if body["action"] == DOWNLOAD else COMPUTE, body["computation_kind"])
-    decision = decide(facts.principal_facts(principal), action, assets, context)
+    decision = explain.explain(read_session(), current_principal(), body, utcnow())
     return {"allow": decision.allow, "reasons": decision.reasons_json(),
             "obligations": decision.obligations_json()}
