@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from authorization import declarations
+from jobs import declarations
 from common.errors import InvalidInput
 from privacy.federated import TrainingConfig
 

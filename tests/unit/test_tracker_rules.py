@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from authorization import alerts, declarations
+from authorization import alerts
+from jobs import declarations
 from common.errors import InvalidInput
 from ledger.entries import SYSTEM_ACTOR, format_time
 from ledger.replay import ReplayError, State
