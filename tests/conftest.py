@@ -1,4 +1,5 @@
-"""Fixtures: an app per test on SQLite (always) and on PostgreSQL (when PDX_TEST_DATABASE_URL is set).
+"""Fixtures: an app per test on SQLite (always) and, for tests marked ``sql``, on PostgreSQL too (when
+PDX_TEST_DATABASE_URL is set). docs/testing.md says which tests are marked and why.
 
 The PostgreSQL run uses a schema of its own (``pdx_test_<pid>``) so it never touches other tables of the
 database it is pointed at; it fails loudly when the server cannot be reached, so it is never skipped silently.
@@ -39,10 +40,21 @@ PG_ENV = "PDX_TEST_DATABASE_URL"
 # limits themselves are tested through a served exchange in tests/attacks/test_hygiene.py.
 GENEROUS_RATE_LIMITS = {"RATE_LIMIT": "1000000 per minute", "RATE_LIMIT_BAD_CREDENTIALS": "1000000 per minute"}
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
+# Tests whose behaviour depends on the database run on every backend; the rest on SQLite only.
+SQL_MARKER = "sql"
 
 
 def pytest_report_header(config) -> str:
-    return f"pdx database backends: {', '.join(BACKENDS)}"
+    if len(BACKENDS) == 1:
+        return f"pdx database backends: {BACKENDS[0]}"
+    return f"pdx database backends: {', '.join(BACKENDS)} for tests marked {SQL_MARKER}; {BACKENDS[0]} for the rest"
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Run a test that needs a database on every backend when it is marked ``sql``, else on SQLite alone."""
+    if "backend" in metafunc.fixturenames:
+        backends = BACKENDS if metafunc.definition.get_closest_marker(SQL_MARKER) else BACKENDS[:1]
+        metafunc.parametrize("backend", backends, indirect=True, scope="module")
 
 
 @pytest.fixture(autouse=True)
@@ -100,16 +112,27 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    """The URL of an empty, migrated database for one test."""
-    if request.param == "sqlite":
-        path = tmp_path / "pdx.sqlite3"
+@pytest.fixture(scope="module")
+def backend(request) -> str:
+    """The database backend of a test (parametrized by ``pytest_generate_tests``)."""
+    return request.param
+
+
+def fresh_database(request, backend: str, folder: Path) -> str:
+    """Return the URL of an empty, migrated database on ``backend`` (a SQLite file in ``folder``)."""
+    if backend == "sqlite":
+        path = folder / "pdx.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
     _reset_postgres(url)
     return url
+
+
+@pytest.fixture
+def database_url(request, backend, tmp_path) -> str:
+    """The URL of an empty, migrated database for one test."""
+    return fresh_database(request, backend, tmp_path)
 
 
 @pytest.fixture

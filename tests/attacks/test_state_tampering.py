@@ -30,6 +30,8 @@ from participants.models import Participant, ParticipantKey, ParticipantRole
 from tests.servers import PDX, app_env, serving
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # the state reconciliation reads every authorization table
+
 DEADLINE_SECONDS = 60
 
 

@@ -15,6 +15,8 @@ from ledger.audit import AuditFailure, verify_export
 from ledger.entries import Draft, sign_request
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # grant history replayed from the ledger tables
+
 
 @dataclass
 class Story:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from common import crypto
 from participants import keys
+
+pytestmark = pytest.mark.sql  # participant, token and key state in the database
 
 
 def _register_key(client, actor, key=None, proof=None):
