@@ -26,7 +26,7 @@ from app import create_app
 from catalog.models import Domain
 from catalog.vocab import SEED_DOMAINS
 from client.signing import SIGNED_METHODS, signature_headers
-from common import keyfiles
+from common import keyfiles, processes
 from common.db import Base, build_engine
 from exchange import bootstrap
 from ledger.log import HEAD_ID
@@ -39,6 +39,8 @@ PG_ENV = "PDX_TEST_DATABASE_URL"
 # In-process tests send thousands of requests, many deliberately unauthenticated, all from 127.0.0.1; the
 # limits themselves are tested through a served exchange in tests/attacks/test_hygiene.py.
 GENEROUS_RATE_LIMITS = {"RATE_LIMIT": "1000000 per minute", "RATE_LIMIT_BAD_CREDENTIALS": "1000000 per minute"}
+# Every process a test starts (`pdx serve`, `pdx node serve`, the CLI, gunicorn's workers) imports this checkout.
+os.environ["PYTHONPATH"] = processes.checkout_env()["PYTHONPATH"]
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 # Tests whose behaviour depends on the database run on every backend; the rest on SQLite only.
 SQL_MARKER = "sql"

@@ -124,7 +124,7 @@ EDITS: dict[str, tuple[Callable[[Scene], list], Callable[[Scene], tuple[str, str
 
 
 def _check_state(scene: Scene) -> subprocess.CompletedProcess:
-    return subprocess.run([PDX, "ledger", "check", "--state"], env=scene.env, capture_output=True, text=True,
+    return subprocess.run([*PDX, "ledger", "check", "--state"], env=scene.env, capture_output=True, text=True,
                           timeout=120)
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import declarations
 from common.errors import InvalidInput
+from jobs import declarations
 from privacy.federated import TrainingConfig
 
 FIELDS = {

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from authorization import alerts
-from jobs import declarations
 from common.errors import InvalidInput
+from jobs import declarations
 from ledger.entries import SYSTEM_ACTOR, format_time
 from ledger.replay import ReplayError, State
 from ledger.replay import grants as replay_grants
