@@ -18,6 +18,8 @@ from common import crypto
 from contracts import anvil
 from tests.servers import PDX, free_port, serving
 
+pytestmark = pytest.mark.slow  # a real EVM node (anvil), the demo and a served exchange anchoring to it
+
 
 @pytest.fixture(scope="module")
 def chain_url():

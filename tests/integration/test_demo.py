@@ -7,7 +7,11 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from tests.servers import PDX, free_port
+
+pytestmark = pytest.mark.slow  # the whole demo story: nine processes, HE jobs and a federated training
 
 
 def test_the_demo_walks_the_story_and_every_encrypted_result_matches_the_truth(tmp_path):
