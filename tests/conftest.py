@@ -7,6 +7,7 @@ database it is pointed at; it fails loudly when the server cannot be reached, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -27,7 +29,7 @@ from catalog.models import Domain
 from catalog.vocab import SEED_DOMAINS
 from client.signing import SIGNED_METHODS, signature_headers
 from common import keyfiles, processes
-from common.db import Base, build_engine
+from common.db import EXTENSION_KEY, Base, build_engine
 from exchange import bootstrap
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
@@ -137,24 +139,40 @@ def database_url(request, backend, tmp_path) -> str:
     return fresh_database(request, backend, tmp_path)
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
-    instance = tmp_path / "instance"
+@contextlib.contextmanager
+def built_app(database_url: str, folder: Path) -> Iterator[Flask]:
+    """An exchange app on ``database_url`` with its instance folder (log key) under ``folder``."""
+    instance = folder / "instance"
     keyfiles.generate(instance / "log.key")
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 2 * 1024 * 1024,
                       "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0,
                       **GENEROUS_RATE_LIMITS})
     app.config["TESTING"] = True
     app.test_client_class = SigningClient
-    yield app
-    from common.db import EXTENSION_KEY
+    try:
+        yield app
+    finally:
+        app.extensions[EXTENSION_KEY].engine.dispose()
 
-    app.extensions[EXTENSION_KEY].engine.dispose()
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    with built_app(database_url, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_app(request, backend, tmp_path_factory):
+    """One app per module and backend, for modules whose tests only read the scene they share, or add to it
+    without touching what another test reads (tests/integration/test_auth_matrix.py)."""
+    folder = tmp_path_factory.mktemp("module-app")
+    with built_app(fresh_database(request, backend, folder), folder) as app:
+        yield app
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 
 from client.signing import signature_headers
 from participants import keys
+from tests.conftest import World
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 GRANT_ACTION_RULE = "/api/v1/grants/<grant_id>/<any({}):action>".format(
@@ -94,11 +95,28 @@ def _api_routes(app) -> set[tuple[str, str]]:
     return routes
 
 
+# One exchange for the whole module (per backend): every test below is refused before it changes anything, or
+# adds participants, tokens and drafts of its own that no other test reads, so the scene is built once.
+@pytest.fixture(scope="module")
+def app(module_app):
+    return module_app
+
+
+@pytest.fixture(scope="module")
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def world(app, client) -> World:
+    return World(app, client)
+
+
 def test_every_api_endpoint_is_classified(app):
     assert _api_routes(app) == set(POLICY)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def scene(client, world, public_context):
     """A provider with a key, a token and an asset; a consumer; concrete values for every path parameter."""
     provider = world.participant("provider")
