@@ -35,7 +35,7 @@ from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
 from participants.keys import approval, endorsement, public_text, registration_body
 
-pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
+pytest_plugins = ("tests.nodes",)  # exchange_with_nodes, exchange_in_process: provider nodes for job tests
 
 PG_ENV = "PDX_TEST_DATABASE_URL"
 # In-process tests send thousands of requests, many deliberately unauthenticated, all from 127.0.0.1; the
