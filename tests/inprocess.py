@@ -29,6 +29,12 @@ from tests.servers import app_env, serving, start_node
 
 JOB_WORKERS = 2
 STOP_SECONDS = 60
+REAL_PROCESSES = "real_processes"  # the marker of a job test that needs real node processes (it kills one, say)
+
+
+def wants_processes(request) -> bool:
+    """Whether the requesting test is marked to run with real `pdx node serve` and `pdx serve` processes."""
+    return request.node.get_closest_marker(REAL_PROCESSES) is not None
 
 
 def endpoint(port: int) -> str:

@@ -29,8 +29,8 @@ from ledger import service
 from ledger.models import LedgerEntry
 from privacy.aggregation import StatisticsPlan
 from protocol import identity
-from tests.integration.test_compute_to_data import _start_node
 from tests.servers import app_env, free_port, serving
+from tests.servers import start_node as _start_node
 from tests.support import asset_body, grant_action, publish, register, request_grant, scenario_request
 
 SECRET = "db_password=hunter2"
