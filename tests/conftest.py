@@ -175,6 +175,16 @@ def module_app(request, backend, tmp_path_factory):
         yield app
 
 
+@pytest.fixture(scope="module")
+def module_client(module_app):
+    return module_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_world(module_app, module_client) -> World:
+    return World(module_app, module_client)
+
+
 @dataclass
 class Actor:
     """A participant in a test, with its token and (once it has registered one) its signing key."""

@@ -12,7 +12,6 @@ import pytest
 
 from client.signing import signature_headers
 from participants import keys
-from tests.conftest import World
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 GRANT_ACTION_RULE = "/api/v1/grants/<grant_id>/<any({}):action>".format(
@@ -103,13 +102,13 @@ def app(module_app):
 
 
 @pytest.fixture(scope="module")
-def client(app):
-    return app.test_client()
+def client(module_client):
+    return module_client
 
 
 @pytest.fixture(scope="module")
-def world(app, client) -> World:
-    return World(app, client)
+def world(module_world):
+    return module_world
 
 
 def test_every_api_endpoint_is_classified(app):
