@@ -95,7 +95,8 @@ def _node_config(tmp_path, name: str, provider, asset: str, port: int, log_key: 
 
 @pytest.fixture
 def scene(app, client, world, database_url, tmp_path):
-    """A provider whose node serves a published asset, a consumer with an active grant of five jobs."""
+    """A provider with a published asset, its node's data, key and config ready to start, and a consumer with an
+    active grant of five jobs. No node runs at first: every test points the asset elsewhere before a job runs."""
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
     provider = world.participant("provider", name="tax")
@@ -108,7 +109,7 @@ def scene(app, client, world, database_url, tmp_path):
                   "employees": rng.integers(1, 500, size=400).astype(float)}).to_csv(tmp_path / "tax.csv",
                                                                                      index=False)
     keyfiles.save(provider.key, tmp_path / "tax.key")
-    nodes = [_start_node(_node_config(tmp_path, "tax", provider, asset, port, log_key, issuer), port)]
+    nodes = []
     consumer = world.participant("consumer", name="bank")
     grant = request_grant(client, consumer, scenario_request([asset], computation_kinds=["he-statistics"],
                                                              max_jobs=5))
