@@ -2,12 +2,12 @@
 
 ``exchange_with_nodes`` runs them as real processes (`pdx node serve`, `pdx serve`); ``exchange_in_process`` calls
 the nodes' apps in process from an exchange served in a thread (tests/inprocess.py), for tests of the exchange's
-job logic rather than of the processes. Both yield a dict: ``url`` (the served exchange), ``client`` (the
-in-process test client on the same database), ``consumer``, ``providers``, ``assets`` (tax's, hr's), ``frames``
-(each node's rows), ``configs`` (each node's config file), ``ports``, ``processes`` (none in process) and
-``grant(**terms)``, which makes an active grant over both assets. Each asset declares ``uscc`` (identifier),
-``revenue``, ``employees`` (numbers) and ``industry`` (category), allows he-statistics and he-scoring, and holds
-``ROWS`` rows.
+job logic rather than of the processes; ``shared_exchange_with_nodes`` is the real one shared by a module. Each
+yields a dict: ``url`` (the served exchange), ``app`` and ``client`` (the in-process app and test client on the
+same database), ``consumer``, ``providers``, ``assets`` (tax's, hr's), ``frames`` (each node's rows), ``configs``
+(each node's config file), ``ports``, ``processes`` (none in process) and ``grant(**terms)``, which makes an
+active grant over both assets. Each asset declares ``uscc`` (identifier), ``revenue``, ``employees`` (numbers)
+and ``industry`` (category), allows he-statistics and he-scoring, and holds ``ROWS`` rows.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _exchange(app, client, world, database_url, tmp_path, *, real: bool) -> Iter
         return body["id"]
 
     with exchange_and_nodes(app, database_url, dict(zip(ports, configs)), real=real) as served:
-        yield {"url": served["url"], "client": client, "consumer": consumer, "providers": providers,
+        yield {"url": served["url"], "app": app, "client": client, "consumer": consumer, "providers": providers,
                "assets": assets, "frames": frames, "configs": configs, "ports": ports,
                "processes": served["processes"], "grant": grant}
 
@@ -78,6 +78,15 @@ def _exchange(app, client, world, database_url, tmp_path, *, real: bool) -> Iter
 def exchange_with_nodes(app, client, world, database_url, tmp_path):
     """The scene with real `pdx node serve` processes and a `pdx serve` exchange."""
     with _exchange(app, client, world, database_url, tmp_path, real=True) as net:
+        yield net
+
+
+@pytest.fixture(scope="module")
+def shared_exchange_with_nodes(module_app, module_client, module_world, tmp_path_factory):
+    """The real-process scene once per module, for tests that each make grants of their own and change nothing
+    another test reads (none stops a node or counts the whole ledger)."""
+    with _exchange(module_app, module_client, module_world, module_app.config["PDX_DATABASE_URL"],
+                   tmp_path_factory.mktemp("nodes"), real=True) as net:
         yield net
 
 
