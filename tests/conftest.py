@@ -22,6 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 import migrations
 from app import create_app
@@ -46,6 +47,7 @@ os.environ["PYTHONPATH"] = processes.checkout_env()["PYTHONPATH"]
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
 # Tests whose behaviour depends on the database run on every backend; the rest on SQLite only.
 SQL_MARKER = "sql"
+RESET_LOCK_TIMEOUT = "60s"
 
 
 def pytest_report_header(config) -> str:
@@ -103,11 +105,21 @@ def postgres_url() -> Iterator[str]:
 
 
 def _reset_postgres(url: str) -> None:
-    """Empty every table and put back what the migrations seed (domains, the ledger head row)."""
+    """Empty every table and put back what the migrations seed (domains, the ledger head row).
+
+    A connection an earlier test left open in a transaction would make the TRUNCATE wait for ever: the lock
+    timeout turns that into an error naming the cause.
+    """
     engine = build_engine(url)
     tables = [table.name for table in Base.metadata.sorted_tables]
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        connection.execute(text(f"SET LOCAL lock_timeout = '{RESET_LOCK_TIMEOUT}'"))
+        try:
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        except OperationalError as exc:
+            raise RuntimeError("emptying the PostgreSQL test schema waited over "
+                               f"{RESET_LOCK_TIMEOUT} for a lock: an earlier test left a connection open in a "
+                               "transaction (use `with engine.connect() as connection:`)") from exc
         connection.execute(Domain.__table__.insert(), [
             {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "eu_theme": d.eu_theme,
              "created_at": datetime.now(timezone.utc)}
