@@ -25,6 +25,7 @@ from jobs import runner
 from jobs.nodes import NodeCall, NodeFailure, answer_of
 from provider.app import create_node_app
 from provider.config import load as load_node_config
+from tests.conftest import GENEROUS_RATE_LIMITS
 from tests.servers import app_env, serving, start_node
 
 JOB_WORKERS = 2
@@ -63,8 +64,6 @@ def serving_in_process(app: Flask, database_url: str, nodes: InProcessNodes, *,
                        workers: int = JOB_WORKERS) -> Iterator[str]:
     """Serve the exchange from a thread on ``app``'s database, log key and origin, its job runner calling ``nodes``;
     yield its base URL, and stop the server and the runner (waiting for the jobs it runs) when the block ends."""
-    from tests.conftest import GENEROUS_RATE_LIMITS
-
     served = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": app.config["PDX_INSTANCE_DIR"],
                          "LOG_KEY_FILE": app.config["PDX_LOG_KEY_FILE"],
                          "LEDGER_ORIGIN": app.config["PDX_LEDGER_ORIGIN"], "JOB_WORKERS": workers,
