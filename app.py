@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -11,12 +11,17 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from common import config as pdx_config
 from common import db
 
+if TYPE_CHECKING:
+    from jobs.nodes import NodeClient
 
-def create_app(config: Mapping[str, Any] | None = None, *, background: bool = False) -> Flask:
+
+def create_app(config: Mapping[str, Any] | None = None, *, background: bool = False,
+               nodes: NodeClient | None = None) -> Flask:
     """Create the exchange app; ``config`` overrides PDX_* environment settings (keys with or without prefix).
 
     ``background`` starts the chain sender's thread when a chain is configured and the thread that recovers stranded
-    jobs (`pdx serve` does, CLI commands don't).
+    jobs (`pdx serve` does, CLI commands don't). ``nodes`` is how the job runner calls provider nodes (over HTTP
+    unless given; tests give one that calls node apps in process).
     """
     app = Flask(__name__)
     settings = pdx_config.load_settings(config)
@@ -45,7 +50,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, background: bool = Fa
     from web import problems
 
     jobs.init_app(app, workers=settings["JOB_WORKERS"], timeout=settings["NODE_TIMEOUT_SECONDS"],
-                  recovery_interval=settings["JOB_RECOVERY_SECONDS"] if background else None)
+                  recovery_interval=settings["JOB_RECOVERY_SECONDS"] if background else None, nodes=nodes)
 
     from ledger.anchor import worker as chain_worker
 

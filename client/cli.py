@@ -16,6 +16,7 @@ from client import chain_cli, commands, demo_chain, grant_cli, training_cli
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
 from common.vocab import Role
+from common import processes
 from participants import keys
 from provider.cli import node_group
 
@@ -259,34 +260,37 @@ def demo(host: str, port: int, dev: bool, no_serve: bool, seed_only: bool, node_
     ports = {name: node_port + demo_data.NODE_PORTS[name] - first for name in (*NODES, *CITIES)}
     frames = write_node_data(demo_dir / "nodes", seeded.participant_ids, seeded.asset_ids, log_key, origin, ports)
     click.echo(f"\nstarting provider nodes on ports {', '.join(map(str, ports.values()))} and the exchange …")
-    with running(demo_dir / "nodes", ports, host, port, dev) as url:
-        bank = Consumer(url, seeded.tokens["bank"], seeded.keys["bank"])
-        story(bank, frames, seeded.asset_ids, seeded.grant_id, seeded.scoring_grant_id, click.echo)
-        institute = Consumer(url, seeded.tokens["university"], seeded.keys["university"])
-        federated_story(institute, frames, seeded.asset_ids[-len(CITIES):], seeded.federated_grant_id,
-                        seeded.participant_ids, demo_dir / "risk-model-curve.png", click.echo)
-        with app.app_context():
-            if anchor is not None:
-                click.echo("\nwaiting for the exchange to anchor the ledger and mirror the grants on the chain …")
-                demo_chain.wait_until_anchored()
-            audited = _audit_in_process(anchor)
-        click.echo(f"\n可信 ledger: {audited.entries} entries, {audited.entry_types.get('job.completed', 0)} jobs "
-                   f"completed, {audited.entry_types.get('job.trained', 0)} federated training(s) of "
-                   f"{audited.entry_types.get('job.round', 0)} rounds, verified offline by the auditor "
-                   f"(root {audited.root[:16]}…)")
-        if audited.chain is not None:
-            click.echo(f"锚定 anchored: the chain's {audited.chain.anchors_checked} anchor(s) agree with the ledger "
-                       f"(the newest covers {audited.chain.newest_anchored_size} entries) and its registry's "
-                       f"{audited.chain.statuses_checked} grant status change(s) each match their ledger entry — "
-                       f"verified against the chain by the auditor")
-        if no_serve:
-            return
-        click.echo(f"\nserving the demo at {url} (API docs at {url}/api/docs); Ctrl-C stops the exchange and nodes")
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            click.echo("stopping …")
+    try:
+        with running(demo_dir / "nodes", ports, host, port, dev) as url:
+            bank = Consumer(url, seeded.tokens["bank"], seeded.keys["bank"])
+            story(bank, frames, seeded.asset_ids, seeded.grant_id, seeded.scoring_grant_id, click.echo)
+            institute = Consumer(url, seeded.tokens["university"], seeded.keys["university"])
+            federated_story(institute, frames, seeded.asset_ids[-len(CITIES):], seeded.federated_grant_id,
+                            seeded.participant_ids, demo_dir / "risk-model-curve.png", click.echo)
+            with app.app_context():
+                if anchor is not None:
+                    click.echo("\nwaiting for the exchange to anchor the ledger and mirror the grants on the chain …")
+                    demo_chain.wait_until_anchored()
+                audited = _audit_in_process(anchor)
+            click.echo(f"\n可信 ledger: {audited.entries} entries, {audited.entry_types.get('job.completed', 0)} jobs "
+                       f"completed, {audited.entry_types.get('job.trained', 0)} federated training(s) of "
+                       f"{audited.entry_types.get('job.round', 0)} rounds, verified offline by the auditor "
+                       f"(root {audited.root[:16]}…)")
+            if audited.chain is not None:
+                click.echo(f"锚定 anchored: the chain's {audited.chain.anchors_checked} anchor(s) agree with the ledger "
+                           f"(the newest covers {audited.chain.newest_anchored_size} entries) and its registry's "
+                           f"{audited.chain.statuses_checked} grant status change(s) each match their ledger entry — "
+                           f"verified against the chain by the auditor")
+            if no_serve:
+                return
+            click.echo(f"\nserving the demo at {url} (API docs at {url}/api/docs); Ctrl-C stops the exchange and nodes")
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                click.echo("stopping …")
+    except processes.NotStarted as exc:  # a node or the exchange died or never answered
+        raise click.ClickException(str(exc)) from exc
 
 
 commands.register(main)

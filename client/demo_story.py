@@ -4,10 +4,7 @@ federated training over three cities, then the offline audit."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
@@ -18,12 +15,12 @@ import requests
 
 from client.sdk import Consumer
 from client.training import train
+from common import processes
 from privacy import federated
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
 from privacy.federated import TrainingConfig
 from provider import synthetic
 
-PDX = str(Path(sys.executable).parent / "pdx")
 NODES = ("market", "tax", "hrss")
 CITIES = ("jinan", "qingdao", "yantai")  # the city data bureaus of the federated training
 FIRMS = 2000
@@ -59,42 +56,46 @@ def write_node_data(folder: Path, participants: dict[str, str], asset_ids: list[
     return frames
 
 
-def _wait(url: str, process: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + 90
-    while True:
+def _answers(url: str) -> Callable[[], bool]:
+    def probe() -> bool:
         try:
-            requests.get(url, timeout=5)
-            return
+            requests.get(url, timeout=10)
+            return True
         except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{what} did not start") from None
-            time.sleep(0.3)
+            return False
+
+    return probe
 
 
 @contextmanager
 def running(folder: Path, ports: dict[str, int], host: str, port: int, dev: bool = False) -> Iterator[str]:
-    """Start the nodes and the exchange; stop them all when the block ends."""
-    processes = []
+    """Start the nodes and the exchange with this checkout's CLI; stop them all when the block ends.
+
+    Each start waits for the health endpoint, watching the process, so a process that dies is reported at once
+    and one that is merely slow (a loaded machine importing the scientific stack) is given minutes, not seconds.
+    """
+    started: list[subprocess.Popen] = []
+    env = processes.checkout_env()
     try:
         for name in (*NODES, *CITIES):
-            node = subprocess.Popen([PDX, "node", "serve", "--config", str(folder / f"{name}.toml")],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            processes.append(node)
-            _wait(f"http://127.0.0.1:{ports[name]}/v1/health", node, f"the {name} node")
-        exchange = subprocess.Popen([PDX, "serve", "--host", host, "--port", str(port), "--workers", "2",
-                                     *(["--dev"] if dev else [])],
-                                    env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(exchange)
-        _wait(f"http://{host}:{port}/api/v1/health", exchange, "the exchange")
+            node = subprocess.Popen(processes.pdx_command("node", "serve", "--config", str(folder / f"{name}.toml")),
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            started.append(node)
+            processes.wait_ready(node, _answers(f"http://127.0.0.1:{ports[name]}/v1/health"),
+                                 what=f"the {name} node (port {ports[name]})")
+        exchange = subprocess.Popen(processes.pdx_command("serve", "--host", host, "--port", str(port), "--workers",
+                                                          "2", *(["--dev"] if dev else [])),
+                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        started.append(exchange)
+        processes.wait_ready(exchange, _answers(f"http://{host}:{port}/api/v1/health"),
+                             what=f"the exchange (port {port})")
         yield f"http://{host}:{port}"
     finally:
-        for process in reversed(processes):
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for process in reversed(started):
+            if process.poll() is None:
+                process.terminate()
+        for process in started:
+            processes.stop(process)
 
 
 def story(bank: Consumer, frames: dict[str, pd.DataFrame], assets: list[str], grant: str, scoring_grant: str,

@@ -16,7 +16,7 @@ import requests
 from common import processes
 
 HERE = Path(__file__).resolve().parent
-START_TIMEOUT_SECONDS = 30
+START_TIMEOUT_SECONDS = 90  # generous: a loaded machine is slow to start even a native binary
 # anvil's first development account (from its default mnemonic): funded, and a known key, for development only
 DEV_ACCOUNT_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 DEV_REGULATOR_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"  # its second account

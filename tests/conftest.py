@@ -1,4 +1,5 @@
-"""Fixtures: an app per test on SQLite (always) and on PostgreSQL (when PDX_TEST_DATABASE_URL is set).
+"""Fixtures: an app per test on SQLite (always) and, for tests marked ``sql``, on PostgreSQL too (when
+PDX_TEST_DATABASE_URL is set). docs/testing.md says which tests are marked and why.
 
 The PostgreSQL run uses a schema of its own (``pdx_test_<pid>``) so it never touches other tables of the
 database it is pointed at; it fails loudly when the server cannot be reached, so it is never skipped silently.
@@ -6,6 +7,7 @@ database it is pointed at; it fails loudly when the server cannot be reached, so
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,33 +18,49 @@ from typing import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 import migrations
 from app import create_app
 from catalog.models import Domain
 from catalog.vocab import SEED_DOMAINS
 from client.signing import SIGNED_METHODS, signature_headers
-from common import keyfiles
-from common.db import Base, build_engine
+from common import keyfiles, processes
+from common.db import EXTENSION_KEY, Base, build_engine
 from exchange import bootstrap
 from ledger.log import HEAD_ID
 from ledger.models import LedgerHead
 from participants.keys import approval, endorsement, public_text, registration_body
 
-pytest_plugins = ("tests.nodes",)  # exchange_with_nodes: real provider nodes for end-to-end job tests
+pytest_plugins = ("tests.nodes",)  # exchange_with_nodes, exchange_in_process: provider nodes for job tests
 
 PG_ENV = "PDX_TEST_DATABASE_URL"
 # In-process tests send thousands of requests, many deliberately unauthenticated, all from 127.0.0.1; the
 # limits themselves are tested through a served exchange in tests/attacks/test_hygiene.py.
 GENEROUS_RATE_LIMITS = {"RATE_LIMIT": "1000000 per minute", "RATE_LIMIT_BAD_CREDENTIALS": "1000000 per minute"}
+# Every process a test starts (`pdx serve`, `pdx node serve`, the CLI, gunicorn's workers) imports this checkout.
+os.environ["PYTHONPATH"] = processes.checkout_env()["PYTHONPATH"]
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(PG_ENV) else [])
+# Tests whose behaviour depends on the database run on every backend; the rest on SQLite only.
+SQL_MARKER = "sql"
+RESET_LOCK_TIMEOUT = "60s"
 
 
 def pytest_report_header(config) -> str:
-    return f"pdx database backends: {', '.join(BACKENDS)}"
+    if len(BACKENDS) == 1:
+        return f"pdx database backends: {BACKENDS[0]}"
+    return f"pdx database backends: {', '.join(BACKENDS)} for tests marked {SQL_MARKER}; {BACKENDS[0]} for the rest"
+
+
+def pytest_generate_tests(metafunc) -> None:
+    """Run a test that needs a database on every backend when it is marked ``sql``, else on SQLite alone."""
+    if "backend" in metafunc.fixturenames:
+        backends = BACKENDS if metafunc.definition.get_closest_marker(SQL_MARKER) else BACKENDS[:1]
+        metafunc.parametrize("backend", backends, indirect=True, scope="module")
 
 
 @pytest.fixture(autouse=True)
@@ -87,11 +105,21 @@ def postgres_url() -> Iterator[str]:
 
 
 def _reset_postgres(url: str) -> None:
-    """Empty every table and put back what the migrations seed (domains, the ledger head row)."""
+    """Empty every table and put back what the migrations seed (domains, the ledger head row).
+
+    A connection an earlier test left open in a transaction would make the TRUNCATE wait for ever: the lock
+    timeout turns that into an error naming the cause.
+    """
     engine = build_engine(url)
     tables = [table.name for table in Base.metadata.sorted_tables]
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        connection.execute(text(f"SET LOCAL lock_timeout = '{RESET_LOCK_TIMEOUT}'"))
+        try:
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        except OperationalError as exc:
+            raise RuntimeError("emptying the PostgreSQL test schema waited over "
+                               f"{RESET_LOCK_TIMEOUT} for a lock: an earlier test left a connection open in a "
+                               "transaction (use `with engine.connect() as connection:`)") from exc
         connection.execute(Domain.__table__.insert(), [
             {"code": d.code, "name_zh": d.name_zh, "name_en": d.name_en, "eu_theme": d.eu_theme,
              "created_at": datetime.now(timezone.utc)}
@@ -100,11 +128,16 @@ def _reset_postgres(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request, tmp_path) -> str:
-    """The URL of an empty, migrated database for one test."""
-    if request.param == "sqlite":
-        path = tmp_path / "pdx.sqlite3"
+@pytest.fixture(scope="module")
+def backend(request) -> str:
+    """The database backend of a test (parametrized by ``pytest_generate_tests``)."""
+    return request.param
+
+
+def fresh_database(request, backend: str, folder: Path) -> str:
+    """Return the URL of an empty, migrated database on ``backend`` (a SQLite file in ``folder``)."""
+    if backend == "sqlite":
+        path = folder / "pdx.sqlite3"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("postgres_url")
@@ -113,23 +146,55 @@ def database_url(request, tmp_path) -> str:
 
 
 @pytest.fixture
-def app(database_url, tmp_path):
-    instance = tmp_path / "instance"
+def database_url(request, backend, tmp_path) -> str:
+    """The URL of an empty, migrated database for one test."""
+    return fresh_database(request, backend, tmp_path)
+
+
+@contextlib.contextmanager
+def built_app(database_url: str, folder: Path) -> Iterator[Flask]:
+    """An exchange app on ``database_url`` with its instance folder (log key) under ``folder``."""
+    instance = folder / "instance"
     keyfiles.generate(instance / "log.key")
     app = create_app({"DATABASE_URL": database_url, "INSTANCE_DIR": str(instance), "MAX_BODY_BYTES": 2 * 1024 * 1024,
                       "LEDGER_ORIGIN": "test.pdx/ledger", "JOB_WORKERS": 0,
                       **GENEROUS_RATE_LIMITS})
     app.config["TESTING"] = True
     app.test_client_class = SigningClient
-    yield app
-    from common.db import EXTENSION_KEY
+    try:
+        yield app
+    finally:
+        app.extensions[EXTENSION_KEY].engine.dispose()
 
-    app.extensions[EXTENSION_KEY].engine.dispose()
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    with built_app(database_url, tmp_path) as app:
+        yield app
 
 
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_app(request, backend, tmp_path_factory):
+    """One app per module and backend, for modules whose tests only read the scene they share, or add to it
+    without touching what another test reads (tests/integration/test_auth_matrix.py)."""
+    folder = tmp_path_factory.mktemp("module-app")
+    with built_app(fresh_database(request, backend, folder), folder) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def module_client(module_app):
+    return module_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def module_world(module_app, module_client) -> World:
+    return World(module_app, module_client)
 
 
 @dataclass

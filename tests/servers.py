@@ -1,22 +1,25 @@
-"""Real server processes for tests: `pdx serve` (gunicorn) and `pdx node serve` on free loopback ports."""
+"""Real server processes for tests: `pdx serve` (gunicorn) and `pdx node serve` on free loopback ports.
+
+Every process runs this checkout's CLI (``PDX``: this interpreter with ``-m client.cli``), and tests/conftest.py
+puts the checkout first on PYTHONPATH, so a `pdx` installed from another checkout never answers for this one.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import subprocess
-import sys
-import time
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import requests
 
 from common import keyfiles, processes
-from common.processes import free_port
+from common.processes import free_port, pdx_command
 
-PDX = str(Path(sys.executable).parent / "pdx")
-START_TIMEOUT_SECONDS = 60
+PDX = pdx_command()  # spread it: subprocess.run([*PDX, "ledger", "check"], ...)
+HEALTH_TIMEOUT_SECONDS = 10
 
 
 def app_env(app, database_url: str) -> dict[str, str]:
@@ -34,30 +37,34 @@ def serving(env: dict[str, str], *, workers: int = 4, extra: tuple[str, ...] = (
 
     def answers() -> bool:
         try:
-            requests.get(f"{url}/api/v1/health", timeout=10)
+            requests.get(f"{url}/api/v1/health", timeout=HEALTH_TIMEOUT_SECONDS)
             return True
         except requests.RequestException:
             return False
 
-    with processes.running([PDX, "serve", "--port", str(port), "--workers", str(workers), *extra], answers,
-                           what="pdx serve", timeout=START_TIMEOUT_SECONDS, env=env, cwd=cwd):
+    with processes.running([*PDX, "serve", "--port", str(port), "--workers", str(workers), *extra], answers,
+                           what=f"pdx serve on port {port}", env=env, cwd=cwd):
         yield url
 
 
 def start_node(config: str, port: int) -> subprocess.Popen:
     """Start `pdx node serve` with ``config``; return the process once its health endpoint answers."""
-    process = subprocess.Popen([PDX, "node", "serve", "--config", config], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while True:
+    errors = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")
+    process = subprocess.Popen([*PDX, "node", "serve", "--config", config], stdout=subprocess.DEVNULL,
+                               stderr=errors, text=True)
+
+    def answers() -> bool:
         try:
-            requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
-            return process
+            requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=HEALTH_TIMEOUT_SECONDS)
+            return True
         except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise AssertionError(f"node did not start: {process.stderr.read()}") from None
-            time.sleep(0.2)
+            return False
+
+    try:
+        processes.wait_ready(process, answers, what=f"the node of {config} on port {port}", errors=errors)
+    finally:
+        errors.close()
+    return process
 
 
 def node_config(tmp_path, name: str, provider, asset: str, port: int, log_key: str, issuer: str, *,

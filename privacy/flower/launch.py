@@ -38,7 +38,7 @@ from privacy.flower.settings import RunSettings
 APP_DIR = Path(__file__).with_name("app")
 FEDERATION = "pdx-local"
 LOOPBACK = "127.0.0.1"
-STARTUP_SECONDS = 60.0
+STARTUP_SECONDS = 180.0  # a loaded machine takes long to import Flower; a process that dies is reported at once
 STOP_SECONDS = 5.0
 LOG_TAIL_CHARS = 4000
 QUIET_ENV = {

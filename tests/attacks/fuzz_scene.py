@@ -14,9 +14,9 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from client import keys
 from client.signing import SIGNED_METHODS
 from ledger.entries import EntryError, sign_request
+from participants import keys
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 ROLES = ("operator", "provider", "consumer", "regulator")

@@ -15,8 +15,9 @@ from client.signing import signature_headers
 from common import keyfiles
 from common.processes import free_port
 from ledger import service
-from tests.integration.test_compute_to_data import FIELDS, _enterprises, _start_node
+from tests.integration.test_compute_to_data import FIELDS, _enterprises
 from tests.servers import app_env
+from tests.servers import start_node as _start_node
 from tests.support import publish, register
 
 

@@ -51,8 +51,8 @@ def _scoring_body(grant: str, asset: str, ids: list[str], **overrides) -> dict:
 
 
 def test_exact_scores_under_a_grant_with_a_privacy_budget_are_refused_before_anything_is_charged(
-        exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+        shared_exchange_with_nodes, tmp_path):
+    net = shared_exchange_with_nodes
     grant = net["grant"](epsilon=1.0, min_group_size=1, max_result_cells=5000)
     ids = list(net["frames"][0]["uscc"][:50])
     with pytest.raises(ApiError) as refused:
@@ -63,8 +63,8 @@ def test_exact_scores_under_a_grant_with_a_privacy_budget_are_refused_before_any
 
 
 def test_two_thousand_ids_declared_as_one_row_and_one_cell_are_refused_before_anything_is_charged(
-        exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+        shared_exchange_with_nodes, tmp_path):
+    net = shared_exchange_with_nodes
     grant = net["grant"](min_group_size=1, max_result_cells=5000)
     ids = list(net["frames"][0]["uscc"][:2000])
     with pytest.raises(ApiError) as refused:
@@ -76,8 +76,9 @@ def test_two_thousand_ids_declared_as_one_row_and_one_cell_are_refused_before_an
     assert _usage(net, grant)["jobs_used"] == 0
 
 
-def test_statistics_declaring_fewer_rows_than_the_nodes_hold_are_refused_by_the_nodes(exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+def test_statistics_declaring_fewer_rows_than_the_nodes_hold_are_refused_by_the_nodes(shared_exchange_with_nodes,
+                                                                                       tmp_path):
+    net = shared_exchange_with_nodes
     grant = net["grant"]()
     with pytest.raises(JobFailed, match="refused.*rows") as failed:
         _bank(net, tmp_path).statistics(grant, net["assets"], StatisticsPlan(columns=("revenue",)), rows=100)
@@ -86,9 +87,10 @@ def test_statistics_declaring_fewer_rows_than_the_nodes_hold_are_refused_by_the_
 
 @pytest.mark.parametrize("limits, exceeded", [({"rows": 10, "result_cells": 3}, "rows"),
                                               ({"rows": 10_000, "result_cells": 2}, "result cells")])
-def test_a_node_refuses_a_ticket_whose_limits_are_below_the_work(exchange_with_nodes, app, public_context, limits,
+def test_a_node_refuses_a_ticket_whose_limits_are_below_the_work(shared_exchange_with_nodes, public_context, limits,
                                                                   exceeded):
-    net = exchange_with_nodes
+    net = shared_exchange_with_nodes
+    app = net["app"]
     params = {"plan": StatisticsPlan(columns=("revenue",)).to_dict()}
     with app.app_context():
         identity = service.identity()

@@ -15,6 +15,8 @@ from client.training import train
 from privacy import federated
 from tests.attacks.statistics_scene import statistics_scene
 
+pytestmark = pytest.mark.slow  # trains twice over 60,000 rows through real nodes
+
 ROWS = 60_000
 EPSILON = 1.0
 

@@ -25,7 +25,7 @@ def _mode(path) -> int:
 def test_pdx_init_creates_the_exchange_database_owner_only(tmp_path):
     env = {**os.environ, "PDX_INSTANCE_DIR": str(tmp_path / "instance")}
     env.pop("PDX_DATABASE_URL", None)
-    done = subprocess.run([PDX, "init", "--key", str(tmp_path / "operator.key")], env=env, cwd=tmp_path,
+    done = subprocess.run([*PDX, "init", "--key", str(tmp_path / "operator.key")], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     files = [path for path in (tmp_path / "instance").iterdir() if path.name.startswith("pdx.sqlite3")]

@@ -29,8 +29,8 @@ from ledger import service
 from ledger.models import LedgerEntry
 from privacy.aggregation import StatisticsPlan
 from protocol import identity
-from tests.integration.test_compute_to_data import _start_node
 from tests.servers import app_env, free_port, serving
+from tests.servers import start_node as _start_node
 from tests.support import asset_body, grant_action, publish, register, request_grant, scenario_request
 
 SECRET = "db_password=hunter2"
@@ -95,7 +95,8 @@ def _node_config(tmp_path, name: str, provider, asset: str, port: int, log_key: 
 
 @pytest.fixture
 def scene(app, client, world, database_url, tmp_path):
-    """A provider whose node serves a published asset, a consumer with an active grant of five jobs."""
+    """A provider with a published asset, its node's data, key and config ready to start, and a consumer with an
+    active grant of five jobs. No node runs at first: every test points the asset elsewhere before a job runs."""
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
     provider = world.participant("provider", name="tax")
@@ -108,7 +109,7 @@ def scene(app, client, world, database_url, tmp_path):
                   "employees": rng.integers(1, 500, size=400).astype(float)}).to_csv(tmp_path / "tax.csv",
                                                                                      index=False)
     keyfiles.save(provider.key, tmp_path / "tax.key")
-    nodes = [_start_node(_node_config(tmp_path, "tax", provider, asset, port, log_key, issuer), port)]
+    nodes = []
     consumer = world.participant("consumer", name="bank")
     grant = request_grant(client, consumer, scenario_request([asset], computation_kinds=["he-statistics"],
                                                              max_jobs=5))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -220,6 +221,7 @@ def _operations(document) -> int:
     return sum(1 for item in document["paths"].values() for method in item if method in HTTP_METHODS)
 
 
+@pytest.mark.sql  # refused writes must change no table on every backend
 def test_every_operation_survives_signed_fuzzing_by_every_role(app, client, world, public_context):
     scene = build(client, world, public_context)
     coverage = fuzz(Target(app), scene)

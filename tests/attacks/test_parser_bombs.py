@@ -61,12 +61,35 @@ def _write_endpoints(app) -> list[tuple[str, str]]:
                    for method in rule.methods & {"POST", "PUT", "PATCH", "DELETE"}})
 
 
-@pytest.fixture
-def exchange(app, world, database_url):
+# One exchange and one node for the module: every junk body is refused before anything changes.
+@pytest.fixture(scope="module")
+def app(module_app):
+    return module_app
+
+
+@pytest.fixture(scope="module")
+def client(module_client):
+    return module_client
+
+
+@pytest.fixture(scope="module")
+def world(module_world):
+    return module_world
+
+
+@pytest.fixture(scope="module")
+def exchange(app, world):
     """The exchange served with bad-credential lockout out of the way (this test is about parsing only)."""
-    env = served_env(app, database_url, RATE_LIMIT_BAD_CREDENTIALS="1000000 per minute",
+    env = served_env(app, app.config["PDX_DATABASE_URL"], RATE_LIMIT_BAD_CREDENTIALS="1000000 per minute",
                      RATE_LIMIT="1000000 per minute")
     with serving(env, workers=2) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def node(app, client, world, tmp_path_factory):
+    """A provider's `pdx node serve` with one published asset."""
+    with provider_node(app, client, world, tmp_path_factory.mktemp("node")) as (url, _state):
         yield url
 
 
@@ -116,13 +139,12 @@ def _ticket_headers(app, node: str) -> dict[str, str]:
     return node_headers(app, signed.claims, signed.signature)
 
 
-def test_junk_bodies_to_a_nodes_job_endpoint_are_problems_never_server_errors(app, client, world, tmp_path):
-    with provider_node(app, client, world, tmp_path) as (node, _state):
-        ticketed = {"Content-Type": "application/json", **_ticket_headers(app, node)}
-        answers = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60, headers=ticketed)
-                   for name, body, _ in CORPUS}
-        anonymous = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60,
-                                         headers={"Content-Type": "application/json"}) for name, body, _ in CORPUS}
+def test_junk_bodies_to_a_nodes_job_endpoint_are_problems_never_server_errors(app, node):
+    ticketed = {"Content-Type": "application/json", **_ticket_headers(app, node)}
+    answers = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60, headers=ticketed)
+               for name, body, _ in CORPUS}
+    anonymous = {name: requests.post(f"{node}/v1/jobs/run", data=body, timeout=60,
+                                     headers={"Content-Type": "application/json"}) for name, body, _ in CORPUS}
     wrong = {name: answer.text[:200] for name, answer in [*answers.items(), *anonymous.items()]
              if answer.status_code >= 500 or not _is_problem(answer)}
     assert wrong == {}
@@ -136,14 +158,12 @@ def test_junk_bodies_to_a_nodes_job_endpoint_are_problems_never_server_errors(ap
     ("50 MB string", b'{"params": "' + b"a" * (50 * 1024 * 1024) + b'"}'),
     ("array nested 1,000,000 deep", b"[" * 1_000_000 + b"]" * 1_000_000),
 ])
-def test_an_unauthenticated_bomb_to_a_node_is_refused_before_it_is_parsed(app, client, world, tmp_path, name, body):
-    with provider_node(app, client, world, tmp_path) as (node, _state):
-        forged = _ticket_headers(app, node)
-        forged[tickets.SIGNATURE_HEADER] = forged[tickets.SIGNATURE_HEADER][::-1]  # not the exchange's signature
-        answers = [requests.post(f"{node}/v1/jobs/run", data=body, timeout=120, headers=headers)
-                   for headers in ({"Content-Type": "application/json"}, {"Content-Type": "application/json",
-                                                                          **forged})]
-        alive = requests.get(f"{node}/v1/health", timeout=10)
+def test_an_unauthenticated_bomb_to_a_node_is_refused_before_it_is_parsed(app, node, name, body):
+    forged = _ticket_headers(app, node)
+    forged[tickets.SIGNATURE_HEADER] = forged[tickets.SIGNATURE_HEADER][::-1]  # not the exchange's signature
+    answers = [requests.post(f"{node}/v1/jobs/run", data=body, timeout=120, headers=headers)
+               for headers in ({"Content-Type": "application/json"}, {"Content-Type": "application/json", **forged})]
+    alive = requests.get(f"{node}/v1/health", timeout=10)
     for answer in answers:
         assert answer.status_code == 401 and _is_problem(answer), answer.text[:200]
         assert answer.json()["type"] == "urn:pdx:problem:node-unauthenticated"  # not node-malformed-body: unparsed

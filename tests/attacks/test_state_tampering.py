@@ -30,6 +30,8 @@ from participants.models import Participant, ParticipantKey, ParticipantRole
 from tests.servers import PDX, app_env, serving
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # the state reconciliation reads every authorization table
+
 DEADLINE_SECONDS = 60
 
 
@@ -122,7 +124,7 @@ EDITS: dict[str, tuple[Callable[[Scene], list], Callable[[Scene], tuple[str, str
 
 
 def _check_state(scene: Scene) -> subprocess.CompletedProcess:
-    return subprocess.run([PDX, "ledger", "check", "--state"], env=scene.env, capture_output=True, text=True,
+    return subprocess.run([*PDX, "ledger", "check", "--state"], env=scene.env, capture_output=True, text=True,
                           timeout=120)
 
 

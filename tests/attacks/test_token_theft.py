@@ -153,10 +153,10 @@ def test_a_key_the_exchange_host_adds_for_a_participant_fails_the_offline_audit(
                  key=host_key, actor=victim.id)
     assert grant.status_code == 201, grant.json()  # online, the served exchange cannot tell
     exported = tmp_path / "ledger.jsonl"
-    subprocess.run([PDX, "ledger", "export", "--out", str(exported), "--url", url, "--token",
+    subprocess.run([*PDX, "ledger", "export", "--out", str(exported), "--url", url, "--token",
                     scene["regulator"].token], env=env, check=True, capture_output=True, timeout=120)
     log_key = send(url, "GET", "/api/v1/ledger/checkpoint", token=victim.token).json()["log_public_key"]
-    audited = subprocess.run([PDX, "audit", "verify", str(exported), "--operator-key", log_key], env=env,
+    audited = subprocess.run([*PDX, "audit", "verify", str(exported), "--operator-key", log_key], env=env,
                              capture_output=True, text=True, timeout=120)
     assert audited.returncode == 1, audited.stdout + audited.stderr
     assert f"[{kind}]" in audited.stdout and key_id(host_key) in audited.stdout, audited.stdout

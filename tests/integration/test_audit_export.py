@@ -21,6 +21,8 @@ from ledger.log import LogIdentity
 from participants.keys import key_id, public_text
 from tests.support import publish, register
 
+pytestmark = pytest.mark.sql  # the export reads the ledger tables
+
 WITNESS = "witness.example/cosigner"
 
 

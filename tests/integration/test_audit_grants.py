@@ -16,6 +16,8 @@ from ledger.entries import Draft, sign_request
 from ledger.receipts import sign_receipt
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # grant history replayed from the ledger tables
+
 
 @dataclass
 class Story:

@@ -94,11 +94,28 @@ def _api_routes(app) -> set[tuple[str, str]]:
     return routes
 
 
+# One exchange for the whole module (per backend): every test below is refused before it changes anything, or
+# adds participants, tokens and drafts of its own that no other test reads, so the scene is built once.
+@pytest.fixture(scope="module")
+def app(module_app):
+    return module_app
+
+
+@pytest.fixture(scope="module")
+def client(module_client):
+    return module_client
+
+
+@pytest.fixture(scope="module")
+def world(module_world):
+    return module_world
+
+
 def test_every_api_endpoint_is_classified(app):
     assert _api_routes(app) == set(POLICY)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def scene(client, world, public_context):
     """A provider with a key, a token and an asset; a consumer; concrete values for every path parameter."""
     provider = world.participant("provider")

@@ -8,6 +8,8 @@ from sqlalchemy import func, select
 from common.db import Base, get_database
 from tests.support import asset_body, register
 
+pytestmark = pytest.mark.sql  # refused input changes no table
+
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
 

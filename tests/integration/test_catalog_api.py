@@ -6,6 +6,8 @@ import pytest
 
 from tests.support import asset_body, publish, register
 
+pytestmark = pytest.mark.sql  # catalog state and its constraints in the database
+
 
 @pytest.fixture
 def provider(world):

@@ -21,6 +21,8 @@ from ledger.audit import AuditFailure, verify_export
 from tests.servers import free_port
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # the chain outbox and each grant's marks in the database
+
 SETTINGS = Settings(url="in-process", interval_s=5, batch=3, receipt_timeout_s=10, max_backoff_s=60)
 
 

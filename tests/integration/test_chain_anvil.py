@@ -18,6 +18,8 @@ from common import crypto
 from contracts import anvil
 from tests.servers import PDX, free_port, serving
 
+pytestmark = pytest.mark.slow  # a real EVM node (anvil), the demo and a served exchange anchoring to it
+
 
 @pytest.fixture(scope="module")
 def chain_url():
@@ -26,7 +28,7 @@ def chain_url():
 
 
 def _run(*args: str, env: dict[str, str], cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([PDX, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*PDX, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_demo_anchors_its_ledger_and_grants_and_the_auditor_verifies_them_against_the_chain(chain_url, tmp_path):

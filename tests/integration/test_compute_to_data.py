@@ -1,5 +1,6 @@
-"""Compute-to-data end to end with real processes: an exchange (gunicorn), two provider nodes (`pdx node serve`),
-and a consumer using the SDK. Statistics computed under homomorphic encryption match numpy on the pooled rows;
+"""Compute-to-data end to end: an exchange, two provider nodes and a consumer using the SDK (the nodes' apps called
+in process by an exchange served in a thread; real `pdx serve` and `pdx node serve` processes for the tests marked
+``real_processes``). Statistics computed under homomorphic encryption match numpy on the pooled rows;
 a node that is down fails the job cleanly (its quota stays spent: only a verified node's refusal gives it back); the
 ledger records the result's hash."""
 
@@ -20,8 +21,8 @@ from common.db import get_database
 from jobs.model import JobPayload, JobTicket
 from ledger import service
 from privacy.aggregation import GroupBy, Histogram, StatisticsPlan
-from tests.servers import app_env, free_port, node_config, serving
-from tests.servers import start_node as _start_node
+from tests.inprocess import endpoint, exchange_and_nodes, wants_processes
+from tests.servers import free_port, node_config
 from tests.support import grant_action, node_headers, publish, register, request_grant, scenario_request
 
 INDUSTRIES = ("manufacturing", "retail", "logistics")
@@ -40,24 +41,24 @@ def _enterprises(rng: np.random.Generator, rows: int, prefix: str) -> pd.DataFra
 
 
 @pytest.fixture
-def federation(app, client, world, database_url, tmp_path):
-    """Two providers with nodes mounting their CSVs, an active grant for a consumer, the exchange served."""
+def federation(request, app, client, world, database_url, tmp_path):
+    """Two providers with nodes mounting their CSVs, an active grant for a consumer, the exchange served (nodes in
+    process unless the test is marked ``real_processes``)."""
     rng = np.random.default_rng(17)
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
-    nodes, assets, frames, processes = [], [], [], []
+    nodes, assets, frames, configs = [], [], [], {}
     for number, name in enumerate(("tax", "hr")):
         provider = world.participant("provider", name=name)
         port = free_port()
         asset = publish(client, provider, register(client, provider, fields=FIELDS, grade=2,
                                                    computation_kinds=["he-statistics", "aggregate"],
-                                                   node_endpoint=f"http://127.0.0.1:{port}")["id"])
+                                                   node_endpoint=endpoint(port))["id"])
         frame = _enterprises(rng, 3000 + 500 * number, f"9137{number}")
         data = tmp_path / f"{name}.csv"
         frame.to_csv(data, index=False)
-        config = node_config(tmp_path, name, provider, asset["id"], port, log_key, issuer,
-                             dataset=f"{name}_enterprises")
-        processes.append(_start_node(str(config), port))
+        configs[port] = node_config(tmp_path, name, provider, asset["id"], port, log_key, issuer,
+                                    dataset=f"{name}_enterprises")
         nodes.append(provider)
         assets.append(asset["id"])
         frames.append(frame)
@@ -66,15 +67,9 @@ def federation(app, client, world, database_url, tmp_path):
     for provider in nodes:
         grant = grant_action(client, provider, grant["id"], "approve")
     assert grant["status"] == "active"
-    env = {**app_env(app, database_url), "PDX_JOB_WORKERS": "2"}
-    try:
-        with serving(env, workers=1) as url:
-            yield {"url": url, "consumer": consumer, "grant": grant["id"], "assets": assets,
-                   "pooled": pd.concat(frames, ignore_index=True), "processes": processes, "client": client}
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
+    with exchange_and_nodes(app, database_url, configs, real=wants_processes(request)) as served:
+        yield {"url": served["url"], "consumer": consumer, "grant": grant["id"], "assets": assets,
+               "pooled": pd.concat(frames, ignore_index=True), "processes": served["processes"], "client": client}
 
 
 def test_statistics_under_encryption_match_numpy_on_the_pooled_rows(federation):
@@ -124,6 +119,7 @@ def test_the_ledger_records_the_hash_of_the_result_the_consumer_downloads(federa
     assert len(downloaded["receipts"]) == 2
 
 
+@pytest.mark.real_processes  # a node process killed: its endpoint refuses connections
 def test_a_node_that_is_down_fails_the_job_and_the_quota_stays_spent(federation):
     federation["processes"][1].terminate()
     federation["processes"][1].wait(timeout=20)
@@ -146,6 +142,7 @@ def test_the_minimum_group_size_is_enforced_before_anything_leaves_a_node(federa
     assert grant["usage"]["jobs_used"] == 1  # a refused probe is not free: the job stays counted
 
 
+@pytest.mark.real_processes  # the ticket replayed over HTTP to a real node, after a job run end to end
 def test_nodes_refuse_a_replayed_ticket(federation):
     consumer = Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
     result = consumer.statistics(federation["grant"], federation["assets"], StatisticsPlan(columns=("employees",)),

@@ -7,14 +7,18 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from tests.servers import PDX, free_port
+
+pytestmark = pytest.mark.slow  # the whole demo story: nine processes, HE jobs and a federated training
 
 
 def test_the_demo_walks_the_story_and_every_encrypted_result_matches_the_truth(tmp_path):
     env = {**os.environ, "PDX_INSTANCE_DIR": str(tmp_path / "instance")}
     env.pop("PDX_DATABASE_URL", None)
     node_port = free_port()
-    run = subprocess.run([PDX, "demo", "--no-serve", "--port", str(free_port()), "--node-port", str(node_port)],
+    run = subprocess.run([*PDX, "demo", "--no-serve", "--port", str(free_port()), "--node-port", str(node_port)],
                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout

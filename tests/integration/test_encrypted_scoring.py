@@ -1,4 +1,4 @@
-"""Encrypted scoring with real node processes: an SME credit model whose features live at two providers (tax and
+"""Encrypted scoring through provider nodes (their apps called in process by an exchange served in a thread): an SME credit model whose features live at two providers (tax and
 social insurance) scores the bank's applicants; every logit is within its stated error of plaintext (and 1e-6
 relative), features of very different magnitudes included; a value beyond its feature's declared range is refused
 naming the feature and the fix; nodes refuse weights other than those the ticket's parameters name. The catalog
@@ -18,8 +18,8 @@ from catalog.schemas import FieldSpec
 from client.sdk import Consumer, JobFailed
 from common import keyfiles
 from ledger import service
-from tests.integration.test_compute_to_data import _start_node
-from tests.servers import app_env, free_port, serving
+from tests.inprocess import endpoint, exchange_and_nodes
+from tests.servers import free_port
 from tests.support import asset_body, grant_action, publish, register, request_grant, scenario_request
 
 COLUMNS = {"tax": ["vat_paid", "cit_paid", "months_late"], "hr": ["insured_employees", "contribution_base"]}
@@ -35,7 +35,7 @@ def scoring(app, client, world, database_url, tmp_path):
     ids = [f"91370000{i:06d}" for i in range(1200)]
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
-    assets, frames, processes, providers = {}, {}, [], []
+    assets, frames, configs, providers = {}, {}, {}, []
     for name, columns in COLUMNS.items():
         provider = world.participant("provider", name=name)
         port = free_port()
@@ -44,7 +44,7 @@ def scoring(app, client, world, database_url, tmp_path):
                      for c in EXTRA[name]])
         asset = publish(client, provider, register(client, provider, fields=fields, grade=3,
                                                    computation_kinds=["he-scoring", "he-statistics"],
-                                                   node_endpoint=f"http://127.0.0.1:{port}")["id"])["id"]
+                                                   node_endpoint=endpoint(port))["id"])["id"]
         frame = pd.DataFrame({"uscc": ids, **{c: rng.normal(0, 1, len(ids)) * (10 ** (i % 3)) for i, c in
                                              enumerate(columns)}})
         if name == "tax":
@@ -58,7 +58,7 @@ def scoring(app, client, world, database_url, tmp_path):
             f'participant_id = "{provider.id}"\nkey_file = "{name}.key"\nexchange_public_key = "{log_key}"\n'
             f'issuer = "{issuer}"\nstate_dir = "{name}-state"\nport = {port}\n\n[[datasets]]\nasset = "{asset}"\n'
             f'name = "{name}"\ngrade = 3\nsource = "csv"\nlocation = "{name}.csv"\nid_column = "uscc"\n')
-        processes.append(_start_node(str(tmp_path / f"{name}.toml"), port))
+        configs[port] = tmp_path / f"{name}.toml"
         assets[name], frames[name] = asset, frame
         providers.append(provider)
     consumer = world.participant("consumer", name="bank")
@@ -69,14 +69,9 @@ def scoring(app, client, world, database_url, tmp_path):
     for provider in providers:
         grant_action(client, provider, grant["id"], "approve")
     assert grant_action(client, regulator, grant["id"], "co-approve")["status"] == "active"
-    try:
-        with serving({**app_env(app, database_url), "PDX_JOB_WORKERS": "2"}, workers=1) as url:
-            yield {"url": url, "consumer": consumer, "grant": grant["id"], "assets": assets, "frames": frames,
-                   "ids": ids}
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
+    with exchange_and_nodes(app, database_url, configs, real=False) as served:
+        yield {"url": served["url"], "consumer": consumer, "grant": grant["id"], "assets": assets, "frames": frames,
+               "ids": ids}
 
 
 def _expected(scoring, parts: dict, weights: dict, bias: float, applicants: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,8 @@ from privacy.federated import TrainingConfig
 from tests.integration.test_audit_grants import Story, _append, _export, _verify
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # federated admission and round state in the database
+
 FEATURES = ["registered_capital", "employees"]
 FIELDS = [{"name": "uscc", "type": "identifier"}, {"name": "registered_capital", "type": "number"},
           {"name": "employees", "type": "integer", "minimum": 0, "maximum": 10_000},

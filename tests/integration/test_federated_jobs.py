@@ -1,5 +1,6 @@
-"""Federated training end to end with real processes: three provider nodes (`pdx node serve`) holding parts of
-scikit-learn's breast-cancer rows, a served exchange, and the consumer SDK driving the rounds. The model equals
+"""Federated training end to end: three provider nodes holding parts of scikit-learn's breast-cancer rows, a served
+exchange, and the consumer SDK driving the rounds (the nodes' apps called in process by an exchange served in a
+thread; real `pdx node serve` and `pdx serve` processes for the test marked ``real_processes``). The model equals
 the one plain FedAvg gives on the same rows, the exchange only ever holds ciphertexts, a node that drops out is
 fails the rounds of a training without noise and is tolerated down to the quorum of a private one,
 differential privacy is charged to the grant, and the auditor replays it all."""
@@ -23,8 +24,8 @@ from common import keyfiles
 from ledger import service
 from privacy import accountant, federated
 from privacy.federated import TrainingConfig
-from tests.integration.test_compute_to_data import _start_node
-from tests.servers import app_env, free_port, serving
+from tests.inprocess import endpoint, exchange_and_nodes, wants_processes
+from tests.servers import free_port
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
 NAMES = ("jinan", "qingdao", "yantai")
@@ -44,19 +45,19 @@ def cancer():
 
 
 @pytest.fixture
-def federation(app, client, world, database_url, tmp_path, cancer):
+def federation(request, app, client, world, database_url, tmp_path, cancer):
     """Three providers whose nodes mount one part each of the training rows, an active grant, the exchange."""
     with app.app_context():
         log_key, issuer = service.public_key_text(), service.identity().origin
     fields = [{"name": "id", "type": "identifier"}, *({"name": c, "type": "number"} for c in cancer["columns"]),
               {"name": "malignant", "type": "integer"}]
-    providers, assets, processes, ports = [], [], [], []
+    providers, assets, configs = [], [], {}
     for number, name in enumerate(NAMES):
         provider = world.participant("provider", name=name)
         port = free_port()
         asset = publish(client, provider, register(client, provider, fields=fields, grade=2,
                                                    computation_kinds=["federated-learning"],
-                                                   node_endpoint=f"http://127.0.0.1:{port}")["id"])
+                                                   node_endpoint=endpoint(port))["id"])
         x, y = cancer["parts"][number]
         frame = pd.DataFrame(x, columns=cancer["columns"]).assign(malignant=y, id=[f"{name}{i}" for i in range(len(y))])
         frame.to_csv(tmp_path / f"{name}.csv", index=False)
@@ -66,10 +67,9 @@ def federation(app, client, world, database_url, tmp_path, cancer):
             f'issuer = "{issuer}"\nstate_dir = "{name}-state"\nport = {port}\n\n[[datasets]]\nasset = '
             f'"{asset["id"]}"\nname = "{name}_rows"\ngrade = 2\nsource = "csv"\nlocation = "{name}.csv"\n'
             f'id_column = "id"\n')
-        processes.append(_start_node(str(tmp_path / f"{name}.toml"), port))
+        configs[port] = tmp_path / f"{name}.toml"
         providers.append(provider)
         assets.append(asset["id"])
-        ports.append(port)
     consumer = world.participant("consumer", name="hospital-research")
     grants = {}
     for name, extra in (("plain", {}), ("private", {"epsilon": 3.0})):
@@ -80,16 +80,10 @@ def federation(app, client, world, database_url, tmp_path, cancer):
             grant = grant_action(client, provider, grant["id"], "approve")
         assert grant["status"] == "active"
         grants[name] = grant["id"]
-    env = {**app_env(app, database_url), "PDX_JOB_WORKERS": "4"}
-    try:
-        with serving(env, workers=1) as url:
-            yield {"url": url, "consumer": consumer, "grant": grants["plain"], "private_grant": grants["private"],
-                   "assets": assets, "client": client,
-                   "processes": processes, "providers": providers, "app": app}
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=20)
+    with exchange_and_nodes(app, database_url, configs, real=wants_processes(request), workers=4) as served:
+        yield {"url": served["url"], "consumer": consumer, "grant": grants["plain"],
+               "private_grant": grants["private"], "assets": assets, "client": client,
+               "processes": served["processes"], "providers": providers, "app": app}
 
 
 def _without_noise(parts, bounds, config: TrainingConfig) -> np.ndarray:
@@ -125,6 +119,7 @@ def _bank(federation) -> Consumer:
     return Consumer(federation["url"], federation["consumer"].token, federation["consumer"].key)
 
 
+@pytest.mark.real_processes  # a node process killed mid-training
 def test_training_through_the_exchange_gives_plain_fedavgs_model_and_tolerates_a_dropout_down_to_the_quorum(
         federation, cancer):
     seen = []

@@ -46,6 +46,7 @@ def partition_files(directory, partitions):
     return [save_partition(directory / f"node{i}.npz", x, y) for i, (x, y) in enumerate(partitions)]
 
 
+@pytest.mark.slow  # a real Flower federation: a SuperLink and three SuperNodes
 def test_secure_aggregation_over_three_supernodes_trains_the_logistic_model_of_in_process_training(tmp_path):
     partitions, _, (x_test, y_test) = split(*load_breast_cancer(return_X_y=True), stratify=True)
     config = federated.TrainingConfig(task="logistic", rounds=1, local_epochs=50)
@@ -66,6 +67,7 @@ def test_secure_aggregation_over_three_supernodes_trains_the_logistic_model_of_i
     assert abs(federated.accuracy(result.model, x_test, y_test) - centralized.score(x_test, y_test)) <= 0.01
 
 
+@pytest.mark.slow  # a real Flower federation
 def test_plain_sums_over_three_supernodes_train_the_linear_model_and_report_every_rounds_training_loss(tmp_path):
     partitions, (x_train, y_train), (x_test, y_test) = split(*load_diabetes(return_X_y=True), stratify=False)
     config = federated.TrainingConfig(task="linear", rounds=1, local_epochs=50, learning_rate=0.1)

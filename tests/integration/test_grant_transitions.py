@@ -8,6 +8,8 @@ import pytest
 
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # grant state transitions in the database
+
 # status -> {party: actions that party may take}
 EXPECTED = {
     "requested": {"provider": {"approve", "counter", "reject"}, "consumer": {"withdraw"}, "regulator": set()},

@@ -9,6 +9,8 @@ import pytest
 
 from tests.support import grant_action, publish, register, request_grant, scenario_request, terms
 
+pytestmark = pytest.mark.sql  # grant state and its ledger entries committed together
+
 
 @pytest.fixture
 def market(client, world):

@@ -29,8 +29,8 @@ def _bank(net, store) -> Consumer:
     return Consumer(net["url"], net["consumer"].token, net["consumer"].key, store=store)
 
 
-def test_a_statistics_result_is_decrypted_later_after_the_submitting_call_died(exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+def test_a_statistics_result_is_decrypted_later_after_the_submitting_call_died(exchange_in_process, tmp_path):
+    net = exchange_in_process
     store = tmp_path / "jobs"
     with pytest.raises(Crash):
         _bank(net, store).statistics(net["grant"](), net["assets"], StatisticsPlan(columns=("revenue",)), rows=ROWS * 2,
@@ -46,8 +46,8 @@ def test_a_statistics_result_is_decrypted_later_after_the_submitting_call_died(e
     assert result.columns.loc["revenue", "mean"] == pytest.approx(pooled.mean(), rel=1e-6)
 
 
-def test_pdx_job_result_prints_a_stored_result_as_a_table_and_as_json(exchange_with_nodes, pdx_home):
-    net = exchange_with_nodes
+def test_pdx_job_result_prints_a_stored_result_as_a_table_and_as_json(exchange_in_process, pdx_home):
+    net = exchange_in_process
     result = _bank(net, None).statistics(net["grant"](), net["assets"], StatisticsPlan(columns=("employees",)),
                                          rows=ROWS * 2)
     assert (pdx_home / "jobs" / result.job_id / "key").is_file()  # PDX_HOME places the default store
@@ -65,8 +65,8 @@ def test_pdx_job_result_prints_a_stored_result_as_a_table_and_as_json(exchange_w
     assert unknown.exit_code != 0 and "no job job_unknown" in unknown.output
 
 
-def test_scores_are_fetched_again_by_their_job_id(exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+def test_scores_are_fetched_again_by_their_job_id(exchange_in_process, tmp_path):
+    net = exchange_in_process
     tax = net["assets"][0]
     bank = _bank(net, tmp_path / "jobs")
     ids = list(net["frames"][0]["uscc"][:20])
@@ -76,8 +76,8 @@ def test_scores_are_fetched_again_by_their_job_id(exchange_with_nodes, tmp_path)
     assert np.allclose(again["score"].to_numpy(), scores["score"].to_numpy())
 
 
-def test_a_failed_job_stays_failed_when_fetched_later(exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+def test_a_failed_job_stays_failed_when_fetched_later(exchange_in_process, tmp_path):
+    net = exchange_in_process
     bank = _bank(net, tmp_path / "jobs")
     tiny = StatisticsPlan(columns=("revenue",), row_filter=(("uscc", "==", "91370000001"),))
     with pytest.raises(JobFailed, match="refused"):
@@ -87,8 +87,8 @@ def test_a_failed_job_stays_failed_when_fetched_later(exchange_with_nodes, tmp_p
         bank.result(job_id)
 
 
-def test_a_plan_of_counts_only_finishes_end_to_end(exchange_with_nodes, tmp_path):
-    net = exchange_with_nodes
+def test_a_plan_of_counts_only_finishes_end_to_end(exchange_in_process, tmp_path):
+    net = exchange_in_process
     plan = StatisticsPlan(histogram=Histogram("employees", (0, 100, 400)), group_by=GroupBy("industry", INDUSTRIES))
     result = _bank(net, tmp_path / "jobs").statistics(net["grant"](), net["assets"], plan, rows=ROWS * 2)
     pooled = np.concatenate([f["employees"].to_numpy() for f in net["frames"]])

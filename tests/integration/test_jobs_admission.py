@@ -23,6 +23,8 @@ from protocol.tickets import MemoryNonceStore, SignedTicket, TicketVerifier
 from tests.servers import app_env, serving
 from tests.support import grant_action, publish, register, request_grant, scenario_request
 
+pytestmark = pytest.mark.sql  # admission's quota accounting and its concurrency
+
 
 @pytest.fixture
 def grant(client, world):

@@ -13,6 +13,8 @@ from ledger.checkpoints import witness_name
 from participants.keys import public_text
 from tests.support import asset_body, publish, register
 
+pytestmark = pytest.mark.sql  # ledger appends, checkpoints and proofs read back from the tables
+
 
 def _b64(text: str) -> bytes:
     return base64.b64decode(text)

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 import requests
 
 from client.signing import signature_headers
 from common.db import get_database
 from ledger import check, log, service
 from tests.servers import app_env, serving
+
+pytestmark = pytest.mark.sql  # concurrent appends rely on the database's locking
 
 REQUESTS = 48
 THREADS = 16

@@ -17,6 +17,8 @@ from ledger import check, checkpoints, entries, merkle, service
 from ledger.models import LedgerCheckpoint, LedgerEntry, LedgerHead, LedgerNode, LedgerOpening, LedgerParty
 from tests.support import publish, register
 
+pytestmark = pytest.mark.sql  # edits of the ledger tables
+
 TAMPER_SETTINGS = settings(max_examples=8, deadline=None,
                            suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import select
 
 from catalog.models import Domain
 from common.db import Base, build_engine
+
+pytestmark = pytest.mark.sql  # the schema the migrations build
 
 
 def test_migrated_schema_matches_the_models(database_url):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from common import crypto
 from participants import keys
+
+pytestmark = pytest.mark.sql  # participant, token and key state in the database
 
 
 def _register_key(client, actor, key=None, proof=None):
@@ -26,8 +30,8 @@ def test_enrolment_returns_a_token_once_and_stores_only_its_hash(app, client, wo
 
     from common.db import get_database
 
-    with app.app_context():
-        stored = get_database().engine.connect().execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
+    with app.app_context(), get_database().engine.connect() as connection:
+        stored = connection.execute(text("SELECT token_hash FROM api_tokens")).scalars().all()
     assert secret not in stored
     assert crypto.token_hash(secret) in stored
     listed = client.get(f"/api/v1/participants/{body['participant']['id']}/tokens", headers=world.operator.headers)

@@ -24,7 +24,7 @@ def served(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("served")
     env = {**os.environ, "PDX_INSTANCE_DIR": str(workdir / "instance")}
     env.pop("PDX_DATABASE_URL", None)
-    seeded = subprocess.run([PDX, "demo", "--seed-only"], cwd=workdir, env=env, capture_output=True, text=True,
+    seeded = subprocess.run([*PDX, "demo", "--seed-only"], cwd=workdir, env=env, capture_output=True, text=True,
                             timeout=120)
     assert seeded.returncode == 0, seeded.stderr
     demo_dir = workdir / "instance" / "demo"
