@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from client import chain_cli, commands, demo_chain, grant_cli, training_cli
 from client.audit_cli import audit
 from client.ledger_cli import ledger_group, witness
-from common.vocab import Role
 from common import processes
+from common.vocab import Role
 from participants import keys
 from provider.cli import node_group
 
