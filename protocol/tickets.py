@@ -54,16 +54,6 @@ class SignedTicket:
     claims: dict[str, Any]
     signature: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"ticket": self.claims, "signature": self.signature}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> SignedTicket:
-        try:
-            return cls(dict(data["ticket"]), str(data["signature"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TicketError("a ticket is {'ticket': {...}, 'signature': '...'}") from exc
-
     def to_headers(self) -> dict[str, str]:
         """Return the request headers that carry this ticket to a node."""
         return {TICKET_HEADER: encode_header(self.claims), SIGNATURE_HEADER: self.signature}
@@ -72,7 +62,7 @@ class SignedTicket:
     def from_headers(cls, headers: Mapping[str, str]) -> SignedTicket:
         """Read a ticket from request headers; raise ``TicketError`` when they are missing or malformed."""
         return cls(decode_header(headers.get(TICKET_HEADER), TICKET_HEADER),
-                   _header_text(headers.get(SIGNATURE_HEADER), SIGNATURE_HEADER))
+                   header_text(headers.get(SIGNATURE_HEADER), SIGNATURE_HEADER))
 
 
 def encode_header(claims: Mapping[str, Any]) -> str:
@@ -80,7 +70,8 @@ def encode_header(claims: Mapping[str, Any]) -> str:
     return base64.urlsafe_b64encode(canonical(dict(claims))).rstrip(b"=").decode("ascii")
 
 
-def _header_text(value: str | None, name: str) -> str:
+def header_text(value: str | None, name: str) -> str:
+    """Return a header's text, refusing it (``Unauthenticated``) when missing or longer than ``MAX_HEADER_CHARS``."""
     if not value:
         raise Unauthenticated(f"the request has no {name} header")
     if len(value) > MAX_HEADER_CHARS:
@@ -90,7 +81,7 @@ def _header_text(value: str | None, name: str) -> str:
 
 def decode_header(value: str | None, name: str) -> dict[str, Any]:
     """Read claims from a base64url JSON header (small and flat: parsed only after a length check)."""
-    text = _header_text(value, name)
+    text = header_text(value, name)
     try:
         claims = jsonlimits.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError) as exc:
