@@ -212,7 +212,7 @@ def start_round(uow: UnitOfWork, actor: Principal, job_id: str, request: RoundRe
         signed = tickets.issue(ticket_key, issuer=issuer, job=job.id, grant=job.grant_id, provider=provider,
                                assets=base["assets"], operation=ComputationKind.FEDERATED_LEARNING, params_sha256=digest,
                                context_sha256=job.context_sha256, obligations=base["obligations"], now=now)
-        issued.append({"provider": provider, **signed.to_json()})
+        issued.append({"provider": provider, "ticket": signed.claims, "signature": signed.signature})
     job.status = JobStatus.RUNNING
     row = JobRound(job_id=job.id, number=done, phase=request.phase, status=RUNNING, params=params, tickets=issued,
                    contributors=[], dropped=[], rows=0, created_at=now)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Mapping
 
@@ -48,7 +49,7 @@ def job_request(body: Mapping[str, Any], context: bytes | None) -> admission.Job
                                 result_cells=body["result_cells"])
 
 
-def submit(session: Session, actor: Principal, body: dict[str, Any], now: datetime, identity: LogIdentity,
+def submit(session: Session, actor: Principal, body: Mapping[str, Any], now: datetime, identity: LogIdentity,
            alert_policy: alerts.Policy) -> Job:
     """Admit the job ``body`` describes for ``actor`` (see the module's docstring); return it."""
     try:
@@ -61,9 +62,10 @@ def submit(session: Session, actor: Principal, body: dict[str, Any], now: dateti
         raise
 
 
-def _admit(session: Session, actor: Principal, body: dict[str, Any], now: datetime, identity: LogIdentity) -> Job:
+def _admit(session: Session, actor: Principal, body: Mapping[str, Any], now: datetime, identity: LogIdentity) -> Job:
     context, weights = _decoded(body, "context"), _decoded(body, "weights")
-    admission.check_declarations(session, job_request(body, context))
+    request = job_request(body, context)
+    admission.check_declarations(session, request)
     kind = body["computation_kind"]
     if (kind in runner.RUNNABLE or kind == ComputationKind.FEDERATED_LEARNING) and context is None:
         raise InvalidInput(f"a {kind} job needs the consumer's public HE context", errors={"context": ["required"]})
@@ -74,11 +76,11 @@ def _admit(session: Session, actor: Principal, body: dict[str, Any], now: dateti
             raise InvalidInput(f"context: {exc}", errors={"context": [str(exc)]}) from exc
     if kind == ComputationKind.FEDERATED_LEARNING:
         # the exchange, not the consumer, says what the training spends: the RDP accountant over its rounds
-        body["epsilon"] = federated.plan_for_submission(body["params"], body["assets"], session).epsilon
+        request = replace(request, epsilon=federated.plan_for_submission(body["params"], body["assets"], session).epsilon)
     with unit_of_work(system=True) as uow:  # an expiry is recorded even when the admission is then refused
         workflow.expire_if_due(uow, body["grant"], now)
     with unit_of_work() as uow:
-        job, _ = admission.admit(uow, actor, job_request(body, context), now, identity.key, identity.origin)
+        job, _ = admission.admit(uow, actor, request, now, identity.key, identity.origin)
         uow.session.add(JobPayload(job_id=job.id, params=body["params"], context=context, weights=weights))
     return job
 
